@@ -1,0 +1,121 @@
+"""Settings: one typed object, each entry with a name, default, help text and env var.
+
+Environment variables are read here and nowhere else (``ROTOR_`` + the upper-case
+field name). The CLI turns flags into ``overrides``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+ENV_PREFIX = "ROTOR_"
+
+
+def _setting(default: Any, help: str, *, secret: bool = False) -> Any:
+    return dataclasses.field(default=default, metadata={"help": help, "secret": secret})
+
+
+def default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "rotor"
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Settings:
+    """Server-side settings. Each field is settable as ``ROTOR_<FIELD>``."""
+
+    data_dir: Path = dataclasses.field(
+        default_factory=default_data_dir,
+        metadata={
+            "help": "Directory holding the SQLite store, the master key file and the admin "
+            "credentials (default: $XDG_DATA_HOME/rotor or ~/.local/share/rotor).",
+            "secret": False,
+        },
+    )
+    database_url: str = _setting(
+        "",
+        "SQLAlchemy URL of the store; empty means SQLite in the data dir. "
+        "PostgreSQL: postgresql+psycopg://user:pass@host/db.",
+        secret=True,
+    )
+    master_key: str = _setting(
+        "",
+        "Master key(s), base64 of 32 bytes, comma separated, the first one active; empty "
+        "means the file master.key in the data dir (created 0600 on first start).",
+        secret=True,
+    )
+    host: str = _setting("127.0.0.1", "Address `rotor serve` listens on.")
+    port: int = _setting(8750, "Port `rotor serve` listens on (0 picks a free port).")
+    max_unstaged_versions: int = _setting(
+        100, "Versions without a stage kept per secret; older ones are pruned."
+    )
+    purge_interval_seconds: int = _setting(
+        3600, "How often the server purges secrets whose recovery window has ended."
+    )
+    credential_cache_seconds: float = _setting(
+        5.0, "How long the server trusts an access key it has verified before re-reading it."
+    )
+    max_request_bytes: int = _setting(1024 * 1024, "Largest request body the API accepts.")
+    log_level: str = _setting("info", "Log level: debug, info, warning, error.")
+
+    @property
+    def sqlite_path(self) -> Path:
+        return self.data_dir / "rotor.db"
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.sqlite_path}"
+
+    @classmethod
+    def load(
+        cls, overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
+    ) -> Settings:
+        """Defaults, then ``ROTOR_*`` variables, then ``overrides`` (from flags; None is skipped)."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for field in dataclasses.fields(cls):
+            raw = env.get(ENV_PREFIX + field.name.upper())
+            if raw is not None and raw != "":
+                values[field.name] = _convert(field, raw)
+        for name, value in (overrides or {}).items():
+            if value is not None:
+                values[name] = value
+        if "data_dir" in values:
+            values["data_dir"] = Path(values["data_dir"]).expanduser()
+        return cls(**values)
+
+    def redacted(self) -> dict[str, str]:
+        """The settings as text, with secret entries masked."""
+        out = {}
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            out[field.name] = "***" if field.metadata["secret"] and value else str(value)
+        return out
+
+
+def _convert(field: dataclasses.Field[Any], raw: str) -> Any:
+    kind = field.type if isinstance(field.type, str) else field.type.__name__
+    try:
+        if kind == "int":
+            return int(raw)
+        if kind == "float":
+            return float(raw)
+    except ValueError as exc:
+        name = ENV_PREFIX + field.name.upper()
+        raise ValueError(f"{name} must be a number, got {raw!r}") from exc
+    if kind == "Path":
+        return Path(raw)
+    return raw
+
+
+def describe_settings() -> list[tuple[str, str, str]]:
+    """(env var, default, help) of every setting, for docs and ``--help``."""
+    rows = []
+    for field in dataclasses.fields(Settings):
+        default = "(see help)" if field.name == "data_dir" else repr(field.default)
+        rows.append((ENV_PREFIX + field.name.upper(), default, field.metadata["help"]))
+    return rows

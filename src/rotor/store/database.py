@@ -1,0 +1,138 @@
+"""The store handle: one engine, the envelope, and transactions.
+
+Concept modules (``secrets``, ``versions``, ``stages``, ``deletion``) take a
+:class:`Store` and run their SQL inside :meth:`Store.read` or
+:meth:`Store.write`; nothing above ``rotor.store`` sees a connection.
+
+SQLite gets one writer at a time through ``BEGIN IMMEDIATE`` (readers are not
+blocked, thanks to WAL) and a busy timeout, so concurrent processes queue
+instead of failing. On PostgreSQL, writers lock the secret's row
+(``SELECT ... FOR UPDATE``) before reading the stages they change.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import logging
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from sqlalchemy import event
+
+from rotor import errors
+from rotor.config import Settings
+from rotor.store.envelope import Envelope
+from rotor.store.master_key import EnvKeyProvider, FileKeyProvider, MasterKeyProvider
+
+log = logging.getLogger(__name__)
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def create_engine(url: str) -> sa.Engine:
+    if url.startswith("sqlite"):
+        engine = sa.create_engine(
+            url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False}
+        )
+
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+            # Let SQLAlchemy's "begin" event issue BEGIN, not the sqlite3 module.
+            dbapi_conn.isolation_level = None
+            cur = dbapi_conn.cursor()
+            cur.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+            cur.execute("PRAGMA journal_mode = WAL")
+            cur.execute("PRAGMA synchronous = NORMAL")
+            cur.execute("PRAGMA foreign_keys = ON")
+            cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _on_begin(conn: sa.Connection) -> None:
+            write = conn.get_execution_options().get("rotor_write", False)
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+        return engine
+    return sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+
+
+def master_key_provider(settings: Settings) -> MasterKeyProvider:
+    if settings.master_key:
+        return EnvKeyProvider(settings.master_key)
+    return FileKeyProvider(settings.data_dir / "master.key")
+
+
+class Store:
+    """An open store: the engine, the envelope, and the settings it was opened with."""
+
+    def __init__(self, engine: sa.Engine, envelope: Envelope, settings: Settings) -> None:
+        self.engine = engine
+        self.envelope = envelope
+        self.settings = settings
+        self.is_sqlite = engine.dialect.name == "sqlite"
+
+    @classmethod
+    def open(cls, settings: Settings, *, initialise: bool = True) -> Store:
+        """Open the store; with ``initialise``, create the data dir and master key and migrate."""
+        provider = master_key_provider(settings)
+        if initialise:
+            ensure_data_dir(settings.data_dir)
+            if isinstance(provider, FileKeyProvider) and provider.ensure():
+                log.info("created master key file %s (mode 0600)", provider.path)
+        engine = create_engine(settings.effective_database_url)
+        store = cls(engine, Envelope(provider), settings)
+        if initialise:
+            store.migrate()
+        return store
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def migrate(self) -> None:
+        """Upgrade the schema to the newest migration (a no-op when it is there)."""
+        cfg = AlembicConfig()
+        cfg.set_main_option("script_location", str(MIGRATIONS))
+        with self.write() as conn:
+            if conn.dialect.name == "postgresql":
+                # Two servers starting at once must not both migrate.
+                conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7235412)")
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+
+    @contextlib.contextmanager
+    def read(self) -> Iterator[sa.Connection]:
+        try:
+            with self.engine.connect() as conn:
+                yield conn
+        except sa.exc.OperationalError as exc:
+            raise errors.ServiceUnavailable("the store is unavailable") from exc
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[sa.Connection]:
+        """A write transaction: committed on success, rolled back on any error."""
+        try:
+            with self.engine.connect() as conn:
+                conn = conn.execution_options(rotor_write=True)
+                with conn.begin():
+                    yield conn
+        except sa.exc.OperationalError as exc:
+            raise errors.ServiceUnavailable("the store is unavailable") from exc
+
+    def ping(self) -> None:
+        with self.read() as conn:
+            conn.exec_driver_sql("SELECT 1")
+
+
+def ensure_data_dir(path: Path) -> None:
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(path, 0o700)

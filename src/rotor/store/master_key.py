@@ -1,0 +1,156 @@
+"""Master keys: where they come from, and how a new one is added for rotation.
+
+A keyring holds one or more 256-bit keys; the first is *active* (wraps new data
+keys), the others can still unwrap. Each key has a short id derived from it,
+stored next to every wrapped data key, so rotation knows what to rewrap and a
+reader knows which key to use.
+
+Providers:
+- :class:`FileKeyProvider`: ``master.key`` in the data dir, created with mode
+  0600 at first start; one base64 key per line, active first.
+- :class:`EnvKeyProvider`: ``ROTOR_MASTER_KEY``, base64 keys separated by commas.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from rotor import errors
+
+KEY_BYTES = 32
+
+
+def key_id(key: bytes) -> str:
+    """A public, stable id for a key (reveals nothing about the key)."""
+    return hashlib.sha256(b"rotor master key id\x00" + key).hexdigest()[:16]
+
+
+def generate_key() -> bytes:
+    return secrets.token_bytes(KEY_BYTES)
+
+
+@dataclass(frozen=True)
+class Keyring:
+    """Keys by id; ``active_id`` wraps new data keys."""
+
+    active_id: str
+    keys: dict[str, bytes]
+    ciphers: dict[str, AESGCM] = field(repr=False, compare=False)
+
+    @classmethod
+    def from_keys(cls, keys: list[bytes]) -> Keyring:
+        if not keys:
+            raise errors.InvalidParameter("no master key configured")
+        by_id = {key_id(k): k for k in keys}
+        return cls(
+            active_id=key_id(keys[0]),
+            keys=by_id,
+            ciphers={kid: AESGCM(k) for kid, k in by_id.items()},
+        )
+
+
+class MasterKeyProvider(Protocol):
+    """Where the master keys live."""
+
+    def load(self) -> Keyring: ...
+
+    def add_active_key(self, key: bytes) -> None:
+        """Make ``key`` the active key, keeping the others for reading."""
+
+    def retire_inactive_keys(self) -> None:
+        """Forget every key but the active one (after all data keys were rewrapped)."""
+
+
+def parse_keys(text: str, source: str) -> list[bytes]:
+    keys = []
+    for part in text.replace(",", "\n").split():
+        try:
+            key = base64.b64decode(part, validate=True)
+        except binascii.Error as exc:
+            raise errors.InvalidParameter(f"{source}: a master key is not valid base64") from exc
+        if len(key) != KEY_BYTES:
+            raise errors.InvalidParameter(f"{source}: a master key must be {KEY_BYTES} bytes")
+        keys.append(key)
+    if not keys:
+        raise errors.InvalidParameter(f"{source}: no master key found")
+    return keys
+
+
+def format_keys(keys: list[bytes]) -> str:
+    return "".join(base64.b64encode(k).decode() + "\n" for k in keys)
+
+
+def write_private_file(path: Path, text: str, *, exclusive: bool = False) -> None:
+    """Write ``text`` to ``path`` with mode 0600, atomically (or failing if it exists)."""
+    if exclusive:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        return
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+class FileKeyProvider:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def ensure(self) -> bool:
+        """Create the key file with a fresh key if it does not exist. True if created."""
+        try:
+            write_private_file(self.path, format_keys([generate_key()]), exclusive=True)
+        except FileExistsError:
+            return False
+        return True
+
+    def _read(self) -> list[bytes]:
+        try:
+            text = self.path.read_text()
+        except FileNotFoundError as exc:
+            raise errors.InvalidParameter(f"master key file {self.path} does not exist") from exc
+        return parse_keys(text, str(self.path))
+
+    def load(self) -> Keyring:
+        return Keyring.from_keys(self._read())
+
+    def add_active_key(self, key: bytes) -> None:
+        write_private_file(self.path, format_keys([key, *self._read()]))
+
+    def retire_inactive_keys(self) -> None:
+        write_private_file(self.path, format_keys(self._read()[:1]))
+
+
+class EnvKeyProvider:
+    """Keys from ROTOR_MASTER_KEY. Rotation: put the new key first, rewrap, then drop the old."""
+
+    def __init__(self, value: str) -> None:
+        self.value = value
+
+    def load(self) -> Keyring:
+        return Keyring.from_keys(parse_keys(self.value, "ROTOR_MASTER_KEY"))
+
+    def add_active_key(self, key: bytes) -> None:
+        raise errors.InvalidParameter(
+            "the master key comes from ROTOR_MASTER_KEY: put the new key first in it "
+            "(NEW,OLD), restart, then run `rotor master-key rotate` to rewrap"
+        )
+
+    def retire_inactive_keys(self) -> None:
+        # The operator owns the variable; nothing to write.
+        return None

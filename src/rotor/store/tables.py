@@ -1,0 +1,129 @@
+"""The store's tables (SQLAlchemy Core). Alembic migrations in ``migrations/`` build the same schema."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import sqlalchemy as sa
+from sqlalchemy.types import TypeDecorator
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """A timezone-aware UTC datetime on every backend (SQLite stores naive text)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: sa.Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store")
+        return value.astimezone(dt.UTC)
+
+    def process_result_value(
+        self, value: dt.datetime | None, dialect: sa.Dialect
+    ) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.UTC)
+        return value.astimezone(dt.UTC)
+
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+secrets = sa.Table(
+    "secrets",
+    metadata,
+    # A random id, not the name: ciphertexts are bound to it, so a secret deleted and
+    # created again under the same name cannot read the old one's rows.
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("name", sa.String(192), nullable=False, unique=True),
+    sa.Column("secret_type", sa.String(64), nullable=False),
+    sa.Column("description", sa.String(1024), nullable=False, server_default=""),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+    sa.Column("delete_after", UTCDateTime(), nullable=True),
+)
+
+secret_tags = sa.Table(
+    "secret_tags",
+    metadata,
+    sa.Column(
+        "secret_id", sa.String(32), sa.ForeignKey("secrets.id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column("key", sa.String(128), primary_key=True),
+    sa.Column("value", sa.String(256), nullable=False),
+)
+
+versions = sa.Table(
+    "versions",
+    metadata,
+    sa.Column(
+        "secret_id", sa.String(32), sa.ForeignKey("secrets.id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column("version_id", sa.String(64), primary_key=True),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    # "text" or "binary"
+    sa.Column("value_type", sa.String(8), nullable=False),
+    # The key id of the master key that wrapped data_key; master-key rotation rewraps by it.
+    sa.Column("master_key_id", sa.String(32), nullable=False, index=True),
+    sa.Column("data_key", sa.LargeBinary(), nullable=False),
+    sa.Column("ciphertext", sa.LargeBinary(), nullable=False),
+)
+
+stages = sa.Table(
+    "stages",
+    metadata,
+    sa.Column(
+        "secret_id", sa.String(32), sa.ForeignKey("secrets.id", ondelete="CASCADE"), primary_key=True
+    ),
+    # One row per (secret, stage): a stage points at exactly one version.
+    sa.Column("stage", sa.String(64), primary_key=True),
+    sa.Column("version_id", sa.String(64), nullable=False),
+    sa.ForeignKeyConstraint(
+        ["secret_id", "version_id"],
+        ["versions.secret_id", "versions.version_id"],
+        ondelete="CASCADE",
+        name="fk_stages_version",
+    ),
+)
+
+principals = sa.Table(
+    "principals",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("name", sa.String(128), nullable=False, unique=True),
+    # "user" or "role"
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+)
+
+access_keys = sa.Table(
+    "access_keys",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column(
+        "principal_id",
+        sa.String(32),
+        sa.ForeignKey("principals.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    # "active" or "disabled"
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("expires_at", UTCDateTime(), nullable=True),
+    # The key secret, envelope-encrypted like a secret value (signature schemes need it back).
+    sa.Column("master_key_id", sa.String(32), nullable=False, index=True),
+    sa.Column("data_key", sa.LargeBinary(), nullable=False),
+    sa.Column("ciphertext", sa.LargeBinary(), nullable=False),
+)
