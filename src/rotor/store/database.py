@@ -89,6 +89,9 @@ class Store:
             ensure_data_dir(settings.data_dir)
             if isinstance(provider, FileKeyProvider) and provider.ensure():
                 log.info("created master key file %s (mode 0600)", provider.path)
+        if initialise and not settings.database_url:
+            # Create the SQLite file 0600 ourselves; its -wal and -shm files inherit the mode.
+            os.close(os.open(settings.sqlite_path, os.O_CREAT | os.O_WRONLY, 0o600))
         engine = create_engine(settings.effective_database_url)
         store = cls(engine, Envelope(provider), settings)
         if initialise:

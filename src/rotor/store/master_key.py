@@ -147,8 +147,7 @@ class EnvKeyProvider:
 
     def add_active_key(self, key: bytes) -> None:
         raise errors.InvalidParameter(
-            "the master key comes from ROTOR_MASTER_KEY: put the new key first in it "
-            "(NEW,OLD), restart, then run `rotor master-key rotate` to rewrap"
+            "the master key comes from ROTOR_MASTER_KEY: put the new key first in it (NEW,OLD)"
         )
 
     def retire_inactive_keys(self) -> None:

@@ -14,7 +14,9 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
     impl = sa.DateTime(timezone=True)
     cache_ok = True
 
-    def process_bind_param(self, value: dt.datetime | None, dialect: sa.Dialect) -> dt.datetime | None:
+    def process_bind_param(
+        self, value: dt.datetime | None, dialect: sa.Dialect
+    ) -> dt.datetime | None:
         if value is None:
             return None
         if value.tzinfo is None:
@@ -58,7 +60,10 @@ secret_tags = sa.Table(
     "secret_tags",
     metadata,
     sa.Column(
-        "secret_id", sa.String(32), sa.ForeignKey("secrets.id", ondelete="CASCADE"), primary_key=True
+        "secret_id",
+        sa.String(32),
+        sa.ForeignKey("secrets.id", ondelete="CASCADE"),
+        primary_key=True,
     ),
     sa.Column("key", sa.String(128), primary_key=True),
     sa.Column("value", sa.String(256), nullable=False),
@@ -68,7 +73,10 @@ versions = sa.Table(
     "versions",
     metadata,
     sa.Column(
-        "secret_id", sa.String(32), sa.ForeignKey("secrets.id", ondelete="CASCADE"), primary_key=True
+        "secret_id",
+        sa.String(32),
+        sa.ForeignKey("secrets.id", ondelete="CASCADE"),
+        primary_key=True,
     ),
     sa.Column("version_id", sa.String(64), primary_key=True),
     sa.Column("created_at", UTCDateTime(), nullable=False),
@@ -84,7 +92,10 @@ stages = sa.Table(
     "stages",
     metadata,
     sa.Column(
-        "secret_id", sa.String(32), sa.ForeignKey("secrets.id", ondelete="CASCADE"), primary_key=True
+        "secret_id",
+        sa.String(32),
+        sa.ForeignKey("secrets.id", ondelete="CASCADE"),
+        primary_key=True,
     ),
     # One row per (secret, stage): a stage points at exactly one version.
     sa.Column("stage", sa.String(64), primary_key=True),

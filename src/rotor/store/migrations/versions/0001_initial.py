@@ -65,7 +65,10 @@ def upgrade() -> None:
         sa.Column("key", sa.String(128), nullable=False),
         sa.Column("value", sa.String(256), nullable=False),
         sa.ForeignKeyConstraint(
-            ["secret_id"], ["secrets.id"], name="fk_secret_tags_secret_id_secrets", ondelete="CASCADE"
+            ["secret_id"],
+            ["secrets.id"],
+            name="fk_secret_tags_secret_id_secrets",
+            ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("secret_id", "key", name="pk_secret_tags"),
     )

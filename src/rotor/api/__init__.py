@@ -1,0 +1,3 @@
+"""The HTTP server: the native REST API (and, later, the compatible dialects)."""
+
+from __future__ import annotations

@@ -1,0 +1,211 @@
+"""Secrets: create, describe, list, update. Values are in ``versions``, labels in ``stages``."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import re
+import uuid
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+
+from rotor import errors
+from rotor.store import stages as stages_mod
+from rotor.store import tables as t
+from rotor.store import versions as versions_mod
+from rotor.store.database import Store, utcnow
+from rotor.store.names import load_row, validate_name
+from rotor.store.paging import Page, decode_token, encode_token, validate_page_size
+
+_TAG_KEY_RE = re.compile(r"[^\x00-\x1f]{1,128}")
+MAX_DESCRIPTION = 1024
+MAX_TAGS = 50
+MAX_TAG_VALUE = 256
+MAX_TYPE = 64
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class Secret:
+    """A secret's metadata: never its value."""
+
+    name: str
+    secret_type: str
+    description: str
+    tags: dict[str, str]
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    #: Set while the secret is scheduled for deletion: when it will be purged.
+    delete_after: dt.datetime | None
+    #: Stage name -> version id.
+    stages: dict[str, str]
+
+
+def validate_tags(tags: Mapping[str, str] | None) -> dict[str, str]:
+    tags = dict(tags or {})
+    if len(tags) > MAX_TAGS:
+        raise errors.InvalidParameter(f"at most {MAX_TAGS} tags")
+    for key, value in tags.items():
+        if not isinstance(key, str) or not _TAG_KEY_RE.fullmatch(key):
+            raise errors.InvalidParameter("tag keys must be 1-128 printable characters")
+        if not isinstance(value, str) or len(value) > MAX_TAG_VALUE:
+            raise errors.InvalidParameter(f"tag values must be strings of at most {MAX_TAG_VALUE}")
+    return tags
+
+
+def _validate_description(description: str) -> str:
+    if len(description) > MAX_DESCRIPTION:
+        raise errors.InvalidParameter(f"description must be at most {MAX_DESCRIPTION} characters")
+    return description
+
+
+def create_secret(
+    store: Store,
+    *,
+    name: str,
+    secret_type: str = "Generic",
+    description: str = "",
+    tags: Mapping[str, str] | None = None,
+    value: str | bytes | None = None,
+    version_id: str | None = None,
+) -> Secret:
+    """Create a secret, with its first version (staged Current) when ``value`` is given."""
+    validate_name(name)
+    _validate_description(description)
+    if not secret_type or len(secret_type) > MAX_TYPE:
+        raise errors.InvalidParameter(f"type must be 1-{MAX_TYPE} characters")
+    tags = validate_tags(tags)
+    if value is not None:
+        versions_mod.check_value(value)
+    if version_id is not None:
+        versions_mod.validate_version_id(version_id)
+    now = utcnow()
+    secret_id = uuid.uuid4().hex
+    first_version = version_id or str(uuid.uuid4())
+    try:
+        with store.write() as conn:
+            exists = conn.execute(sa.select(t.secrets.c.id).where(t.secrets.c.name == name)).first()
+            if exists:
+                raise errors.SecretExists(f"secret {name!r} already exists")
+            conn.execute(
+                t.secrets.insert().values(
+                    id=secret_id,
+                    name=name,
+                    secret_type=secret_type,
+                    description=description,
+                    created_at=now,
+                    updated_at=now,
+                    delete_after=None,
+                )
+            )
+            if tags:
+                conn.execute(
+                    t.secret_tags.insert(),
+                    [{"secret_id": secret_id, "key": k, "value": v} for k, v in tags.items()],
+                )
+            if value is not None:
+                versions_mod.insert_version(store, conn, secret_id, first_version, value, now)
+                stages_mod.attach(conn, secret_id, stages_mod.CURRENT, first_version)
+    except sa.exc.IntegrityError as exc:
+        # Another writer created the same name between our check and insert (PostgreSQL).
+        raise errors.SecretExists(f"secret {name!r} already exists") from exc
+    return get_secret(store, name)
+
+
+def _secrets_from_rows(conn: sa.Connection, rows: Sequence[sa.Row[Any]]) -> list[Secret]:
+    ids = [r.id for r in rows]
+    tags: dict[str, dict[str, str]] = {i: {} for i in ids}
+    stage_map: dict[str, dict[str, str]] = {i: {} for i in ids}
+    if ids:
+        for r in conn.execute(sa.select(t.secret_tags).where(t.secret_tags.c.secret_id.in_(ids))):
+            tags[r.secret_id][r.key] = r.value
+        for r in conn.execute(sa.select(t.stages).where(t.stages.c.secret_id.in_(ids))):
+            stage_map[r.secret_id][r.stage] = r.version_id
+    return [
+        Secret(
+            name=r.name,
+            secret_type=r.secret_type,
+            description=r.description,
+            tags=tags[r.id],
+            created_at=r.created_at,
+            updated_at=r.updated_at,
+            delete_after=r.delete_after,
+            stages=stage_map[r.id],
+        )
+        for r in rows
+    ]
+
+
+def get_secret(store: Store, name: str) -> Secret:
+    """Describe a secret (also while it is scheduled for deletion)."""
+    validate_name(name)
+    with store.read() as conn:
+        row = load_row(conn, name, allow_pending_deletion=True)
+        return _secrets_from_rows(conn, [row])[0]
+
+
+def list_secrets(
+    store: Store,
+    *,
+    prefix: str | None = None,
+    tags: Mapping[str, str] | None = None,
+    page_size: int = 50,
+    page_token: str | None = None,
+    include_pending_deletion: bool = False,
+) -> Page[Secret]:
+    """Secrets ordered by name, a page at a time (keyset paging on the name)."""
+    validate_page_size(page_size)
+    query = sa.select(t.secrets).order_by(t.secrets.c.name).limit(page_size + 1)
+    if prefix:
+        escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        query = query.where(t.secrets.c.name.like(escaped + "%", escape="\\"))
+    if page_token:
+        after = decode_token(page_token)
+        if not isinstance(after, str):
+            raise errors.InvalidParameter("page_token is not valid")
+        query = query.where(t.secrets.c.name > after)
+    if not include_pending_deletion:
+        query = query.where(t.secrets.c.delete_after.is_(None))
+    for key, value in validate_tags(tags).items():
+        query = query.where(
+            sa.exists().where(
+                t.secret_tags.c.secret_id == t.secrets.c.id,
+                t.secret_tags.c.key == key,
+                t.secret_tags.c.value == value,
+            )
+        )
+    with store.read() as conn:
+        rows = conn.execute(query).all()
+        more = len(rows) > page_size
+        rows = rows[:page_size]
+        items = _secrets_from_rows(conn, rows)
+    return Page(items=items, next_page_token=encode_token(rows[-1].name) if more else None)
+
+
+def update_secret(
+    store: Store,
+    name: str,
+    *,
+    description: str | None = None,
+    tags: Mapping[str, str] | None = None,
+) -> Secret:
+    """Change the description and/or replace the tags."""
+    validate_name(name)
+    if description is not None:
+        _validate_description(description)
+    new_tags = validate_tags(tags) if tags is not None else None
+    with store.write() as conn:
+        row = load_row(conn, name, for_update=True)
+        changes: dict[str, Any] = {"updated_at": utcnow()}
+        if description is not None:
+            changes["description"] = description
+        conn.execute(t.secrets.update().where(t.secrets.c.id == row.id).values(**changes))
+        if new_tags is not None:
+            conn.execute(t.secret_tags.delete().where(t.secret_tags.c.secret_id == row.id))
+            if new_tags:
+                conn.execute(
+                    t.secret_tags.insert(),
+                    [{"secret_id": row.id, "key": k, "value": v} for k, v in new_tags.items()],
+                )
+    return get_secret(store, name)

@@ -1,0 +1,149 @@
+"""Stages: labels that each point at exactly one version of a secret.
+
+Three are reserved: ``Current`` (what applications use), ``Pending`` (the
+version being rotated in) and ``Previous`` (the last Current). Moving Current
+moves Previous to the version that was Current, in the same transaction. A
+secret that has versions always has exactly one Current.
+
+Every API dialect has its own spelling of the reserved stages (``ACSCurrent``,
+``AWSCURRENT``); the store has one, and refuses those spellings as custom names
+so a dialect can always map both ways.
+"""
+
+from __future__ import annotations
+
+import re
+
+import sqlalchemy as sa
+
+from rotor import errors
+from rotor.store import tables as t
+from rotor.store.database import Store, utcnow
+from rotor.store.names import load_row, validate_name
+
+CURRENT = "Current"
+PENDING = "Pending"
+PREVIOUS = "Previous"
+RESERVED = (CURRENT, PENDING, PREVIOUS)
+
+_STAGE_RE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+# Reserved stages as other dialects spell them, compared case-insensitively.
+_DIALECT_SPELLINGS = {
+    prefix + word for prefix in ("acs", "aws") for word in ("current", "pending", "previous")
+}
+
+
+def validate_stage(stage: object) -> str:
+    if not isinstance(stage, str) or not _STAGE_RE.fullmatch(stage):
+        raise errors.InvalidParameter("stage names must be 1-64 characters of A-Z a-z 0-9 _ . -")
+    lowered = stage.lower()
+    if lowered in _DIALECT_SPELLINGS or (
+        lowered in {s.lower() for s in RESERVED} and stage not in RESERVED
+    ):
+        raise errors.InvalidParameter(
+            f"stage name {stage!r} is reserved; use Current, Pending or Previous"
+        )
+    return stage
+
+
+def stage_map(conn: sa.Connection, secret_id: str) -> dict[str, str]:
+    rows = conn.execute(
+        sa.select(t.stages.c.stage, t.stages.c.version_id).where(t.stages.c.secret_id == secret_id)
+    )
+    return {r.stage: r.version_id for r in rows}
+
+
+def _set(conn: sa.Connection, secret_id: str, stage: str, version_id: str, exists: bool) -> None:
+    if exists:
+        conn.execute(
+            t.stages.update()
+            .where(t.stages.c.secret_id == secret_id, t.stages.c.stage == stage)
+            .values(version_id=version_id)
+        )
+    else:
+        conn.execute(
+            t.stages.insert().values(secret_id=secret_id, stage=stage, version_id=version_id)
+        )
+
+
+def attach(conn: sa.Connection, secret_id: str, stage: str, version_id: str) -> None:
+    """Point ``stage`` at ``version_id`` (inside a write transaction that locked the secret).
+
+    Attaching Current to a new version moves Previous to the version that was Current.
+    """
+    current = stage_map(conn, secret_id)
+    old = current.get(stage)
+    if old == version_id:
+        return
+    _set(conn, secret_id, stage, version_id, exists=old is not None)
+    if stage == CURRENT and old is not None:
+        _set(conn, secret_id, PREVIOUS, old, exists=PREVIOUS in current)
+
+
+def update_stage(
+    store: Store,
+    name: str,
+    stage: str,
+    *,
+    move_to_version: str | None = None,
+    remove_from_version: str | None = None,
+) -> dict[str, str]:
+    """Move ``stage`` to a version and/or remove it from the version it is on.
+
+    Returns the secret's stages afterwards (stage -> version id).
+    """
+    validate_name(name)
+    validate_stage(stage)
+    if move_to_version is None and remove_from_version is None:
+        raise errors.InvalidParameter("give move_to_version, remove_from_version or both")
+    if stage == CURRENT and move_to_version is None:
+        raise errors.InvalidParameter(
+            "Current cannot be removed; move it to another version instead"
+        )
+    with store.write() as conn:
+        row = load_row(conn, name, for_update=True)
+        before = stage_map(conn, row.id)
+        holder = before.get(stage)
+        if remove_from_version is not None and holder != remove_from_version:
+            raise errors.InvalidParameter(
+                f"stage {stage!r} is not on version {remove_from_version!r} of secret {name!r}"
+            )
+        if move_to_version is not None:
+            found = conn.execute(
+                sa.select(t.versions.c.version_id).where(
+                    t.versions.c.secret_id == row.id, t.versions.c.version_id == move_to_version
+                )
+            ).first()
+            if found is None:
+                raise errors.NotFound(f"version {move_to_version!r} of secret {name!r} not found")
+            attach(conn, row.id, stage, move_to_version)
+        else:
+            conn.execute(
+                t.stages.delete().where(t.stages.c.secret_id == row.id, t.stages.c.stage == stage)
+            )
+        conn.execute(t.secrets.update().where(t.secrets.c.id == row.id).values(updated_at=utcnow()))
+        prune_unstaged(conn, row.id, store.settings.max_unstaged_versions)
+        return stage_map(conn, row.id)
+
+
+def prune_unstaged(conn: sa.Connection, secret_id: str, keep: int) -> None:
+    """Delete the versions that carry no stage, beyond the newest ``keep`` of them."""
+    staged = sa.exists().where(
+        t.stages.c.secret_id == t.versions.c.secret_id,
+        t.stages.c.version_id == t.versions.c.version_id,
+    )
+    doomed = [
+        r.version_id
+        for r in conn.execute(
+            sa.select(t.versions.c.version_id)
+            .where(t.versions.c.secret_id == secret_id, ~staged)
+            .order_by(t.versions.c.created_at.desc(), t.versions.c.version_id.desc())
+            .offset(keep)
+        )
+    ]
+    if doomed:
+        conn.execute(
+            t.versions.delete().where(
+                t.versions.c.secret_id == secret_id, t.versions.c.version_id.in_(doomed)
+            )
+        )

@@ -1,0 +1,257 @@
+"""Versions: immutable values of a secret, encrypted at rest.
+
+Writing a version id again with the same value is a no-op; with another value it
+is a :class:`~rotor.errors.VersionConflict`. Nothing changes a version's value.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hmac
+import re
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+
+from rotor import errors
+from rotor.store import stages as stages_mod
+from rotor.store import tables as t
+from rotor.store.database import Store, utcnow
+from rotor.store.envelope import Sealed, version_context
+from rotor.store.names import load_row, validate_name
+from rotor.store.paging import Page, decode_token, encode_token, validate_page_size
+
+MAX_VALUE_BYTES = 64 * 1024
+_VERSION_ID_RE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+TEXT = "text"
+BINARY = "binary"
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class SecretValue:
+    """A version's value as read."""
+
+    name: str
+    version_id: str
+    #: ``str`` for a text value, ``bytes`` for a binary one.
+    value: str | bytes
+    created_at: dt.datetime
+    stages: tuple[str, ...]
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class VersionInfo:
+    """A version without its value."""
+
+    name: str
+    version_id: str
+    value_type: str
+    created_at: dt.datetime
+    stages: tuple[str, ...]
+
+
+def validate_version_id(version_id: object) -> str:
+    if not isinstance(version_id, str) or not _VERSION_ID_RE.fullmatch(version_id):
+        raise errors.InvalidParameter("version id must be 1-64 characters of A-Z a-z 0-9 _ . -")
+    return version_id
+
+
+def check_value(value: str | bytes) -> tuple[str, bytes]:
+    """The value's type and bytes; refuses anything over 64 KiB."""
+    if isinstance(value, str):
+        kind, raw = TEXT, value.encode()
+    elif isinstance(value, bytes):
+        kind, raw = BINARY, value
+    else:
+        raise errors.InvalidParameter("a value is text or bytes")
+    if len(raw) > MAX_VALUE_BYTES:
+        raise errors.ValueTooLarge()
+    return kind, raw
+
+
+def insert_version(
+    store: Store,
+    conn: sa.Connection,
+    secret_id: str,
+    version_id: str,
+    value: str | bytes,
+    now: dt.datetime,
+) -> None:
+    kind, raw = check_value(value)
+    sealed = store.envelope.seal(raw, version_context(secret_id, version_id))
+    conn.execute(
+        t.versions.insert().values(
+            secret_id=secret_id,
+            version_id=version_id,
+            created_at=now,
+            value_type=kind,
+            master_key_id=sealed.master_key_id,
+            data_key=sealed.data_key,
+            ciphertext=sealed.ciphertext,
+        )
+    )
+
+
+def _decrypt(store: Store, secret_id: str, row: Any) -> str | bytes:
+    raw = store.envelope.open(
+        Sealed(row.master_key_id, row.data_key, row.ciphertext),
+        version_context(secret_id, row.version_id),
+    )
+    if row.value_type == TEXT:
+        return raw.decode()
+    return raw
+
+
+def put_value(
+    store: Store,
+    name: str,
+    value: str | bytes,
+    *,
+    version_id: str | None = None,
+    stages: Sequence[str] | None = None,
+) -> tuple[VersionInfo, bool]:
+    """Store a new version; returns it and whether it was created (False: same value existed).
+
+    ``stages`` defaults to ``[Current]``; the first version of a secret is always Current.
+    """
+    validate_name(name)
+    kind, raw = check_value(value)
+    if version_id is not None:
+        validate_version_id(version_id)
+    wanted = list(dict.fromkeys(stages if stages is not None else [stages_mod.CURRENT]))
+    for stage in wanted:
+        stages_mod.validate_stage(stage)
+    if stages_mod.PREVIOUS in wanted:
+        raise errors.InvalidParameter("Previous cannot be given; it follows Current")
+    vid = version_id or str(uuid.uuid4())
+    now = utcnow()
+    with store.write() as conn:
+        row = load_row(conn, name, for_update=True)
+        existing = conn.execute(
+            sa.select(t.versions).where(
+                t.versions.c.secret_id == row.id, t.versions.c.version_id == vid
+            )
+        ).first()
+        if existing is not None:
+            old = _decrypt(store, row.id, existing)
+            old_kind, old_raw = check_value(old)
+            if old_kind != kind or not hmac.compare_digest(old_raw, raw):
+                raise errors.VersionConflict(
+                    f"version {vid!r} of secret {name!r} already holds another value"
+                )
+            return _info(conn, name, row.id, existing), False
+        insert_version(store, conn, row.id, vid, value, now)
+        if stages_mod.CURRENT not in stages_mod.stage_map(conn, row.id) and (
+            stages_mod.CURRENT not in wanted
+        ):
+            wanted.insert(0, stages_mod.CURRENT)
+        for stage in wanted:
+            stages_mod.attach(conn, row.id, stage, vid)
+        conn.execute(t.secrets.update().where(t.secrets.c.id == row.id).values(updated_at=now))
+        stages_mod.prune_unstaged(conn, row.id, store.settings.max_unstaged_versions)
+        created = conn.execute(
+            sa.select(t.versions).where(
+                t.versions.c.secret_id == row.id, t.versions.c.version_id == vid
+            )
+        ).one()
+        return _info(conn, name, row.id, created), True
+
+
+def _info(conn: sa.Connection, name: str, secret_id: str, row: Any) -> VersionInfo:
+    on = stages_mod.stage_map(conn, secret_id)
+    return VersionInfo(
+        name=name,
+        version_id=row.version_id,
+        value_type=row.value_type,
+        created_at=row.created_at,
+        stages=tuple(s for s, v in on.items() if v == row.version_id),
+    )
+
+
+def get_value(
+    store: Store, name: str, *, stage: str | None = None, version_id: str | None = None
+) -> SecretValue:
+    """Read a value by stage (default Current), by version id, or both (they must agree)."""
+    if stage is None and version_id is None:
+        stage = stages_mod.CURRENT
+    with store.read() as conn:
+        # One query for the secret and all its stages, one for the version.
+        rows = conn.execute(
+            sa.select(
+                t.secrets.c.id, t.secrets.c.delete_after, t.stages.c.stage, t.stages.c.version_id
+            )
+            .select_from(t.secrets.outerjoin(t.stages, t.stages.c.secret_id == t.secrets.c.id))
+            .where(t.secrets.c.name == name)
+        ).all()
+        if not rows:
+            validate_name(name)
+            raise errors.NotFound(f"secret {name!r} not found")
+        first = rows[0]
+        if first.delete_after is not None:
+            raise errors.SecretPendingDeletion(
+                f"secret {name!r} is scheduled for deletion; restore it first"
+            )
+        on = {r.stage: r.version_id for r in rows if r.stage is not None}
+        if stage is not None:
+            target = on.get(stage)
+            if target is None:
+                raise errors.NotFound(f"stage {stage!r} of secret {name!r} not found")
+            if version_id is not None and version_id != target:
+                raise errors.NotFound(
+                    f"version {version_id!r} of secret {name!r} is not in stage {stage!r}"
+                )
+        else:
+            assert version_id is not None
+            target = version_id
+        version = conn.execute(
+            sa.select(t.versions).where(
+                t.versions.c.secret_id == first.id, t.versions.c.version_id == target
+            )
+        ).first()
+        if version is None:
+            raise errors.NotFound(f"version {target!r} of secret {name!r} not found")
+    return SecretValue(
+        name=name,
+        version_id=target,
+        value=_decrypt(store, first.id, version),
+        created_at=version.created_at,
+        stages=tuple(s for s, v in on.items() if v == target),
+    )
+
+
+def list_versions(
+    store: Store, name: str, *, page_size: int = 50, page_token: str | None = None
+) -> Page[VersionInfo]:
+    """Versions of a secret, newest first."""
+    validate_name(name)
+    validate_page_size(page_size)
+    offset = 0
+    if page_token:
+        offset = decode_token(page_token)
+        if not isinstance(offset, int) or offset < 0:
+            raise errors.InvalidParameter("page_token is not valid")
+    with store.read() as conn:
+        row = load_row(conn, name, allow_pending_deletion=True)
+        on = stages_mod.stage_map(conn, row.id)
+        rows = conn.execute(
+            sa.select(t.versions.c.version_id, t.versions.c.value_type, t.versions.c.created_at)
+            .where(t.versions.c.secret_id == row.id)
+            .order_by(t.versions.c.created_at.desc(), t.versions.c.version_id.desc())
+            .offset(offset)
+            .limit(page_size + 1)
+        ).all()
+    items = [
+        VersionInfo(
+            name=name,
+            version_id=r.version_id,
+            value_type=r.value_type,
+            created_at=r.created_at,
+            stages=tuple(s for s, v in on.items() if v == r.version_id),
+        )
+        for r in rows[:page_size]
+    ]
+    more = len(rows) > page_size
+    return Page(items=items, next_page_token=encode_token(offset + page_size) if more else None)
