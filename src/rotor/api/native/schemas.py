@@ -1,0 +1,144 @@
+"""Request bodies (validated by pydantic) and the JSON shapes of responses."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.convertors import Convertor, register_url_convertor
+
+from rotor import errors
+from rotor.access.keys import Identity
+from rotor.store.secrets import Secret
+from rotor.store.versions import SecretValue, VersionInfo
+
+
+class SecretNameConvertor(Convertor[str]):
+    """Secret names in paths: may contain ``/`` but never ``:`` (which starts a custom method)."""
+
+    regex = r"[A-Za-z0-9/_+=.@\-]+"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("secret", SecretNameConvertor())
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class ValueBody(Body):
+    value: str | None = Field(default=None, description="A text value.")
+    binary: str | None = Field(default=None, description="A binary value, standard base64.")
+
+    def decoded(self, *, required: bool) -> str | bytes | None:
+        if self.value is not None and self.binary is not None:
+            raise errors.InvalidParameter("give value or binary, not both")
+        if self.binary is not None:
+            try:
+                return base64.b64decode(self.binary, validate=True)
+            except (binascii.Error, ValueError) as exc:
+                raise errors.InvalidParameter("binary is not valid base64") from exc
+        if self.value is None and required:
+            raise errors.InvalidParameter("give value or binary")
+        return self.value
+
+
+class CreateSecret(ValueBody):
+    name: str
+    description: str = ""
+    type: str = "Generic"
+    tags: dict[str, str] = Field(default_factory=dict)
+    version_id: str | None = None
+
+
+class UpdateSecret(Body):
+    description: str | None = None
+    tags: dict[str, str] | None = None
+
+
+class PutValue(ValueBody):
+    version_id: str | None = None
+    stages: list[str] | None = None
+
+
+class UpdateStage(Body):
+    stage: str
+    move_to_version: str | None = None
+    remove_from_version: str | None = None
+
+
+class GeneratePassword(Body):
+    length: int = 32
+    exclude_characters: str = ""
+    exclude_uppercase: bool = False
+    exclude_lowercase: bool = False
+    exclude_numbers: bool = False
+    exclude_punctuation: bool = False
+    include_space: bool = False
+    require_each_included_type: bool = True
+
+
+def timestamp(value: dt.datetime | None) -> str | None:
+    if value is None:
+        return None
+    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def secret_json(secret: Secret) -> dict[str, Any]:
+    return {
+        "name": secret.name,
+        "type": secret.secret_type,
+        "description": secret.description,
+        "tags": secret.tags,
+        "created_at": timestamp(secret.created_at),
+        "updated_at": timestamp(secret.updated_at),
+        "delete_after": timestamp(secret.delete_after),
+        "stages": secret.stages,
+    }
+
+
+def value_json(value: SecretValue) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "name": value.name,
+        "version_id": value.version_id,
+        "stages": list(value.stages),
+        "created_at": timestamp(value.created_at),
+    }
+    if isinstance(value.value, bytes):
+        out["binary"] = base64.b64encode(value.value).decode()
+    else:
+        out["value"] = value.value
+    return out
+
+
+def version_json(version: VersionInfo) -> dict[str, Any]:
+    return {
+        "name": version.name,
+        "version_id": version.version_id,
+        "stages": list(version.stages),
+        "created_at": timestamp(version.created_at),
+        "type": version.value_type,
+    }
+
+
+_bearer = HTTPBearer(auto_error=False, description="`<access_key_id>.<access_key_secret>`")
+
+
+async def caller(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> Identity:
+    """The authenticated caller; every route of the API depends on it."""
+    header = f"Bearer {credentials.credentials}" if credentials else None
+    identity: Identity = request.app.state.authenticator.authenticate_bearer(header)
+    return identity

@@ -1,0 +1,165 @@
+"""Secrets, versions and stages."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse
+
+from rotor import errors
+from rotor.access.keys import Identity
+from rotor.api.native import schemas
+from rotor.store import deletion, stages, versions
+from rotor.store import secrets as secrets_store
+from rotor.store.database import Store
+
+router = APIRouter(prefix="/v1", tags=["secrets"])
+Caller = Annotated[Identity, Depends(schemas.caller)]
+SECRET = "/secrets/{name:secret}"
+
+
+def _store(request: Request) -> Store:
+    store: Store = request.app.state.store
+    return store
+
+
+def _parse_tags(raw: list[str]) -> dict[str, str]:
+    tags = {}
+    for item in raw:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise errors.InvalidParameter(f"tag filter {item!r} must be key=value")
+        tags[key] = value
+    return tags
+
+
+@router.post("/secrets", status_code=201, summary="Create a secret")
+def create_secret(request: Request, body: schemas.CreateSecret, _: Caller) -> JSONResponse:
+    secret = secrets_store.create_secret(
+        _store(request),
+        name=body.name,
+        secret_type=body.type,
+        description=body.description,
+        tags=body.tags,
+        value=body.decoded(required=False),
+        version_id=body.version_id,
+    )
+    return JSONResponse(schemas.secret_json(secret), status_code=201)
+
+
+@router.get("/secrets", summary="List secrets")
+def list_secrets(
+    request: Request,
+    _: Caller,
+    prefix: str | None = None,
+    tag: Annotated[list[str], Query()] = [],  # noqa: B006 - FastAPI copies defaults
+    page_size: int = 50,
+    page_token: str | None = None,
+    include_pending_deletion: bool = False,
+) -> JSONResponse:
+    page = secrets_store.list_secrets(
+        _store(request),
+        prefix=prefix,
+        tags=_parse_tags(tag),
+        page_size=page_size,
+        page_token=page_token,
+        include_pending_deletion=include_pending_deletion,
+    )
+    return JSONResponse(
+        {
+            "secrets": [schemas.secret_json(s) for s in page.items],
+            "next_page_token": page.next_page_token,
+        }
+    )
+
+
+@router.get(SECRET + ":value", summary="Read a value")
+def get_value(
+    request: Request,
+    name: str,
+    _: Caller,
+    stage: str | None = None,
+    version_id: str | None = None,
+) -> JSONResponse:
+    value = versions.get_value(_store(request), name, stage=stage, version_id=version_id)
+    return JSONResponse(schemas.value_json(value))
+
+
+@router.post(SECRET + ":versions", status_code=201, summary="Put a value (a new version)")
+def put_value(request: Request, name: str, body: schemas.PutValue, _: Caller) -> JSONResponse:
+    value = body.decoded(required=True)
+    assert value is not None
+    version, created = versions.put_value(
+        _store(request), name, value, version_id=body.version_id, stages=body.stages
+    )
+    return JSONResponse(schemas.version_json(version), status_code=201 if created else 200)
+
+
+@router.get(SECRET + ":versions", summary="List versions")
+def list_versions(
+    request: Request,
+    name: str,
+    _: Caller,
+    page_size: int = 50,
+    page_token: str | None = None,
+) -> JSONResponse:
+    page = versions.list_versions(_store(request), name, page_size=page_size, page_token=page_token)
+    return JSONResponse(
+        {
+            "versions": [schemas.version_json(v) for v in page.items],
+            "next_page_token": page.next_page_token,
+        }
+    )
+
+
+@router.post(SECRET + ":stage", summary="Move or remove a stage")
+def update_stage(request: Request, name: str, body: schemas.UpdateStage, _: Caller) -> JSONResponse:
+    result = stages.update_stage(
+        _store(request),
+        name,
+        body.stage,
+        move_to_version=body.move_to_version,
+        remove_from_version=body.remove_from_version,
+    )
+    return JSONResponse({"name": name, "stages": result})
+
+
+@router.post(SECRET + ":restore", summary="Cancel a scheduled deletion")
+def restore_secret(request: Request, name: str, _: Caller) -> JSONResponse:
+    deletion.restore_secret(_store(request), name)
+    return JSONResponse(schemas.secret_json(secrets_store.get_secret(_store(request), name)))
+
+
+@router.get(SECRET, summary="Describe a secret")
+def describe_secret(request: Request, name: str, _: Caller) -> JSONResponse:
+    return JSONResponse(schemas.secret_json(secrets_store.get_secret(_store(request), name)))
+
+
+@router.patch(SECRET, summary="Update description and tags")
+def update_secret(
+    request: Request, name: str, body: schemas.UpdateSecret, _: Caller
+) -> JSONResponse:
+    secret = secrets_store.update_secret(
+        _store(request), name, description=body.description, tags=body.tags
+    )
+    return JSONResponse(schemas.secret_json(secret))
+
+
+@router.delete(SECRET, summary="Schedule deletion, or delete at once")
+def delete_secret(
+    request: Request,
+    name: str,
+    _: Caller,
+    recovery_days: int | None = None,
+    force: bool = False,
+) -> JSONResponse:
+    store = _store(request)
+    before = secrets_store.get_secret(store, name)
+    when = deletion.delete_secret(store, name, recovery_days=recovery_days, force=force)
+    if force:
+        body = schemas.secret_json(before)
+        body["delete_after"] = schemas.timestamp(when)
+        body["stages"] = {}
+        return JSONResponse(body)
+    return JSONResponse(schemas.secret_json(secrets_store.get_secret(store, name)))
