@@ -96,7 +96,8 @@ def test_racing_creates_make_exactly_one_secret(
     assert sorted(outcomes).count("created") == 1
     assert sorted(outcomes).count("SecretExists") == creators - 1
     winner = versions.get_value(store, "race").value
-    assert isinstance(winner, str) and winner.startswith("creator ")
+    assert isinstance(winner, str)
+    assert winner.startswith("creator ")
 
 
 def _creator(

@@ -150,7 +150,7 @@ def test_master_key_rotation_rewraps_everything_while_readers_keep_reading(
             for i in range(0, 30, 7):
                 try:
                     assert versions.get_value(server, f"r{i}").value == f"{VALUE} {i}"
-                except BaseException as exc:  # noqa: BLE001 - collected and reported
+                except BaseException as exc:
                     failures.append(exc)
 
     reader = threading.Thread(target=read_forever)
@@ -163,7 +163,8 @@ def test_master_key_rotation_rewraps_everything_while_readers_keep_reading(
         reader.join()
     assert failures == []
     assert count == 30 + 0  # 30 versions; no access keys in a bare store
-    assert progress[0] == (0, 30) and progress[-1] == (30, 30)
+    assert progress[0] == (0, 30)
+    assert progress[-1] == (30, 30)
     new_id = store.envelope.keyring.active_id
     assert new_id != old_id
     with store.read() as conn:
