@@ -61,6 +61,29 @@ class Settings:
     )
     max_request_bytes: int = _setting(1024 * 1024, "Largest request body the API accepts.")
     log_level: str = _setting("info", "Log level: debug, info, warning, error.")
+    public_url: str = _setting(
+        "", "URL custom rotation functions use to call this server (default: the bound address)."
+    )
+    rotation_attempts: int = _setting(3, "Attempts per rotation step before the rotation fails.")
+    rotation_retry_seconds: float = _setting(
+        5.0, "Delay before the first retry of a failed step; doubles on every retry."
+    )
+    rotation_retry_max_seconds: float = _setting(300.0, "Longest delay between step retries.")
+    rotation_lease_seconds: float = _setting(
+        30.0,
+        "How long a runner's claim on a rotation lasts without renewal; a rotation whose "
+        "runner died is resumed after it.",
+    )
+    rotation_workers: int = _setting(4, "Rotations run at once by one server.")
+    rotation_min_interval_seconds: int = _setting(
+        3600, "Shortest rotation interval (or cron period) a schedule may have."
+    )
+    rotation_function_timeout_seconds: float = _setting(
+        300.0, "Time limit of one call of a custom rotation function."
+    )
+    scheduler_interval_seconds: float = _setting(
+        1.0, "How often the scheduler looks for due and orphaned rotations."
+    )
 
     @property
     def sqlite_path(self) -> Path:

@@ -24,5 +24,5 @@ def test_reopening_an_existing_store_keeps_its_data(settings: Settings) -> None:
     again.migrate()
     assert versions.get_value(again, "kept").value == "v"
     with again.engine.connect() as conn:
-        assert MigrationContext.configure(conn).get_current_revision() == "0001"
+        assert MigrationContext.configure(conn).get_current_revision() == "0002"
     again.close()

@@ -8,6 +8,7 @@ on every request; the comparison is constant-time whether the key id exists or n
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import dataclasses
 import hmac
 import json
@@ -47,10 +48,15 @@ def new_key_secret() -> str:
     return secrets.token_urlsafe(30)
 
 
-def create_access_key(store: Store, principal: principals.Principal) -> tuple[str, str]:
+def create_access_key(
+    store: Store, principal: principals.Principal, *, expires_in_seconds: float | None = None
+) -> tuple[str, str]:
     """A new key for ``principal``: (id, secret). The secret is shown once."""
     key_id, secret = new_key_id(), new_key_secret()
-    principals.insert_access_key(store, principal, key_id, secret)
+    expires_at = None
+    if expires_in_seconds is not None:
+        expires_at = utcnow() + dt.timedelta(seconds=expires_in_seconds)
+    principals.insert_access_key(store, principal, key_id, secret, expires_at=expires_at)
     return key_id, secret
 
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import secrets
+import socket
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI, Request
@@ -21,9 +23,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 import rotor
 from rotor import errors
 from rotor.access.keys import Authenticator
-from rotor.api.native import health, passwords
+from rotor.api.native import health, passwords, rotation
 from rotor.api.native import secrets as secret_routes
 from rotor.config import Settings
+from rotor.rotation.engine import Engine
+from rotor.rotation.scheduler import Scheduler
 from rotor.store import deletion
 from rotor.store.database import Store
 
@@ -119,19 +123,27 @@ def _validation_message(exc: RequestValidationError) -> errors.RotorError:
     return errors.InvalidParameter("; ".join(problems[:5]) or "invalid request")
 
 
-def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
-    """The application; opens (and initialises) the store unless one is given."""
+def create_app(settings: Settings, store: Store | None = None, *, api_url: str = "") -> FastAPI:
+    """The application; opens (and initialises) the store unless one is given.
+
+    ``api_url`` is where custom rotation functions reach this server.
+    """
     store = store or Store.open(settings)
+    owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+    engine = Engine(store, settings, owner=owner, api_url=settings.public_url or api_url)
+    scheduler = Scheduler(engine)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         purger = asyncio.create_task(_purge_forever(store, settings.purge_interval_seconds))
+        scheduler.start()
         try:
             yield
         finally:
             purger.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await purger
+            await asyncio.to_thread(scheduler.stop)
 
     app = FastAPI(
         title="rotor",
@@ -142,6 +154,8 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     app.state.store = store
     app.state.settings = settings
     app.state.authenticator = Authenticator(store, settings.credential_cache_seconds)
+    app.state.engine = engine
+    app.state.scheduler = scheduler
     app.add_middleware(RequestContext, max_body=settings.max_request_bytes)
 
     @app.exception_handler(errors.RotorError)
@@ -179,6 +193,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(secret_routes.router)
     app.include_router(passwords.router)
+    app.include_router(rotation.router)
     return app
 
 

@@ -59,7 +59,7 @@ def serve(settings: Settings) -> None:
     write_private_file(server_file, json.dumps({"url": url, "pid": os.getpid()}) + "\n")
     print(f"rotor: serving on {url} (data dir {settings.data_dir})", flush=True)
     config = uvicorn.Config(
-        create_app(settings, store),
+        create_app(settings, store, api_url=url),
         log_level=settings.log_level.lower(),
         access_log=False,
         server_header=False,

@@ -138,3 +138,103 @@ access_keys = sa.Table(
     sa.Column("data_key", sa.LargeBinary(), nullable=False),
     sa.Column("ciphertext", sa.LargeBinary(), nullable=False),
 )
+
+rotation_configs = sa.Table(
+    "rotation_configs",
+    metadata,
+    sa.Column(
+        "secret_id",
+        sa.String(32),
+        sa.ForeignKey("secrets.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("enabled", sa.Boolean(), nullable=False),
+    sa.Column("function", sa.String(256), nullable=False),
+    # JSON object of free-form parameters (RegionId, InstanceId, MasterSecret, ...).
+    sa.Column("parameters", sa.Text(), nullable=False),
+    sa.Column("interval_seconds", sa.Integer(), nullable=True),
+    sa.Column("cron", sa.String(128), nullable=True),
+    sa.Column("window_seconds", sa.Integer(), nullable=True),
+    # JSON of a parsed flow definition; NULL means the default new/set/test/end flow.
+    sa.Column("flow", sa.Text(), nullable=True),
+    sa.Column("enabled_at", UTCDateTime(), nullable=False),
+    sa.Column("next_rotation_at", UTCDateTime(), nullable=True, index=True),
+    sa.Column("last_rotated_at", UTCDateTime(), nullable=True),
+)
+
+rotations = sa.Table(
+    "rotations",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column(
+        "secret_id",
+        sa.String(32),
+        sa.ForeignKey("secrets.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    sa.Column("version_id", sa.String(64), nullable=False),
+    sa.Column("function", sa.String(256), nullable=False),
+    sa.Column("parameters", sa.Text(), nullable=False),
+    sa.Column("flow", sa.Text(), nullable=False),
+    # Index of the task of the flow to run next.
+    sa.Column("step_index", sa.Integer(), nullable=False),
+    # running / succeeded / failed / cancelled / abandoned
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer(), nullable=False),
+    # JSON object: the outputs of finished tasks ($local in a flow).
+    sa.Column("local", sa.Text(), nullable=False),
+    # The version that was Current when the rotation started (None for an empty secret).
+    sa.Column("base_version_id", sa.String(64), nullable=True),
+    sa.Column("started_by", sa.String(128), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+    sa.Column("finished_at", UTCDateTime(), nullable=True),
+    sa.Column("error", sa.Text(), nullable=True),
+    sa.Column("lease_owner", sa.String(128), nullable=True),
+    sa.Column("lease_expires_at", UTCDateTime(), nullable=True),
+    # At most one running rotation per secret, whatever process asks.
+    sa.Index(
+        "uq_rotations_running",
+        "secret_id",
+        unique=True,
+        sqlite_where=sa.text("status = 'running'"),
+        postgresql_where=sa.text("status = 'running'"),
+    ),
+)
+
+rotation_steps = sa.Table(
+    "rotation_steps",
+    metadata,
+    sa.Column(
+        "rotation_id",
+        sa.String(32),
+        sa.ForeignKey("rotations.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("step_index", sa.Integer(), primary_key=True),
+    sa.Column("name", sa.String(128), nullable=False),
+    sa.Column("step", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer(), nullable=False),
+    sa.Column("started_at", UTCDateTime(), nullable=True),
+    sa.Column("finished_at", UTCDateTime(), nullable=True),
+    sa.Column("error", sa.Text(), nullable=True),
+)
+
+rotation_events = sa.Table(
+    "rotation_events",
+    metadata,
+    sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
+    sa.Column(
+        "rotation_id",
+        sa.String(32),
+        sa.ForeignKey("rotations.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    sa.Column("at", UTCDateTime(), nullable=False),
+    # started, step_succeeded, step_failed, succeeded, failed, abandoned, cancelled, log
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("step", sa.String(128), nullable=True),
+    sa.Column("message", sa.Text(), nullable=True),
+)

@@ -255,3 +255,15 @@ def list_versions(
     ]
     more = len(rows) > page_size
     return Page(items=items, next_page_token=encode_token(offset + page_size) if more else None)
+
+
+def exists(store: Store, name: str, version_id: str) -> bool:
+    """Whether the secret has a version with this id."""
+    with store.read() as conn:
+        row = load_row(conn, name, allow_pending_deletion=True)
+        found = conn.execute(
+            sa.select(t.versions.c.version_id).where(
+                t.versions.c.secret_id == row.id, t.versions.c.version_id == version_id
+            )
+        ).first()
+    return found is not None

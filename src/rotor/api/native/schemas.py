@@ -89,6 +89,22 @@ class GeneratePassword(Body):
     require_each_included_type: bool = True
 
 
+class ConfigureRotation(Body):
+    enabled: bool = True
+    function: str | None = None
+    parameters: dict[str, Any] | None = None
+    every: str | None = Field(default=None, description="Interval: 30d, 12h, 90m or seconds.")
+    cron: str | None = Field(default=None, description="Cron expression (UTC).")
+    window: str | None = Field(default=None, description="Rotate only this long after due.")
+    flow: str | None = Field(default=None, description="Flow definition (YAML); '' resets.")
+    rotate_now: bool = True
+
+
+class RotateSecret(Body):
+    version_id: str | None = None
+    require_new: bool = False
+
+
 def timestamp(value: dt.datetime | None) -> str | None:
     if value is None:
         return None

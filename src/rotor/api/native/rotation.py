@@ -1,0 +1,163 @@
+"""Rotation: configure, rotate now, cancel, history."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
+
+from rotor.access.keys import Identity
+from rotor.api.native import schemas
+from rotor.rotation import configuration
+from rotor.rotation.engine import Engine
+from rotor.rotation.scheduler import Scheduler
+from rotor.store import rotations
+from rotor.store.database import utcnow
+
+router = APIRouter(prefix="/v1", tags=["rotation"])
+Caller = Annotated[Identity, Depends(schemas.caller)]
+SECRET = "/secrets/{name:secret}"
+
+
+def _engine(request: Request) -> Engine:
+    engine: Engine = request.app.state.engine
+    return engine
+
+
+def _scheduler(request: Request) -> Scheduler:
+    scheduler: Scheduler = request.app.state.scheduler
+    return scheduler
+
+
+def _config_json(config: rotations.RotationConfig) -> dict[str, Any]:
+    return {
+        "name": config.secret_name,
+        "enabled": config.enabled,
+        "function": config.function,
+        "parameters": config.parameters,
+        "every_seconds": config.interval_seconds,
+        "cron": config.cron,
+        "window_seconds": config.window_seconds,
+        "custom_flow": config.flow is not None,
+        "next_rotation_at": schemas.timestamp(config.next_rotation_at),
+        "last_rotated_at": schemas.timestamp(config.last_rotated_at),
+    }
+
+
+def rotation_json(rotation: rotations.Rotation) -> dict[str, Any]:
+    steps = [
+        {
+            "index": s.index,
+            "name": s.name,
+            "step": s.step,
+            "attempts": s.attempts,
+            "started_at": schemas.timestamp(s.started_at),
+            "finished_at": schemas.timestamp(s.finished_at),
+            "error": s.error,
+        }
+        for s in rotation.steps
+    ]
+    out: dict[str, Any] = {
+        "id": rotation.id,
+        "name": rotation.secret_name,
+        "version_id": rotation.version_id,
+        "function": rotation.function,
+        "status": str(rotation.status),
+        "step_index": rotation.step_index,
+        "attempts": rotation.attempts,
+        "started_by": rotation.started_by,
+        "created_at": schemas.timestamp(rotation.created_at),
+        "updated_at": schemas.timestamp(rotation.updated_at),
+        "finished_at": schemas.timestamp(rotation.finished_at),
+        "error": rotation.error,
+        "steps": steps,
+    }
+    return out
+
+
+@router.put(SECRET + ":rotation", summary="Configure rotation (enable, schedule, function)")
+def configure_rotation(
+    request: Request, name: str, body: schemas.ConfigureRotation, _: Caller
+) -> JSONResponse:
+    engine = _engine(request)
+    if not body.enabled:
+        config = configuration.disable(engine, name)
+        return JSONResponse({"rotation": _config_json(config), "started": None})
+    config, rotation = configuration.configure(
+        engine,
+        name,
+        configuration.RotationRequest(
+            enabled=True,
+            function=body.function,
+            parameters=body.parameters,
+            every=body.every,
+            cron=body.cron,
+            window=body.window,
+            flow=body.flow,
+            rotate_now=body.rotate_now,
+        ),
+    )
+    if rotation is not None:
+        _scheduler(request).submit(rotation.id)
+    return JSONResponse(
+        {
+            "rotation": _config_json(configuration.describe(engine, name)),
+            "started": rotation_json(rotation) if rotation else None,
+        }
+    )
+
+
+@router.get(SECRET + ":rotation", summary="Show the rotation configuration")
+def describe_rotation(request: Request, name: str, _: Caller) -> JSONResponse:
+    return JSONResponse(_config_json(configuration.describe(_engine(request), name)))
+
+
+@router.post(SECRET + ":rotate", status_code=202, summary="Rotate now")
+def rotate_secret(
+    request: Request, name: str, _: Caller, body: schemas.RotateSecret | None = None
+) -> JSONResponse:
+    body = body or schemas.RotateSecret()
+    rotation, created = _engine(request).start(
+        name, started_by="api", version_id=body.version_id, require_new=body.require_new
+    )
+    _scheduler(request).submit(rotation.id)
+    return JSONResponse({**rotation_json(rotation), "created": created}, status_code=202)
+
+
+@router.post(SECRET + ":cancel-rotation", summary="Cancel the running rotation")
+def cancel_rotation(request: Request, name: str, _: Caller) -> JSONResponse:
+    return JSONResponse(rotation_json(_engine(request).cancel(name)))
+
+
+@router.get(SECRET + ":rotations", summary="Rotation history, newest first")
+def list_rotations(
+    request: Request, name: str, _: Caller, page_size: int = 20, page_token: str | None = None
+) -> JSONResponse:
+    page = rotations.list_rotations(
+        _engine(request).store, name, page_size=page_size, page_token=page_token
+    )
+    return JSONResponse(
+        {
+            "rotations": [rotation_json(r) for r in page.items],
+            "next_page_token": page.next_page_token,
+        }
+    )
+
+
+@router.get("/rotations/{rotation_id}", summary="One rotation, with its steps and events")
+def get_rotation(request: Request, rotation_id: str, _: Caller) -> JSONResponse:
+    store = _engine(request).store
+    rotation = rotations.get_rotation(store, rotation_id)
+    out = rotation_json(rotation)
+    out["events"] = [
+        {"at": schemas.timestamp(e.at), "kind": e.kind, "step": e.step, "message": e.message}
+        for e in rotations.list_events(store, rotation_id)
+    ]
+    return JSONResponse(out)
+
+
+@router.get("/due-rotations", summary="Secrets whose scheduled rotation is due")
+def due_rotations(request: Request, _: Caller) -> JSONResponse:
+    due = rotations.due_configs(_engine(request).store, utcnow(), limit=1000)
+    return JSONResponse({"secrets": [c.secret_name for c in due]})

@@ -1,0 +1,153 @@
+"""Configuring a secret's rotation: function, parameters, schedule, flow; enabling and disabling."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any
+
+from rotor import errors
+from rotor.rotation import flows, schedules
+from rotor.rotation import functions as registry
+from rotor.rotation.engine import Engine, flow_of
+from rotor.store import rotations
+from rotor.store.database import utcnow
+from rotor.store.rotations import Rotation, RotationConfig
+
+MAX_PARAMETERS_BYTES = 16 * 1024
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class RotationRequest:
+    """What a caller asks for; None keeps the configured value (when there is one)."""
+
+    enabled: bool = True
+    function: str | None = None
+    parameters: dict[str, Any] | None = None
+    every: str | None = None
+    cron: str | None = None
+    window: str | None = None
+    flow: str | None = None
+    rotate_now: bool = True
+
+
+def _check_parameters(parameters: dict[str, Any]) -> dict[str, Any]:
+    if not isinstance(parameters, dict) or not all(isinstance(k, str) for k in parameters):
+        raise errors.InvalidParameter("parameters must be an object with string keys")
+    if len(json.dumps(parameters)) > MAX_PARAMETERS_BYTES:
+        raise errors.InvalidParameter(f"parameters must be at most {MAX_PARAMETERS_BYTES} bytes")
+    for reserved in ("SecretName", "Step", "VersionId"):
+        if reserved in parameters:
+            raise errors.InvalidParameter(f"parameter {reserved!r} is set by the engine")
+    return parameters
+
+
+def configure(
+    engine: Engine, name: str, request: RotationRequest
+) -> tuple[RotationConfig, Rotation | None]:
+    """Validate and store the rotation configuration; maybe dry-run, maybe rotate at once.
+
+    Enabling with ``rotate_now`` false first runs a dry test of the function (new
+    into a throwaway Pending version, then test), so a misconfiguration shows up
+    now rather than at the first scheduled rotation. Returns the configuration and
+    the rotation started now, if any.
+    """
+    settings = engine.settings
+    existing = rotations.get_config(engine.store, name)
+    function = request.function or (existing.function if existing else None)
+    if not function:
+        raise errors.InvalidParameter("give the rotation function")
+    registry.check(function)
+    parameters = _check_parameters(
+        request.parameters
+        if request.parameters is not None
+        else (existing.parameters if existing else {})
+    )
+    if request.every is not None or request.cron is not None:
+        interval = schedules.parse_duration(request.every) if request.every is not None else None
+        cron = request.cron
+        window = schedules.parse_duration(request.window) if request.window is not None else None
+    elif existing is not None:
+        interval, cron = existing.interval_seconds, existing.cron
+        window = (
+            schedules.parse_duration(request.window)
+            if request.window is not None
+            else existing.window_seconds
+        )
+    else:
+        interval, cron, window = None, None, None
+        if request.window is not None:
+            raise errors.InvalidParameter("a window needs a schedule (every or cron)")
+    schedule = None
+    if interval is not None or cron is not None:
+        schedule = schedules.Schedule.create(
+            interval=interval,
+            cron=cron,
+            window=window,
+            min_interval_seconds=settings.rotation_min_interval_seconds,
+        )
+    if request.flow is not None:
+        flow_json: str | None = flows.parse_flow(request.flow).to_json() if request.flow else None
+    else:
+        flow_json = existing.flow if existing else None
+    flow = flow_of(function, flow_json)
+    if request.enabled and not request.rotate_now:
+        engine.dry_run(name, function, parameters, flow)
+    now = utcnow()
+    next_at = None
+    if request.enabled and schedule is not None and not request.rotate_now:
+        next_at = schedules.next_due(
+            schedule,
+            last_rotated_at=existing.last_rotated_at if existing else None,
+            last_changed_at=rotations.current_version_created_at(engine.store, name),
+            enabled_at=now,
+            now=now,
+        )
+    config = rotations.put_config(
+        engine.store,
+        name,
+        enabled=request.enabled,
+        function=function,
+        parameters=parameters,
+        interval_seconds=interval,
+        cron=cron,
+        window_seconds=window,
+        flow=flow_json,
+        next_rotation_at=next_at,
+    )
+    rotation = None
+    if request.enabled and request.rotate_now:
+        rotation, _ = engine.start(name, started_by="configuration")
+        if schedule is not None:
+            # Until it finishes (when the engine sets the real next time).
+            rotations.set_schedule_times(
+                engine.store,
+                name,
+                next_rotation_at=schedules.after_rotation(schedule, finished_at=now),
+            )
+    return config, rotation
+
+
+def disable(engine: Engine, name: str) -> RotationConfig:
+    existing = rotations.get_config(engine.store, name)
+    if existing is None:
+        raise errors.NotFound(f"rotation of secret {name!r} is not configured")
+    return rotations.put_config(
+        engine.store,
+        name,
+        enabled=False,
+        function=existing.function,
+        parameters=existing.parameters,
+        interval_seconds=existing.interval_seconds,
+        cron=existing.cron,
+        window_seconds=existing.window_seconds,
+        flow=existing.flow,
+        next_rotation_at=None,
+    )
+
+
+def describe(engine: Engine, name: str) -> RotationConfig:
+    config = rotations.get_config(engine.store, name)
+    if config is None:
+        raise errors.NotFound(f"rotation of secret {name!r} is not configured")
+    return config

@@ -1,0 +1,398 @@
+"""The rotation engine: runs the tasks of a flow (new -> set -> test -> end) for one secret.
+
+One version id per rotation, kept for every retry and for a resume after a
+crash. Progress is persisted after every step, and a runner holds a renewable
+lease on the rotation, so a rotation whose process died is resumed by the next
+runner from the step that did not complete.
+
+Before every step the engine re-reads the stages:
+- the rotation's version is already Current: the rotation is done, nothing runs;
+- Current moved to another version (a value written out of band): abandoned;
+- the version exists but is neither Current nor Pending: failed, nothing runs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+import uuid
+from typing import Any
+
+from rotor import errors
+from rotor.access import keys
+from rotor.config import Settings
+from rotor.rotation import flows, schedules
+from rotor.rotation import functions as registry
+from rotor.rotation.functions.base import (
+    Credentials,
+    InvocationContext,
+    Redactor,
+    SecretsAccess,
+)
+from rotor.store import principals, rotations, secrets, stages, versions
+from rotor.store.database import Store, utcnow
+from rotor.store.rotations import EventKind, Rotation, Status
+
+log = logging.getLogger(__name__)
+
+ROTATION_PRINCIPAL = "rotation-functions"
+MAX_MESSAGE = 2000
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class _Verdict:
+    """What the stages say before a step."""
+
+    done: bool = False
+    abandoned: bool = False
+    problem: str | None = None
+
+
+def schedule_of(config: rotations.RotationConfig) -> schedules.Schedule | None:
+    """The stored schedule (validated when it was configured, so not against today's minimum)."""
+    if config.interval_seconds is None and config.cron is None:
+        return None
+    return schedules.Schedule(
+        interval_seconds=config.interval_seconds,
+        cron=config.cron,
+        window_seconds=config.window_seconds,
+    )
+
+
+def flow_of(function: str, flow_json: str | None) -> flows.Flow:
+    return flows.Flow.from_json(flow_json) if flow_json else flows.default_flow(function)
+
+
+class Engine:
+    """Starts, runs, cancels and dry-runs rotations against one store."""
+
+    def __init__(self, store: Store, settings: Settings, *, owner: str, api_url: str = "") -> None:
+        self.store = store
+        self.settings = settings
+        self.owner = owner
+        self.api_url = api_url or settings.public_url
+        self._wakeups: dict[str, threading.Event] = {}
+        self._lock = threading.Lock()
+
+    # -- starting ---------------------------------------------------------------------
+
+    def start(
+        self,
+        name: str,
+        *,
+        started_by: str,
+        version_id: str | None = None,
+        require_new: bool = False,
+    ) -> tuple[Rotation, bool]:
+        """Start a rotation of ``name`` now; returns it and whether it is new.
+
+        With a rotation already running, returns that one, or raises
+        RotationInProgress when ``require_new``.
+        """
+        config = rotations.get_config(self.store, name)
+        if config is None:
+            raise errors.InvalidParameter(
+                f"rotation of secret {name!r} is not configured; configure a function first"
+            )
+        flow = flow_of(config.function, config.flow)
+        if version_id is not None:
+            versions.validate_version_id(version_id)
+        rotation, created = rotations.create_rotation(
+            self.store,
+            name,
+            version_id=version_id or str(uuid.uuid4()),
+            function=config.function,
+            parameters=config.parameters,
+            flow=flow.to_json(),
+            tasks=[(task.name, task.step) for task in flow.tasks],
+            started_by=started_by,
+        )
+        if not created and require_new:
+            raise errors.RotationInProgress(
+                f"rotation {rotation.id} of secret {name!r} is already running"
+            )
+        return rotation, created
+
+    # -- cancelling -------------------------------------------------------------------
+
+    def cancel(self, name: str) -> Rotation:
+        running = rotations.running_rotation(self.store, name)
+        if running is None:
+            raise errors.NotFound(f"no rotation of secret {name!r} is running")
+        rotations.finish(self.store, running.id, Status.CANCELLED, message="cancelled")
+        with self._lock:
+            wake = self._wakeups.get(running.id)
+        if wake is not None:
+            wake.set()
+        return rotations.get_rotation(self.store, running.id)
+
+    # -- running ----------------------------------------------------------------------
+
+    def run(self, rotation_id: str) -> Rotation:
+        """Run (or resume) a rotation to its end, unless another live runner holds it."""
+        lease = self.settings.rotation_lease_seconds
+        if not rotations.claim(self.store, rotation_id, self.owner, lease):
+            return rotations.get_rotation(self.store, rotation_id)
+        wake = threading.Event()
+        stop = threading.Event()
+        with self._lock:
+            self._wakeups[rotation_id] = wake
+        heartbeat = threading.Thread(
+            target=self._renew,
+            args=(rotation_id, stop),
+            name=f"lease-{rotation_id[:8]}",
+            daemon=True,
+        )
+        heartbeat.start()
+        try:
+            self._run(rotation_id, wake)
+        except errors.ServiceUnavailable:
+            log.warning("store unavailable while rotating %s; it will be resumed", rotation_id)
+        finally:
+            stop.set()
+            heartbeat.join()
+            with self._lock:
+                self._wakeups.pop(rotation_id, None)
+        return rotations.get_rotation(self.store, rotation_id)
+
+    def _renew(self, rotation_id: str, stop: threading.Event) -> None:
+        interval = max(self.settings.rotation_lease_seconds / 3, 0.05)
+        while not stop.wait(interval):
+            try:
+                if not rotations.claim(
+                    self.store, rotation_id, self.owner, self.settings.rotation_lease_seconds
+                ):
+                    return
+            except errors.RotorError:
+                log.warning("could not renew the lease of rotation %s", rotation_id)
+
+    def _run(self, rotation_id: str, wake: threading.Event) -> None:
+        rotation = rotations.get_rotation(self.store, rotation_id)
+        flow = flows.Flow.from_json(rotation.flow)
+        name = rotation.secret_name
+        redactor = Redactor()
+        access = SecretsAccess(self.store, name, rotation.parameters, redactor)
+        payload: dict[str, Any] = {"SecretName": name, **rotation.parameters}
+        local = dict(rotation.local)
+        for index in range(rotation.step_index, len(flow.tasks)):
+            task = flow.tasks[index]
+            label = f"{task.name} ({task.step})"
+            verdict = self._check_stages(rotation, task.step)
+            if verdict.abandoned:
+                self._finish(
+                    rotation,
+                    Status.ABANDONED,
+                    label,
+                    "a new value was written while the rotation ran",
+                )
+                return
+            if verdict.problem:
+                self._finish(rotation, Status.FAILED, label, verdict.problem)
+                return
+            if verdict.done:
+                break
+            event = flow.build_event(task, payload, local)
+            if flow.passthrough_payload:
+                event.setdefault("VersionId", rotation.version_id)
+            output = self._attempt(rotation, index, label, task, event, access, wake)
+            if output is None:
+                return  # finished (failed/cancelled) or no longer ours
+            local.update(output)
+            rotations.step_succeeded(self.store, rotation.id, index, label, local)
+        on = secrets.get_secret(self.store, name).stages
+        if on.get(stages.CURRENT) != rotation.version_id:
+            self._finish(
+                rotation,
+                Status.FAILED,
+                None,
+                "the flow ended without making the new version Current",
+            )
+            return
+        self._finish(rotation, Status.SUCCEEDED, None, None)
+
+    def _attempt(
+        self,
+        rotation: Rotation,
+        index: int,
+        label: str,
+        task: flows.Task,
+        event: dict[str, Any],
+        access: SecretsAccess,
+        wake: threading.Event,
+    ) -> dict[str, Any] | None:
+        """Call the task's function until it succeeds; None when the rotation ended instead."""
+        function_name = (
+            task.resource if task.resource in registry.available() else rotation.function
+        )
+        while True:
+            if not rotations.start_step(self.store, rotation.id, self.owner, index):
+                return None
+            attempt = rotations.get_rotation(self.store, rotation.id).attempts
+            try:
+                function = registry.load(function_name)
+                result = function.invoke(
+                    dict(event), self._context(rotation, access, dry_run=False)
+                )
+                if result is not None and not isinstance(result, dict):
+                    raise errors.InvalidParameter(
+                        "a rotation function must return an object or None"
+                    )
+                return dict(result or {})
+            except Exception as exc:  # every failure is recorded and retried
+                message = self._message(exc, access)
+                log.info(
+                    "rotation %s: %s failed (attempt %d): %s", rotation.id, label, attempt, message
+                )
+                rotations.step_failed(self.store, rotation.id, index, label, message)
+                if attempt >= self.settings.rotation_attempts:
+                    self._finish(rotation, Status.FAILED, label, f"{label} failed: {message}")
+                    return None
+            delay = min(
+                self.settings.rotation_retry_seconds * 2 ** (attempt - 1),
+                self.settings.rotation_retry_max_seconds,
+            )
+            if wake.wait(delay):
+                return None  # cancelled while waiting
+
+    def _context(
+        self, rotation: Rotation, access: SecretsAccess, *, dry_run: bool
+    ) -> InvocationContext:
+        def record(line: str) -> None:
+            rotations.add_event(
+                self.store, rotation.id, EventKind.LOG, None, access.redact(line)[:MAX_MESSAGE]
+            )
+
+        return InvocationContext(
+            request_id=rotation.version_id,
+            rotation_id=rotation.id,
+            dry_run=dry_run,
+            expected_current=rotation.base_version_id,
+            secrets=access,
+            log=record,
+            mint_credentials=self._mint_credentials,
+            api_url=self.api_url,
+            timeout_seconds=self.settings.rotation_function_timeout_seconds,
+        )
+
+    def _mint_credentials(self) -> Credentials:
+        """A short-lived access key for a custom function to call rotor's API."""
+        principal = principals.get_principal(self.store, ROTATION_PRINCIPAL)
+        if principal is None:
+            try:
+                principal = principals.create_principal(
+                    self.store, ROTATION_PRINCIPAL, principals.ROLE
+                )
+            except errors.Conflict:
+                principal = principals.get_principal(self.store, ROTATION_PRINCIPAL)
+                assert principal is not None
+        expires = self.settings.rotation_function_timeout_seconds + 300
+        key_id, secret = keys.create_access_key(self.store, principal, expires_in_seconds=expires)
+        return Credentials(access_key_id=key_id, access_key_secret=secret)
+
+    def _message(self, exc: Exception, access: SecretsAccess) -> str:
+        if isinstance(exc, errors.RotorError):
+            text = f"{exc.code}: {exc.message}"
+        else:
+            text = f"{type(exc).__name__}: {exc}"
+        return access.redact(text)[:MAX_MESSAGE]
+
+    def _check_stages(self, rotation: Rotation, step: str) -> _Verdict:
+        on = secrets.get_secret(self.store, rotation.secret_name).stages
+        version = rotation.version_id
+        current = on.get(stages.CURRENT)
+        if current == version:
+            return _Verdict(done=True)
+        if current != rotation.base_version_id:
+            return _Verdict(abandoned=True)
+        exists = version in on.values() or versions.exists(
+            self.store, rotation.secret_name, version
+        )
+        if exists and on.get(stages.PENDING) != version:
+            return _Verdict(
+                problem="the rotation's version is neither Current nor Pending; "
+                "the stages were moved by someone else"
+            )
+        if not exists and step != "new":
+            return _Verdict(problem="the Pending version of this rotation does not exist")
+        return _Verdict()
+
+    def _finish(
+        self, rotation: Rotation, status: Status, label: str | None, message: str | None
+    ) -> None:
+        next_at = None
+        config = rotations.get_config(self.store, rotation.secret_name)
+        if config is not None and config.enabled:
+            schedule = schedule_of(config)
+            if schedule is not None:
+                next_at = schedules.after_rotation(schedule, finished_at=utcnow())
+        rotations.finish(
+            self.store,
+            rotation.id,
+            status,
+            message=message,
+            step_label=label,
+            next_rotation_at=next_at,
+            owner=self.owner,
+        )
+
+    # -- dry run ----------------------------------------------------------------------
+
+    def dry_run(
+        self, name: str, function: str, parameters: dict[str, Any], flow: flows.Flow
+    ) -> None:
+        """Run the flow's new and test tasks into a throwaway Pending version, then discard it."""
+        version = f"dry-run-{uuid.uuid4()}"
+        redactor = Redactor()
+        access = SecretsAccess(self.store, name, parameters, redactor)
+        fake = Rotation(
+            id=f"dry-run-{uuid.uuid4().hex[:8]}",
+            secret_name=name,
+            version_id=version,
+            function=function,
+            parameters=parameters,
+            flow=flow.to_json(),
+            step_index=0,
+            status=Status.RUNNING,
+            attempts=0,
+            local={},
+            base_version_id=secrets.get_secret(self.store, name).stages.get(stages.CURRENT),
+            started_by="dry-run",
+            created_at=utcnow(),
+            updated_at=utcnow(),
+            finished_at=None,
+            error=None,
+            lease_owner=None,
+            lease_expires_at=None,
+        )
+        payload: dict[str, Any] = {"SecretName": name, **parameters}
+        local: dict[str, Any] = {}
+        context = dataclasses.replace(
+            self._context(fake, access, dry_run=True),
+            log=lambda line: log.info("dry run: %s", line),
+        )
+        try:
+            for task in flow.tasks:
+                if task.step not in ("new", "test"):
+                    continue
+                event = flow.build_event(task, payload, local)
+                if flow.passthrough_payload or task.step != "new":
+                    event.setdefault("VersionId", version)
+                event["DryRun"] = True
+                function_name = task.resource if task.resource in registry.available() else function
+                try:
+                    result = registry.load(function_name).invoke(event, context)
+                except Exception as exc:  # reported to the caller, redacted
+                    raise errors.InvalidParameter(
+                        f"dry run of rotation failed at {task.name} ({task.step}): "
+                        f"{self._message(exc, access)}"
+                    ) from exc
+                local.update(result or {})
+        finally:
+            on = secrets.get_secret(self.store, name).stages
+            if on.get(stages.PENDING) == version:
+                stages.update_stage(self.store, name, stages.PENDING, remove_from_version=version)
+            try:
+                rotations.discard_version(self.store, name, version)
+            except errors.RotorError:
+                log.warning("could not discard the dry-run version of %s", name)

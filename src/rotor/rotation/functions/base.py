@@ -1,0 +1,199 @@
+"""The rotation-function contract.
+
+A rotation function performs the steps of a rotation for one kind of target.
+The engine calls :meth:`RotationFunction.invoke` with an *event* (the JSON
+object a cloud workflow would pass: ``SecretName``, ``Step``, ``VersionId`` and
+the rotation parameters) and an :class:`InvocationContext`, once per task of the
+flow, and again with the same event when a step is retried or resumed after a
+crash. So every step must be idempotent:
+
+- **new** creates the Pending version (``VersionId``) with new credentials,
+  unless that version already exists;
+- **set** makes the target system accept the Pending credentials;
+- **test** proves they work;
+- **end** moves Current to the Pending version (Previous follows) and removes Pending.
+
+A function returns a JSON object (merged into the flow's ``$local``), or None.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
+
+from rotor import errors
+from rotor.store import secrets, stages, versions
+from rotor.store.database import Store
+
+STEPS = ("new", "set", "test", "end")
+#: Parameters whose values name other secrets a function may read (e.g. MasterSecret).
+SECRET_REFERENCE_SUFFIX = "Secret"
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Credentials:
+    """Short-lived credentials a custom function uses to call rotor's API."""
+
+    access_key_id: str
+    access_key_secret: str = dataclasses.field(repr=False)
+    security_token: str = dataclasses.field(default="", repr=False)
+
+
+class Redactor:
+    """Remembers secret values a rotation touched, to blank them out of messages and logs."""
+
+    MIN_LENGTH = 4
+
+    def __init__(self) -> None:
+        self._values: set[str] = set()
+
+    def remember(self, value: str | bytes) -> None:
+        if isinstance(value, bytes):
+            try:
+                value = value.decode()
+            except UnicodeDecodeError:
+                return
+        if len(value) >= self.MIN_LENGTH:
+            self._values.add(value)
+        try:
+            parsed = json.loads(value)
+        except ValueError:
+            return
+        if isinstance(parsed, dict):
+            for field in parsed.values():
+                if isinstance(field, str) and len(field) >= self.MIN_LENGTH:
+                    self._values.add(field)
+
+    def __call__(self, text: str) -> str:
+        for value in sorted(self._values, key=len, reverse=True):
+            if value in text:
+                text = text.replace(value, "***")
+        return text
+
+
+class SecretsAccess:
+    """The part of the store a rotation function may touch.
+
+    The rotated secret, plus the secrets its parameters or its Current value name
+    in a field ending in ``Secret`` (``MasterSecret``, ``CredentialsSecret``...).
+    Every value read or written is remembered by the redactor.
+    """
+
+    def __init__(
+        self, store: Store, secret_name: str, parameters: Mapping[str, Any], redactor: Redactor
+    ) -> None:
+        self._store = store
+        self.secret_name = secret_name
+        self.redact = redactor
+        self._allowed = {secret_name} | {
+            v
+            for k, v in parameters.items()
+            if k.endswith(SECRET_REFERENCE_SUFFIX) and isinstance(v, str)
+        }
+
+    def allow_referenced(self, value: Mapping[str, Any]) -> None:
+        """Also allow the secrets named by a (trusted) Current value's ``*Secret`` fields."""
+        self._allowed |= {
+            v
+            for k, v in value.items()
+            if k.endswith(SECRET_REFERENCE_SUFFIX) and isinstance(v, str)
+        }
+
+    def _check(self, name: str) -> None:
+        if name not in self._allowed:
+            raise errors.AccessDenied(f"this rotation function may not touch secret {name!r}")
+
+    def get_value(
+        self, name: str, *, stage: str | None = None, version_id: str | None = None
+    ) -> versions.SecretValue:
+        self._check(name)
+        value = versions.get_value(self._store, name, stage=stage, version_id=version_id)
+        self.redact.remember(value.value)
+        return value
+
+    def find_value(
+        self, name: str, *, stage: str | None = None, version_id: str | None = None
+    ) -> versions.SecretValue | None:
+        """Like :meth:`get_value`, but None when the stage or version does not exist."""
+        try:
+            return self.get_value(name, stage=stage, version_id=version_id)
+        except errors.NotFound:
+            self.get_secret_stages(name)  # a missing secret is still an error
+            return None
+
+    def get_secret_stages(self, name: str) -> dict[str, str]:
+        self._check(name)
+        return secrets.get_secret(self._store, name).stages
+
+    def put_pending(self, name: str, value: str | bytes, version_id: str) -> None:
+        self._check(name)
+        self.redact.remember(value)
+        versions.put_value(self._store, name, value, version_id=version_id, stages=[stages.PENDING])
+
+    def finish(self, name: str, version_id: str, *, expected_current: str | None) -> None:
+        """Move Current to ``version_id`` (only from ``expected_current``) and drop Pending."""
+        self._check(name)
+        on = self.get_secret_stages(name)
+        if on.get(stages.CURRENT) != version_id:
+            stages.update_stage(
+                self._store,
+                name,
+                stages.CURRENT,
+                move_to_version=version_id,
+                remove_from_version=expected_current,
+            )
+        if on.get(stages.PENDING) == version_id:
+            stages.update_stage(self._store, name, stages.PENDING, remove_from_version=version_id)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class InvocationContext:
+    """What a function gets beside the event."""
+
+    #: The rotation's version id; what a cloud runtime calls ``requestId``.
+    request_id: str
+    rotation_id: str
+    #: True while rotation is being enabled: only new and test run, into a throwaway version.
+    dry_run: bool
+    #: Current when the rotation started: end moves Current only away from it.
+    expected_current: str | None
+    secrets: SecretsAccess
+    #: Record a line in the rotation history (redacted).
+    log: Callable[[str], None]
+    #: Short-lived credentials and the API URL, for functions that call rotor over HTTP.
+    mint_credentials: Callable[[], Credentials]
+    api_url: str
+    timeout_seconds: float
+
+
+class RotationFunction(Protocol):
+    """A rotation function. Registered under the entry-point group ``rotor.rotation_functions``."""
+
+    def invoke(
+        self, event: dict[str, Any], context: InvocationContext
+    ) -> dict[str, Any] | None: ...
+
+
+def step_of(event: Mapping[str, Any]) -> str:
+    step = event.get("Step")
+    if step not in STEPS:
+        raise errors.InvalidParameter(f"invalid step {step!r}; expected one of {', '.join(STEPS)}")
+    return str(step)
+
+
+def version_of(event: Mapping[str, Any], context: InvocationContext) -> str:
+    version = event.get("VersionId") or context.request_id
+    return str(version)
+
+
+def parse_json_object(value: str | bytes, what: str) -> dict[str, Any]:
+    """A secret value that must be a JSON object; the error never includes the value."""
+    try:
+        parsed = json.loads(value)
+    except ValueError:
+        raise errors.InvalidParameter(f"{what} is not valid JSON") from None
+    if not isinstance(parsed, dict):
+        raise errors.InvalidParameter(f"{what} is not a JSON object")
+    return parsed

@@ -1,0 +1,120 @@
+"""The scheduler: starts due rotations and resumes orphaned ones, with bounded concurrency.
+
+Every ``scheduler_interval_seconds`` it
+1. resumes running rotations whose runner's lease expired (a crashed process), and
+2. starts a rotation for every enabled schedule whose next rotation is due.
+
+A due time that passed while no server ran starts exactly one rotation when a
+server comes back (the unique running-rotation index rules out doubles, also
+between several servers); a missed window waits for the next one.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import logging
+import threading
+
+from rotor import errors
+from rotor.rotation import schedules
+from rotor.rotation.engine import Engine, schedule_of
+from rotor.store import rotations
+from rotor.store.database import utcnow
+
+log = logging.getLogger(__name__)
+
+
+class Scheduler:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.settings = engine.settings
+        self._pool = concurrent.futures.ThreadPoolExecutor(
+            max_workers=self.settings.rotation_workers, thread_name_prefix="rotation"
+        )
+        self._in_flight: set[str] = set()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle --------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name="scheduler", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.tick()
+            except errors.ServiceUnavailable:
+                log.warning("store unavailable; the scheduler will try again")
+            except Exception:
+                log.exception("scheduler tick failed; it will try again")
+            self._stop.wait(self.settings.scheduler_interval_seconds)
+
+    # -- work -------------------------------------------------------------------------
+
+    def submit(self, rotation_id: str) -> bool:
+        """Run a rotation in the pool unless this server already runs it."""
+        with self._lock:
+            if rotation_id in self._in_flight:
+                return False
+            if len(self._in_flight) >= self.settings.rotation_workers:
+                return False  # picked up on a later tick
+            self._in_flight.add(rotation_id)
+        self._pool.submit(self._run, rotation_id)
+        return True
+
+    def _run(self, rotation_id: str) -> None:
+        try:
+            self.engine.run(rotation_id)
+        except Exception:
+            log.exception("rotation %s stopped unexpectedly; it will be resumed", rotation_id)
+        finally:
+            with self._lock:
+                self._in_flight.discard(rotation_id)
+
+    def tick(self) -> None:
+        now = utcnow()
+        for rotation_id in rotations.resumable(self.engine.store, now):
+            self.submit(rotation_id)
+        for config in rotations.due_configs(self.engine.store, now):
+            self._consider(config)
+
+    def _consider(self, config: rotations.RotationConfig) -> None:
+        store = self.engine.store
+        name = config.secret_name
+        schedule = schedule_of(config)
+        if schedule is None or config.next_rotation_at is None:
+            return
+        now = utcnow()
+        # A manual value change restarts an interval: look again from the facts.
+        due = schedules.next_due(
+            schedule,
+            last_rotated_at=config.last_rotated_at,
+            last_changed_at=rotations.current_version_created_at(store, name),
+            enabled_at=config.enabled_at,
+            now=now,
+        )
+        due = max(due, config.next_rotation_at)
+        if due > now:
+            rotations.set_schedule_times(store, name, next_rotation_at=due)
+            return
+        decision = schedules.decide(schedule, due, now)
+        if not decision.rotate:
+            log.info("missed the rotation window of %s; next at %s", name, decision.next_due)
+            rotations.set_schedule_times(store, name, next_rotation_at=decision.next_due)
+            return
+        rotation, _ = self.engine.start(name, started_by="scheduler")
+        # Provisional next time, so this due time does not start a second rotation;
+        # the engine sets the real one when the rotation finishes.
+        rotations.set_schedule_times(
+            store, name, next_rotation_at=schedules.after_rotation(schedule, finished_at=now)
+        )
+        self.submit(rotation.id)
