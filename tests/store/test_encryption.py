@@ -16,7 +16,7 @@ from rotor.config import Settings
 from rotor.store import rekey, secrets, tables, versions
 from rotor.store.database import Store
 from rotor.store.master_key import generate_key
-from tests.store.conftest import make_settings
+from tests.conftest import make_settings
 
 VALUE = "correct horse battery staple 7f3a"
 

@@ -1,0 +1,255 @@
+"""The engine against a real store (SQLite and PostgreSQL), with the built-in function."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import multiprocessing
+from pathlib import Path
+
+import pytest
+
+from rotor import errors
+from rotor.config import Settings
+from rotor.rotation import configuration
+from rotor.rotation.engine import Engine
+from rotor.store import rotations, secrets, stages, versions
+from rotor.store.database import Store
+from rotor.store.rotations import Status
+
+ACCOUNT = {"AccountName": "app", "AccountPassword": "initial-password", "Endpoint": "db:3306"}
+
+
+@pytest.fixture
+def engine(store: Store) -> Engine:
+    fast = dataclasses.replace(store.settings, rotation_retry_seconds=0.01, rotation_attempts=3)
+    return Engine(store, fast, owner="test-runner")
+
+
+def _configure(engine: Engine, name: str, **parameters: object) -> None:
+    configuration.configure(
+        engine,
+        name,
+        configuration.RotationRequest(
+            function="generated-password", parameters=dict(parameters), rotate_now=False
+        ),
+    )
+
+
+@pytest.fixture
+def account(store: Store, engine: Engine) -> str:
+    secrets.create_secret(store, name="db/app", value=json.dumps(ACCOUNT), version_id="v0")
+    _configure(engine, "db/app", PasswordLength=24, ExcludeCharacters="/@\"'\\")
+    return "db/app"
+
+
+def test_full_rotation_replaces_only_the_password(engine: Engine, account: str) -> None:
+    rotation, created = engine.start(account, started_by="test")
+    assert created
+    done = engine.run(rotation.id)
+    assert done.status is Status.SUCCEEDED
+    assert [s.step for s in done.steps] == ["new", "set", "test", "end"]
+    assert all(s.finished_at is not None and s.attempts == 1 for s in done.steps)
+    new = json.loads(str(versions.get_value(engine.store, account).value))
+    assert new["AccountName"] == "app"
+    assert new["Endpoint"] == "db:3306"
+    assert len(new["AccountPassword"]) == 24
+    assert not set(new["AccountPassword"]) & set("/@\"'\\")
+    assert new["AccountPassword"] != ACCOUNT["AccountPassword"]
+    on = secrets.get_secret(engine.store, account).stages
+    assert on == {"Current": rotation.version_id, "Previous": "v0"}
+    kinds = [e.kind for e in rotations.list_events(engine.store, rotation.id)]
+    assert kinds == ["started"] + ["step_succeeded"] * 4 + ["succeeded"]
+    config = rotations.get_config(engine.store, account)
+    assert config is not None
+    assert config.last_rotated_at == done.finished_at
+
+
+def test_plain_value_is_replaced_whole(store: Store, engine: Engine) -> None:
+    secrets.create_secret(store, name="plain", value="not json")
+    _configure(engine, "plain")
+    rotation, _ = engine.start("plain", started_by="test")
+    assert engine.run(rotation.id).status is Status.SUCCEEDED
+    value = versions.get_value(store, "plain").value
+    assert isinstance(value, str)
+    assert len(value) == 32
+
+
+def test_caller_version_id_is_kept_and_second_start_returns_the_running_one(
+    engine: Engine, account: str
+) -> None:
+    first, created = engine.start(account, started_by="test", version_id="rot-1")
+    assert created
+    assert first.version_id == "rot-1"
+    again, created_again = engine.start(account, started_by="test")
+    assert not created_again
+    assert again.id == first.id
+    with pytest.raises(errors.RotationInProgress):
+        engine.start(account, started_by="test", require_new=True)
+    engine.run(first.id)
+    assert versions.get_value(engine.store, account).version_id == "rot-1"
+
+
+def test_unconfigured_secret_cannot_rotate(store: Store, engine: Engine) -> None:
+    secrets.create_secret(store, name="bare", value="x")
+    with pytest.raises(errors.InvalidParameter, match="not configured"):
+        engine.start("bare", started_by="test")
+
+
+def test_failing_step_is_retried_then_fails_with_current_untouched(
+    engine: Engine, account: str
+) -> None:
+    # An impossible password policy makes every attempt of "new" fail.
+    rotations.put_config(
+        engine.store,
+        account,
+        enabled=True,
+        function="generated-password",
+        parameters={"PasswordLength": 3},
+        interval_seconds=None,
+        cron=None,
+        window_seconds=None,
+        flow=None,
+        next_rotation_at=None,
+    )
+    rotation, _ = engine.start(account, started_by="test")
+    done = engine.run(rotation.id)
+    assert done.status is Status.FAILED
+    assert done.error is not None
+    assert "RotateSecretNew (new) failed" in done.error
+    assert "length must be between 8 and 128" in done.error
+    assert done.steps[0].attempts == 3
+    events = rotations.list_events(engine.store, rotation.id)
+    assert [e.kind for e in events].count("step_failed") == 3
+    assert events[-1].kind == "failed"
+    assert versions.get_value(engine.store, account).version_id == "v0"
+    assert secrets.get_secret(engine.store, account).stages == {"Current": "v0"}
+    # The next rotation starts over cleanly once the policy is fixed.
+    _configure(engine, account, PasswordLength=16)
+    retry, created = engine.start(account, started_by="test")
+    assert created
+    assert retry.version_id != rotation.version_id
+    assert engine.run(retry.id).status is Status.SUCCEEDED
+
+
+def test_out_of_band_write_abandons_the_rotation(engine: Engine, account: str) -> None:
+    rotation, _ = engine.start(account, started_by="test")
+    versions.put_value(
+        engine.store,
+        account,
+        json.dumps(ACCOUNT | {"AccountPassword": "manual"}),
+        version_id="manual",
+    )
+    done = engine.run(rotation.id)
+    assert done.status is Status.ABANDONED
+    assert versions.get_value(engine.store, account).version_id == "manual"
+    assert stages.PENDING not in secrets.get_secret(engine.store, account).stages
+
+
+def test_stages_moved_by_someone_else_fail_without_side_effects(
+    engine: Engine, account: str
+) -> None:
+    rotation, _ = engine.start(account, started_by="test")
+    # Simulate a finished "new" whose Pending label was then taken away.
+    versions.put_value(
+        engine.store, account, "x", version_id=rotation.version_id, stages=["Pending"]
+    )
+    stages.update_stage(engine.store, account, "Pending", remove_from_version=rotation.version_id)
+    done = engine.run(rotation.id)
+    assert done.status is Status.FAILED
+    assert "neither Current nor Pending" in (done.error or "")
+    assert versions.get_value(engine.store, account).version_id == "v0"
+
+
+def test_version_already_current_completes_without_running_steps(
+    engine: Engine, account: str
+) -> None:
+    rotation, _ = engine.start(account, started_by="test")
+    versions.put_value(
+        engine.store, account, "y", version_id=rotation.version_id, stages=["Pending"]
+    )
+    stages.update_stage(engine.store, account, "Current", move_to_version=rotation.version_id)
+    done = engine.run(rotation.id)
+    assert done.status is Status.SUCCEEDED
+    assert all(s.attempts == 0 for s in done.steps)
+    assert versions.get_value(engine.store, account).value == "y"
+
+
+def test_cancel_removes_pending_and_does_not_block_the_next(engine: Engine, account: str) -> None:
+    rotation, _ = engine.start(account, started_by="test")
+    versions.put_value(
+        engine.store, account, "p", version_id=rotation.version_id, stages=["Pending"]
+    )
+    cancelled = engine.cancel(account)
+    assert cancelled.status is Status.CANCELLED
+    assert secrets.get_secret(engine.store, account).stages == {"Current": "v0"}
+    assert engine.run(rotation.id).status is Status.CANCELLED  # a cancelled run never resumes
+    with pytest.raises(errors.NotFound):
+        engine.cancel(account)
+    following, created = engine.start(account, started_by="test")
+    assert created
+    assert engine.run(following.id).status is Status.SUCCEEDED
+
+
+def test_a_live_lease_keeps_other_runners_out(engine: Engine, account: str) -> None:
+    rotation, _ = engine.start(account, started_by="test")
+    assert rotations.claim(engine.store, rotation.id, "someone-else", 60)
+    untouched = engine.run(rotation.id)
+    assert untouched.status is Status.RUNNING
+    assert untouched.step_index == 0
+    assert rotations.resumable(engine.store, rotation.created_at) == []
+
+
+def test_dry_run_failure_refuses_enabling_and_leaves_nothing(engine: Engine, account: str) -> None:
+    before = [v.version_id for v in versions.list_versions(engine.store, account).items]
+    with pytest.raises(errors.InvalidParameter, match="dry run of rotation failed"):
+        _configure(engine, account, PasswordLength=500)
+    config = rotations.get_config(engine.store, account)
+    assert config is not None
+    assert config.parameters["PasswordLength"] == 24  # the old configuration stays
+    after = [v.version_id for v in versions.list_versions(engine.store, account).items]
+    assert after == before
+
+
+def _racer(
+    data_dir: str,
+    url: str,
+    start: multiprocessing.synchronize.Event,
+    out: multiprocessing.Queue[str],
+) -> None:
+    store = Store.open(
+        Settings.load({"data_dir": Path(data_dir), "database_url": url}, environ={}),
+        initialise=False,
+    )
+    engine = Engine(store, store.settings, owner="racer")
+    start.wait()
+    try:
+        rotation, created = engine.start("db/app", started_by="racer", require_new=True)
+        out.put(f"created {rotation.id}" if created else "existing")
+    except errors.RotorError as exc:
+        out.put(exc.code)
+    finally:
+        store.close()
+
+
+def test_two_processes_racing_start_exactly_one_rotation(
+    engine: Engine, account: str, settings: Settings
+) -> None:
+    ctx = multiprocessing.get_context("spawn")
+    start = ctx.Event()
+    out = ctx.Queue()
+    procs = [
+        ctx.Process(target=_racer, args=(str(settings.data_dir), settings.database_url, start, out))
+        for _ in range(4)
+    ]
+    for p in procs:
+        p.start()
+    start.set()
+    results = [out.get(timeout=120) for _ in procs]
+    for p in procs:
+        p.join(60)
+    created = [r for r in results if r.startswith("created")]
+    assert len(created) == 1
+    assert sorted(r for r in results if not r.startswith("created")) == ["RotationInProgress"] * 3
+    history = rotations.list_rotations(engine.store, account).items
+    assert len(history) == 1
