@@ -26,7 +26,21 @@ def test_create_without_value_has_no_stages(store: Store) -> None:
 
 
 @pytest.mark.parametrize(
-    "name", ["", "a" * 193, "has space", "semi;colon", "colon:x", "ünï", "tab\t", None, 5]
+    "name",
+    [
+        "",
+        "a" * 193,
+        "has space",
+        "semi;colon",
+        "colon:x",
+        "ünï",
+        "tab\t",
+        None,
+        5,
+        "a/../b",
+        ".",
+        "x/.",
+    ],
 )
 def test_invalid_names_are_refused(store: Store, name: object) -> None:
     with pytest.raises(errors.InvalidParameter, match="secret name"):

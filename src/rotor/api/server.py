@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import socket
 import sys
+from types import FrameType
 
 import uvicorn
 
@@ -39,6 +41,10 @@ def _url(sock: socket.socket, host: str) -> str:
     return f"http://{shown}:{port}"
 
 
+def _exit_cleanly(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(0)
+
+
 def serve(settings: Settings) -> None:
     """Run the server until SIGINT/SIGTERM."""
     logging.basicConfig(
@@ -68,6 +74,9 @@ def serve(settings: Settings) -> None:
         lifespan="on",
         timeout_graceful_shutdown=10,
     )
+    # uvicorn shuts down gracefully on SIGTERM, then re-raises it with the handler that
+    # was installed before it: make that a clean exit, so the cleanup below runs.
+    signal.signal(signal.SIGTERM, _exit_cleanly)
     try:
         uvicorn.Server(config).run(sockets=[sock])
     finally:

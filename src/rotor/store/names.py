@@ -19,6 +19,9 @@ def validate_name(name: object) -> str:
         raise errors.InvalidParameter(
             "secret name must be 1-192 characters of A-Z a-z 0-9 / _ + = . @ -"
         )
+    if any(part in (".", "..") for part in name.split("/")):
+        # HTTP clients collapse such path segments: a/../b would reach secret b.
+        raise errors.InvalidParameter("secret name must not have '.' or '..' between slashes")
     return name
 
 

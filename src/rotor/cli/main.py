@@ -1,0 +1,83 @@
+"""The ``rotor`` command: the Typer app, and the one place errors become exit codes.
+
+Every :class:`rotor.errors.RotorError` leaving a command is printed as one red
+line on stderr and exits with the error's ``exit_code`` (2 invalid input,
+3 not found, 4 conflict, 5 authentication or access, 6 server error,
+7 server unreachable); Typer's own usage errors exit 2.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+import typer.core
+from rich.console import Console
+from rich.markup import escape
+
+import rotor
+from rotor import errors
+from rotor.cli import admin, secrets, serve
+
+
+def report(error: errors.RotorError) -> None:
+    """Print ``error`` as one line on stderr."""
+    message = " ".join(error.message.split())
+    console = Console(stderr=True, highlight=False, soft_wrap=True)
+    console.print(f"[bold red]Error:[/] {escape(message)}")
+
+
+class RotorGroup(typer.core.TyperGroup):
+    """The root command group; turns a RotorError from any subcommand into its exit code."""
+
+    def invoke(self, ctx: Any) -> Any:  # a click Context; typer does not export its class
+        try:
+            return super().invoke(ctx)
+        except errors.RotorError as error:
+            report(error)
+            raise typer.Exit(error.exit_code) from None
+
+
+app = typer.Typer(
+    name="rotor",
+    cls=RotorGroup,
+    help="rotor: a self-hosted secrets manager that rotates database credentials.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+    rich_markup_mode="markdown",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        typer.echo(f"rotor {rotor.__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_show_version, is_eager=True, help="Show the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """rotor: a self-hosted secrets manager that rotates database credentials.
+
+    The secret and password commands are clients of a running server's HTTP API;
+    serve, purge and master-key work on the data dir directly.
+    """
+
+
+app.command("serve", rich_help_panel="Server", epilog=serve.EPILOG)(serve.run)
+app.add_typer(secrets.app, name="secret", rich_help_panel="Client")
+app.command("password", rich_help_panel="Client")(secrets.password)
+app.command("purge", rich_help_panel="Offline (data dir)")(admin.purge)
+app.add_typer(admin.master_key_app, name="master-key", rich_help_panel="Offline (data dir)")
+
+
+def main() -> None:
+    """The console-script entry point."""
+    app(prog_name="rotor")

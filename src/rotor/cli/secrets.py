@@ -1,0 +1,698 @@
+"""``rotor secret ...`` and ``rotor password``: thin clients of a server's native API.
+
+Each command parses its flags, makes one :class:`rotor.client.Client` call (or
+iterates pages) and renders the result: a table or a sentence for people,
+``--json`` for scripts. Errors are left to :mod:`rotor.cli.main`.
+
+Secrets stay off the command line: the access key secret comes only from
+``ROTOR_ACCESS_KEY_SECRET`` or a credentials file, and values are best given
+with ``--file`` or on stdin.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import os
+import sys
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+import rotor.client
+from rotor import errors
+
+app = typer.Typer(help="Create, read and manage secrets on a rotor server.", no_args_is_help=True)
+
+CONNECTION = "Connection"
+
+UrlOption = Annotated[
+    str | None,
+    typer.Option(
+        "--url",
+        envvar="ROTOR_URL",
+        help="URL of the rotor server, e.g. http://127.0.0.1:8750.",
+        rich_help_panel=CONNECTION,
+        show_default=False,
+    ),
+]
+DataDirOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--data-dir",
+        envvar="ROTOR_DATA_DIR",
+        help="Data dir of a `rotor serve` on this machine: its server.json gives the URL and "
+        "its admin-credentials.json the access key, when they are not set otherwise.",
+        rich_help_panel=CONNECTION,
+        show_default=False,
+    ),
+]
+AccessKeyIdOption = Annotated[
+    str | None,
+    typer.Option(
+        "--access-key-id",
+        envvar="ROTOR_ACCESS_KEY_ID",
+        help="Access key id. Its secret is never a flag: set ROTOR_ACCESS_KEY_SECRET "
+        "or use --credentials-file.",
+        rich_help_panel=CONNECTION,
+        show_default=False,
+    ),
+]
+CredentialsFileOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--credentials-file",
+        help='JSON file {"access_key_id": ..., "access_key_secret": ...}, like the '
+        "admin-credentials.json a server writes to its data dir.",
+        rich_help_panel=CONNECTION,
+        show_default=False,
+    ),
+]
+NameArgument = Annotated[
+    str,
+    typer.Argument(help="Secret name: 1-192 characters of A-Za-z0-9/_+=.@-", show_default=False),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+ValueOption = Annotated[
+    str | None,
+    typer.Option(
+        "--value",
+        help="The value, as text. Other users can see it in the process list and it stays in "
+        "shell history: prefer --file or stdin.",
+        show_default=False,
+    ),
+]
+FileOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--file",
+        help="Read the value from FILE ('-' for stdin). Without --value or --file, a value "
+        "piped on stdin is used. Bytes are taken as they are (no newline is stripped).",
+        show_default=False,
+    ),
+]
+BinaryOption = Annotated[
+    bool,
+    typer.Option("--binary", help="Store the bytes read as a binary value (default: UTF-8 text)."),
+]
+VersionIdOption = Annotated[
+    str | None,
+    typer.Option(
+        "--version-id",
+        help="Version id (1-64 characters of A-Za-z0-9_.-); default: a new UUID.",
+        show_default=False,
+    ),
+]
+TagOption = Annotated[
+    list[str] | None,
+    typer.Option("--tag", help="A tag, key=value (repeatable).", show_default=False),
+]
+
+
+def _connect(
+    url: str | None,
+    data_dir: Path | None,
+    access_key_id: str | None,
+    credentials_file: Path | None,
+) -> rotor.client.Client:
+    return rotor.client.Client(
+        url,
+        access_key_id=access_key_id,
+        data_dir=data_dir,
+        credentials_file=credentials_file,
+    )
+
+
+# -- input ---------------------------------------------------------------------------------------
+
+
+def _parse_tags(items: Iterable[str] | None) -> dict[str, str] | None:
+    if not items:
+        return None
+    tags = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise errors.InvalidParameter(f"--tag {item!r} must be key=value")
+        tags[key] = value
+    return tags
+
+
+def _stdin_is_piped() -> bool:
+    return sys.stdin is not None and not sys.stdin.isatty()
+
+
+def _read_value(
+    value: str | None, file: Path | None, binary: bool, *, required: bool
+) -> str | bytes | None:
+    """The value from --value, --file or piped stdin (None when none was given)."""
+    if value is not None and file is not None:
+        raise errors.InvalidParameter("give --value or --file, not both")
+    if value is not None:
+        if binary:
+            raise errors.InvalidParameter("--binary takes the value from --file or stdin")
+        return value
+    data: bytes | None = None
+    source = "stdin"
+    if file is not None and str(file) != "-":
+        source = str(file)
+        try:
+            data = file.read_bytes()
+        except OSError as exc:
+            raise errors.InvalidParameter(f"cannot read {file}: {exc.strerror}") from None
+    elif file is not None or _stdin_is_piped():
+        data = typer.get_binary_stream("stdin").read()
+        if not data and file is None:
+            data = None  # nothing was piped in
+    if data is None:
+        if required or binary:
+            raise errors.InvalidParameter(
+                "no value given: use --value, --file PATH, or pipe it on stdin"
+            )
+        return None
+    if binary:
+        return data
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise errors.InvalidParameter(
+            f"the value from {source} is not UTF-8 text; add --binary to store it as binary"
+        ) from None
+
+
+# -- output --------------------------------------------------------------------------------------
+
+
+def _time(value: dt.datetime | None) -> str | None:
+    if value is None:
+        return None
+    return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+
+
+def _when(value: dt.datetime | None) -> str:
+    return "-" if value is None else value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _secret_json(info: rotor.client.SecretInfo) -> dict[str, Any]:
+    return {
+        "name": info.name,
+        "type": info.type,
+        "description": info.description,
+        "tags": dict(info.tags),
+        "created_at": _time(info.created_at),
+        "updated_at": _time(info.updated_at),
+        "delete_after": _time(info.delete_after),
+        "stages": dict(info.stages),
+    }
+
+
+def _version_json(version: rotor.client.VersionInfo) -> dict[str, Any]:
+    return {
+        "name": version.name,
+        "version_id": version.version_id,
+        "stages": list(version.stages),
+        "created_at": _time(version.created_at),
+        "type": version.type,
+    }
+
+
+def _value_json(secret: rotor.client.SecretValue) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "name": secret.name,
+        "version_id": secret.version_id,
+        "stages": list(secret.stages),
+        "created_at": _time(secret.created_at),
+    }
+    if isinstance(secret.value, bytes):
+        data["binary"] = base64.b64encode(secret.value).decode("ascii")
+    else:
+        data["value"] = secret.value
+    return data
+
+
+def _echo_json(data: Any) -> None:
+    typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+def _console() -> Console:
+    # Piped output is not wrapped to 80 columns, so each row stays on one line for grep.
+    width = None if sys.stdout.isatty() else 1000
+    return Console(highlight=False, soft_wrap=True, width=width)
+
+
+def _pairs(mapping: Mapping[str, str]) -> str:
+    return ", ".join(f"{key}={value}" for key, value in sorted(mapping.items())) or "-"
+
+
+def _stages_table(stages: Mapping[str, str]) -> Table:
+    table = Table("Stage")
+    table.add_column("Version", overflow="fold")
+    for stage, version_id in sorted(stages.items()):
+        table.add_row(Text(stage), Text(version_id))
+    return table
+
+
+def _describe_table(info: rotor.client.SecretInfo) -> Table:
+    table = Table(show_header=False, box=None, padding=(0, 2, 0, 0))
+    rows = [
+        ("Name", info.name),
+        ("Type", info.type),
+        ("Description", info.description or "-"),
+        ("Tags", _pairs(info.tags)),
+        ("Created", _when(info.created_at)),
+        ("Updated", _when(info.updated_at)),
+    ]
+    if info.delete_after is not None:
+        rows.append(("Deletion on", _when(info.delete_after)))
+    rows.extend((f"Stage {stage}", version) for stage, version in sorted(info.stages.items()))
+    for key, value in rows:
+        table.add_row(Text(key, style="bold"), Text(value))
+    return table
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path``; a new file is created readable by its owner only."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    except OSError as exc:
+        raise errors.InvalidParameter(f"cannot write {path}: {exc.strerror}") from None
+    with os.fdopen(fd, "wb") as out:
+        out.write(data)
+
+
+def _write_stdout(data: bytes) -> None:
+    sys.stdout.flush()
+    stream = typer.get_binary_stream("stdout")
+    stream.write(data)
+    stream.flush()
+
+
+# -- commands ------------------------------------------------------------------------------------
+
+
+@app.command("create")
+def create(
+    name: NameArgument,
+    description: Annotated[
+        str | None, typer.Option(help="What the secret is for.", show_default=False)
+    ] = None,
+    secret_type: Annotated[
+        str | None,
+        typer.Option("--type", help="Secret type (default: Generic).", show_default=False),
+    ] = None,
+    tag: TagOption = None,
+    value: ValueOption = None,
+    file: FileOption = None,
+    binary: BinaryOption = False,
+    version_id: VersionIdOption = None,
+    as_json: JsonOption = False,
+    url: UrlOption = None,
+    data_dir: DataDirOption = None,
+    access_key_id: AccessKeyIdOption = None,
+    credentials_file: CredentialsFileOption = None,
+) -> None:
+    """Create a secret, optionally with a first value (staged Current)."""
+    secret_value = _read_value(value, file, binary, required=False)
+    with _connect(url, data_dir, access_key_id, credentials_file) as client:
+        info = client.create_secret(
+            name,
+            value=secret_value,
+            description=description,
+            secret_type=secret_type,
+            tags=_parse_tags(tag),
+            version_id=version_id if secret_value is not None else None,
+        )
+    if as_json:
+        _echo_json(_secret_json(info))
+        return
+    current = info.stages.get("Current")
+    suffix = f" with version {current} staged Current" if current else " (no value yet)"
+    _console().print(Text(f"Created secret {info.name}{suffix}."))
+
+
+@app.command("get")
+def get(
+    name: NameArgument,
+    stage: Annotated[
+        str | None,
+        typer.Option(
+            help="Read the version with this stage (default: Current).", show_default=False
+        ),
+    ] = None,
+    version_id: Annotated[
+        str | None, typer.Option("--version-id", help="Read this version.", show_default=False)
+    ] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output",
+            "-o",
+            help="Write to FILE instead of stdout (a new file is created mode 0600).",
+            show_default=False,
+        ),
+    ] = None,
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json", help='Print the version as JSON (binary values in base64 as "binary").'
+        ),
+    ] = False,
+    url: UrlOption = None,
+    data_dir: DataDirOption = None,
+    access_key_id: AccessKeyIdOption = None,
+    credentials_file: CredentialsFileOption = None,
+) -> None:
+    """Print a secret's value: just the value, text as it is, binary as raw bytes.
+
+    A newline is added only when stdout is a terminal; binary values are not written to a
+    terminal (use --output or redirect).
+    """
+    with _connect(url, data_dir, access_key_id, credentials_file) as client:
+        secret = client.get_value(name, stage=stage, version_id=version_id)
+    if as_json:
+        data = (json.dumps(_value_json(secret), indent=2, ensure_ascii=False) + "\n").encode()
+    elif isinstance(secret.value, bytes):
+        data = secret.value
+    else:
+        data = secret.value.encode("utf-8")
+    if output is not None:
+        _write_private(output, data)
+        return
+    if sys.stdout.isatty():
+        if isinstance(secret.value, bytes) and not as_json:
+            raise errors.InvalidParameter(
+                f"{name} holds a binary value: write it with --output FILE or redirect stdout"
+            )
+        if not data.endswith(b"\n"):
+            data += b"\n"
+    _write_stdout(data)
+
+
+@app.command("put")
+def put(
+    name: NameArgument,
+    value: ValueOption = None,
+    file: FileOption = None,
+    binary: BinaryOption = False,
+    version_id: VersionIdOption = None,
+    stage: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--stage",
+            help="Stage to attach to the new version (repeatable; default: Current).",
+            show_default=False,
+        ),
+    ] = None,
+    as_json: JsonOption = False,
+    url: UrlOption = None,
+    data_dir: DataDirOption = None,
+    access_key_id: AccessKeyIdOption = None,
+    credentials_file: CredentialsFileOption = None,
+) -> None:
+    """Put a new value: a new version of the secret, staged Current unless --stage says otherwise.
+
+    Putting the same version id with the same value again changes nothing.
+    """
+    secret_value = _read_value(value, file, binary, required=True)
+    assert secret_value is not None
+    with _connect(url, data_dir, access_key_id, credentials_file) as client:
+        version = client.put_value(name, secret_value, version_id=version_id, stages=stage)
+    if as_json:
+        _echo_json(_version_json(version))
+        return
+    staged = ", ".join(version.stages) or "no stage"
+    _console().print(Text(f"Put version {version.version_id} of {version.name} ({staged})."))
+
+
+@app.command("list")
+def list_(
+    prefix: Annotated[
+        str | None, typer.Option(help="Only names starting with PREFIX.", show_default=False)
+    ] = None,
+    tag: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--tag",
+            help="Only secrets with this tag, key=value (repeatable; all must match).",
+            show_default=False,
+        ),
+    ] = None,
+    include_pending_deletion: Annotated[
+        bool,
+        typer.Option("--include-pending-deletion", help="Include secrets scheduled for deletion."),
+    ] = False,
+    as_json: JsonOption = False,
+    url: UrlOption = None,
+    data_dir: DataDirOption = None,
+    access_key_id: AccessKeyIdOption = None,
+    credentials_file: CredentialsFileOption = None,
+) -> None:
+    """List secrets by name (all pages)."""
+    with _connect(url, data_dir, access_key_id, credentials_file) as client:
+        found = list(
+            client.iter_secrets(
+                prefix=prefix,
+                tags=_parse_tags(tag),
+                include_pending_deletion=include_pending_deletion,
+            )
+        )
+    if as_json:
+        _echo_json([_secret_json(info) for info in found])
+        return
+    if not found:
+        _console().print("No secrets.")
+        return
+    deleting = any(info.delete_after is not None for info in found)
+    table = Table()
+    table.add_column("Name", overflow="fold")
+    table.add_column("Type")
+    table.add_column("Current", overflow="fold")
+    table.add_column("Tags")
+    table.add_column("Updated", no_wrap=True)
+    if deleting:
+        table.add_column("Deletion on", no_wrap=True)
+    for info in found:
+        row = [
+            Text(info.name),
+            Text(info.type),
+            Text(info.stages.get("Current", "-")),
+            Text(_pairs(info.tags)),
+            Text(_when(info.updated_at)),
+        ]
+        if deleting:
+            row.append(Text(_when(info.delete_after)))
+        table.add_row(*row)
+    _console().print(table)
+
+
+@app.command("describe")
+def describe(
+    name: NameArgument,
+    as_json: JsonOption = False,
+    url: UrlOption = None,
+    data_dir: DataDirOption = None,
+    access_key_id: AccessKeyIdOption = None,
+    credentials_file: CredentialsFileOption = None,
+) -> None:
+    """Show a secret's metadata and stages (never its value)."""
+    with _connect(url, data_dir, access_key_id, credentials_file) as client:
+        info = client.describe_secret(name)
+    if as_json:
+        _echo_json(_secret_json(info))
+    else:
+        _console().print(_describe_table(info))
+
+
+@app.command("versions")
+def versions(
+    name: NameArgument,
+    as_json: JsonOption = False,
+    url: UrlOption = None,
+    data_dir: DataDirOption = None,
+    access_key_id: AccessKeyIdOption = None,
+    credentials_file: CredentialsFileOption = None,
+) -> None:
+    """List a secret's versions, newest first, with their stages (all pages)."""
+    with _connect(url, data_dir, access_key_id, credentials_file) as client:
+        found = list(client.iter_versions(name))
+    if as_json:
+        _echo_json([_version_json(version) for version in found])
+        return
+    table = Table()
+    table.add_column("Version", overflow="fold")
+    table.add_column("Stages")
+    table.add_column("Type")
+    table.add_column("Created", no_wrap=True)
+    for version in found:
+        table.add_row(
+            Text(version.version_id),
+            Text(", ".join(version.stages) or "-"),
+            Text(version.type),
+            Text(_when(version.created_at)),
+        )
+    _console().print(table)
+
+
+@app.command("stage")
+def stage(
+    name: NameArgument,
+    stage_name: Annotated[
+        str,
+        typer.Argument(
+            metavar="STAGE", help="Stage to change: Current, Pending, Previous or a custom one."
+        ),
+    ],
+    move_to: Annotated[
+        str | None,
+        typer.Option(
+            "--move-to",
+            help="Version to put the stage on (moving Current moves Previous to the old Current).",
+            show_default=False,
+        ),
+    ] = None,
+    remove_from: Annotated[
+        str | None,
+        typer.Option(
+            "--remove-from",
+            help="Version to take the stage off (it must be there now).",
+            show_default=False,
+        ),
+    ] = None,
+    as_json: JsonOption = False,
+    url: UrlOption = None,
+    data_dir: DataDirOption = None,
+    access_key_id: AccessKeyIdOption = None,
+    credentials_file: CredentialsFileOption = None,
+) -> None:
+    """Move a stage to a version and/or remove it from one."""
+    with _connect(url, data_dir, access_key_id, credentials_file) as client:
+        result = client.update_stage(
+            name, stage_name, move_to_version=move_to, remove_from_version=remove_from
+        )
+    if as_json:
+        _echo_json({"name": result.name, "stages": dict(result.stages)})
+        return
+    console = _console()
+    console.print(Text(f"Stages of {result.name}:"))
+    console.print(_stages_table(result.stages))
+
+
+@app.command("delete")
+def delete(
+    name: NameArgument,
+    recovery_days: Annotated[
+        int | None,
+        typer.Option(
+            help="Days (7-30) during which `rotor secret restore` can undo the deletion "
+            "(default: 30).",
+            show_default=False,
+        ),
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Delete at once, with no way to restore.")
+    ] = False,
+    as_json: JsonOption = False,
+    url: UrlOption = None,
+    data_dir: DataDirOption = None,
+    access_key_id: AccessKeyIdOption = None,
+    credentials_file: CredentialsFileOption = None,
+) -> None:
+    """Schedule a secret for deletion, or delete it at once with --force."""
+    with _connect(url, data_dir, access_key_id, credentials_file) as client:
+        info = client.delete_secret(name, recovery_days=recovery_days, force=force)
+    if as_json:
+        _echo_json(_secret_json(info))
+    elif force:
+        _console().print(Text(f"Deleted secret {info.name}."))
+    else:
+        _console().print(
+            Text(
+                f"Secret {info.name} will be deleted on {_when(info.delete_after)}; "
+                f"`rotor secret restore {info.name}` cancels this."
+            )
+        )
+
+
+@app.command("restore")
+def restore(
+    name: NameArgument,
+    as_json: JsonOption = False,
+    url: UrlOption = None,
+    data_dir: DataDirOption = None,
+    access_key_id: AccessKeyIdOption = None,
+    credentials_file: CredentialsFileOption = None,
+) -> None:
+    """Cancel a secret's scheduled deletion."""
+    with _connect(url, data_dir, access_key_id, credentials_file) as client:
+        info = client.restore_secret(name)
+    if as_json:
+        _echo_json(_secret_json(info))
+    else:
+        _console().print(Text(f"Restored secret {info.name}."))
+
+
+def password(
+    length: Annotated[
+        int | None, typer.Option(help="Length, 8-128 (default: 32).", show_default=False)
+    ] = None,
+    exclude_characters: Annotated[
+        str | None,
+        typer.Option(help="Characters the password must not contain.", show_default=False),
+    ] = None,
+    exclude_uppercase: Annotated[
+        bool, typer.Option("--exclude-uppercase", help="No upper-case letters.")
+    ] = False,
+    exclude_lowercase: Annotated[
+        bool, typer.Option("--exclude-lowercase", help="No lower-case letters.")
+    ] = False,
+    exclude_numbers: Annotated[bool, typer.Option("--exclude-numbers", help="No digits.")] = False,
+    exclude_punctuation: Annotated[
+        bool, typer.Option("--exclude-punctuation", help="No punctuation.")
+    ] = False,
+    include_space: Annotated[
+        bool, typer.Option("--include-space", help="Allow the space character.")
+    ] = False,
+    require_each_included_type: Annotated[
+        bool | None,
+        typer.Option(
+            "--require-each-included-type/--no-require-each-included-type",
+            help="At least one character of every kind not excluded (default: yes).",
+            show_default=False,
+        ),
+    ] = None,
+    as_json: JsonOption = False,
+    url: UrlOption = None,
+    data_dir: DataDirOption = None,
+    access_key_id: AccessKeyIdOption = None,
+    credentials_file: CredentialsFileOption = None,
+) -> None:
+    """Generate a random password on the server (from the OS CSPRNG) and print it."""
+    options: rotor.client.PasswordOptions = {}
+    if length is not None:
+        options["length"] = length
+    if exclude_characters is not None:
+        options["exclude_characters"] = exclude_characters
+    if exclude_uppercase:
+        options["exclude_uppercase"] = True
+    if exclude_lowercase:
+        options["exclude_lowercase"] = True
+    if exclude_numbers:
+        options["exclude_numbers"] = True
+    if exclude_punctuation:
+        options["exclude_punctuation"] = True
+    if include_space:
+        options["include_space"] = True
+    if require_each_included_type is not None:
+        options["require_each_included_type"] = require_each_included_type
+    with _connect(url, data_dir, access_key_id, credentials_file) as client:
+        generated = client.generate_password(**options)
+    if as_json:
+        _echo_json({"password": generated})
+    else:
+        typer.echo(generated)

@@ -1,0 +1,129 @@
+"""``rotor serve``, and the flags that become server :class:`rotor.config.Settings`.
+
+Flags override the ``ROTOR_*`` environment variables, which override the
+defaults. Settings that may hold a secret (the database URL, the master key)
+are best given through the environment: flags are visible to every user of
+the machine.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from rotor import config, errors
+
+_SETTINGS = {field.name: field for field in dataclasses.fields(config.Settings)}
+_FLAGS = ("data_dir", "host", "port", "database_url", "log_level")
+
+
+def _help(name: str, extra: str = "") -> str:
+    return " ".join(part for part in (_SETTINGS[name].metadata["help"], extra) if part)
+
+
+def _env(name: str) -> str:
+    return config.ENV_PREFIX + name.upper()
+
+
+class LogLevel(enum.StrEnum):
+    debug = "debug"
+    info = "info"
+    warning = "warning"
+    error = "error"
+
+
+DataDirOption = Annotated[
+    Path | None,
+    typer.Option("--data-dir", envvar=_env("data_dir"), help=_help("data_dir"), show_default=False),
+]
+DatabaseUrlOption = Annotated[
+    str | None,
+    typer.Option(
+        "--database-url",
+        envvar=_env("database_url"),
+        help=_help(
+            "database_url",
+            f"Prefer the {_env('database_url')} variable: the URL may hold a password.",
+        ),
+        show_default=False,
+    ),
+]
+
+
+def load_settings(**overrides: Any) -> config.Settings:
+    """Settings from the environment and ``overrides`` (None means not given)."""
+    try:
+        return config.Settings.load(overrides)
+    except ValueError as exc:  # a non-numeric ROTOR_* number; the message names the variable
+        raise errors.InvalidParameter(str(exc)) from None
+
+
+def _other_settings() -> str:
+    rows = [
+        f"{env}: {help_text}"
+        for env, _default, help_text in config.describe_settings()
+        if env not in {_env(name) for name in _FLAGS}
+    ]
+    return "Other settings (environment only):\n\n" + "\n\n".join(rows)
+
+
+EPILOG = _other_settings()
+"""The settings `rotor serve` has no flag for, shown under its --help."""
+
+
+def run(
+    data_dir: DataDirOption = None,
+    host: Annotated[
+        str | None,
+        typer.Option(
+            envvar=_env("host"),
+            help=_help("host", f"(default: {_SETTINGS['host'].default})"),
+            show_default=False,
+        ),
+    ] = None,
+    port: Annotated[
+        int | None,
+        typer.Option(
+            envvar=_env("port"),
+            help=_help("port", f"(default: {_SETTINGS['port'].default})"),
+            show_default=False,
+        ),
+    ] = None,
+    database_url: DatabaseUrlOption = None,
+    log_level: Annotated[
+        LogLevel | None,
+        typer.Option(
+            envvar=_env("log_level"),
+            help=f"Log level (default: {_SETTINGS['log_level'].default}).",
+            case_sensitive=False,
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Run the rotor server until SIGTERM or Ctrl-C.
+
+    The first start initialises the data dir (store, master key) and writes the admin
+    credentials there (mode 0600). The server records its URL in DATA_DIR/server.json,
+    so `ROTOR_DATA_DIR=DATA_DIR rotor secret ...` finds it on this machine.
+    """
+    settings = load_settings(
+        data_dir=data_dir,
+        host=host,
+        port=port,
+        database_url=database_url,
+        log_level=log_level.value if log_level else None,
+    )
+    from rotor.api import server  # the server's dependencies load only for this command
+
+    try:
+        server.serve(settings)
+    except OSError as exc:
+        where = f" ({exc.filename})" if exc.filename else ""
+        raise errors.InvalidParameter(
+            f"cannot start the server on {settings.host}:{settings.port}: "
+            f"{exc.strerror or type(exc).__name__}{where}"
+        ) from exc

@@ -1,0 +1,44 @@
+"""The application-side client of rotor's native API.
+
+    from rotor.client import Client
+
+    with Client() as rotor:  # ROTOR_URL + ROTOR_ACCESS_KEY_ID/_SECRET, or ROTOR_DATA_DIR
+        password = rotor.get_value("app/db").value
+
+This package never imports the server's dependencies (the store, the API,
+SQLAlchemy or FastAPI); errors are the :mod:`rotor.errors` classes.
+"""
+
+from __future__ import annotations
+
+from rotor.client._base import (
+    DEFAULT_RETRY,
+    DEFAULT_TIMEOUT,
+    ClientConfig,
+    Credentials,
+    Page,
+    PasswordOptions,
+    Retry,
+    SecretInfo,
+    SecretStages,
+    SecretValue,
+    VersionInfo,
+    resolve_config,
+)
+from rotor.client.client import Client
+
+__all__ = [
+    "DEFAULT_RETRY",
+    "DEFAULT_TIMEOUT",
+    "Client",
+    "ClientConfig",
+    "Credentials",
+    "Page",
+    "PasswordOptions",
+    "Retry",
+    "SecretInfo",
+    "SecretStages",
+    "SecretValue",
+    "VersionInfo",
+    "resolve_config",
+]

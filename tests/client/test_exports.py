@@ -1,0 +1,54 @@
+"""The client's public surface, and the layers it must not pull in."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import rotor.client
+
+EXPECTED = {
+    "Client",
+    "ClientConfig",
+    "Credentials",
+    "DEFAULT_RETRY",
+    "DEFAULT_TIMEOUT",
+    "Page",
+    "PasswordOptions",
+    "Retry",
+    "SecretInfo",
+    "SecretStages",
+    "SecretValue",
+    "VersionInfo",
+    "resolve_config",
+}
+
+FORBIDDEN = ("rotor.store", "rotor.api", "rotor.access", "sqlalchemy", "fastapi", "alembic")
+
+
+def test_all_is_explicit_and_complete() -> None:
+    assert set(rotor.client.__all__) == EXPECTED
+    public = {n for n in vars(rotor.client) if not n.startswith("_")}
+    public -= {"annotations", "client"}  # the __future__ import and the submodule
+    assert public == EXPECTED
+    for name in rotor.client.__all__:
+        assert getattr(rotor.client, name) is not None
+
+
+def imported_by(statement: str) -> list[str]:
+    code = f"import json, sys\n{statement}\nprint(json.dumps(sorted(sys.modules)))"
+    out = subprocess.run(
+        [sys.executable, "-c", code], check=True, capture_output=True, text=True, timeout=60
+    )
+    modules: list[str] = json.loads(out.stdout)
+    return [m for m in modules if m.startswith(FORBIDDEN)]
+
+
+def test_client_does_not_import_the_server() -> None:
+    assert imported_by("import rotor.client") == []
+
+
+def test_cli_does_not_import_the_server_until_needed() -> None:
+    # `rotor secret ...` must start fast and work without the server's dependencies.
+    assert imported_by("import rotor.cli.main") == []
