@@ -21,6 +21,7 @@ The tree::
     ├── ServerError                 500  (exit 6)
     │   ├── InternalError           500  InternalError
     │   ├── DecryptionFailed        500  DecryptionFailed
+    │   ├── FunctionFailed          502  RotationFunctionFailed
     │   └── ServiceUnavailable      503  ServiceUnavailable
     └── ServerUnreachable           --   ServerUnreachable   (exit 7, client side only)
 
@@ -171,6 +172,13 @@ class DecryptionFailed(ServerError):
     """The stored value could not be decrypted (wrong master key or tampered data)."""
 
     code = "DecryptionFailed"
+
+
+class FunctionFailed(ServerError):
+    """The rotation function failed."""
+
+    code = "RotationFunctionFailed"
+    http_status = 502
 
 
 class ServiceUnavailable(ServerError):

@@ -1,0 +1,388 @@
+"""``python-handler``: a custom handler ``handler(event, context)``, run like a cloud function.
+
+Rotation parameters (they arrive in the event, which the handler gets unchanged):
+
+- ``Handler`` (required): ``module:function`` or ``path/to/file.py:function``.
+- ``PythonPath``: extra ``sys.path`` entries, separated by ``os.pathsep`` (the
+  function's own dependencies).
+- ``Python``: the interpreter to run it with, e.g. the function's own virtualenv's
+  ``bin/python``; default: the one running rotor. rotor need not be installed there.
+- ``TimeoutSeconds``: default: the rotation's step timeout.
+
+Each invocation runs :mod:`rotor.rotation.functions.runner` in a new process (its own
+process group, a fresh temporary working directory, no stdin, a minimal environment)
+that imports the handler and calls it with the event as JSON text and a context shaped
+like the cloud runtime's. The function's short-lived credentials reach it through
+``context.credentials`` and the ``ROTOR_URL`` / ``ROTOR_ACCESS_KEY_ID`` /
+``ROTOR_ACCESS_KEY_SECRET`` variables, never through the command line. Its stdout and
+stderr (the root logger writes there at INFO) go to the rotation history line by line,
+with secret values redacted. On timeout the whole process group is killed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import math
+import os
+import selectors
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from rotor import errors
+from rotor.rotation.functions import runner
+from rotor.rotation.functions.base import (
+    SECRET_REFERENCE_SUFFIX,
+    Credentials,
+    InvocationContext,
+)
+from rotor.store import stages
+
+RUNNER = os.path.abspath(runner.__file__)
+#: Output kept for the rotation history; the rest is read and counted, not kept.
+MAX_OUTPUT_BYTES = 64 * 1024
+MAX_RESULT_BYTES = 1024 * 1024
+#: How long output may stay open after the handler's process exited (a child holds it).
+EXIT_GRACE_SECONDS = 1.0
+_POLL_SECONDS = 0.5
+_CHUNK_BYTES = 65536
+
+
+def timeout_of(event: Mapping[str, Any], context: InvocationContext) -> float:
+    """``TimeoutSeconds`` from the event, else the context's step timeout."""
+    raw = event.get("TimeoutSeconds")
+    if raw is None or raw == "":
+        return float(context.timeout_seconds)
+    try:
+        if isinstance(raw, bool):
+            raise TypeError
+        value = float(raw)
+    except (TypeError, ValueError):
+        raise errors.InvalidParameter("TimeoutSeconds must be a number of seconds") from None
+    if not math.isfinite(value) or value <= 0:
+        raise errors.InvalidParameter("TimeoutSeconds must be a positive number of seconds")
+    return value
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class HandlerOptions:
+    """The handler parameters of one invocation, checked and made absolute."""
+
+    #: As given, e.g. ``index:handler``; the cloud runtime's function name.
+    handler: str
+    #: ``module:function``, or an absolute ``/path/file.py:function``.
+    location: str
+    python_path: tuple[str, ...]
+    python: str
+    timeout: float
+
+    @classmethod
+    def from_event(cls, event: Mapping[str, Any], context: InvocationContext) -> HandlerOptions:
+        handler = event.get("Handler")
+        if not isinstance(handler, str) or not handler:
+            raise errors.InvalidParameter(
+                "Handler is required: module:function or path/to/file.py:function"
+            )
+        return cls(
+            handler=handler,
+            location=_location(handler),
+            python_path=_python_path(event.get("PythonPath")),
+            python=_python(event.get("Python")),
+            timeout=timeout_of(event, context),
+        )
+
+
+def _location(handler: str) -> str:
+    module, _, function = handler.rpartition(":")
+    if not module or not all(part.isidentifier() for part in function.split(".")):
+        raise errors.InvalidParameter(
+            f"Handler {handler!r} must be module:function or path/to/file.py:function"
+        )
+    if module.endswith(".py"):
+        path = os.path.abspath(os.path.expanduser(module))
+        if not os.path.isfile(path):
+            raise errors.InvalidParameter(f"Handler file {path} does not exist")
+        return f"{path}:{function}"
+    if not all(part.isidentifier() for part in module.split(".")):
+        raise errors.InvalidParameter(f"Handler module {module!r} is not a valid module name")
+    return handler
+
+
+def _python_path(raw: object) -> tuple[str, ...]:
+    if raw is None or raw == "":
+        return ()
+    if not isinstance(raw, str):
+        raise errors.InvalidParameter(f"PythonPath must be paths separated by {os.pathsep!r}")
+    return tuple(os.path.abspath(os.path.expanduser(p)) for p in raw.split(os.pathsep) if p)
+
+
+def _python(raw: object) -> str:
+    if raw is None or raw == "":
+        return sys.executable
+    if not isinstance(raw, str):
+        raise errors.InvalidParameter("Python must be the path of an interpreter")
+    if os.sep in raw:
+        path: str | None = os.path.abspath(os.path.expanduser(raw))
+    else:
+        path = shutil.which(raw)
+    if path is None or not os.path.isfile(path) or not os.access(path, os.X_OK):
+        raise errors.InvalidParameter(f"Python {raw!r} is not an executable file")
+    return path
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class _Run:
+    """How the handler's process ended, and what it printed."""
+
+    returncode: int
+    output: bytes
+    #: Output bytes read beyond :data:`MAX_OUTPUT_BYTES` and not kept.
+    dropped: int
+    timed_out: bool
+
+
+class PythonHandler:
+    """Runs a custom Python handler in its own process; see the module docstring."""
+
+    def invoke(self, event: dict[str, Any], context: InvocationContext) -> dict[str, Any] | None:
+        options = HandlerOptions.from_event(event, context)
+        try:
+            event_text = json.dumps(event)
+        except (TypeError, ValueError):
+            raise errors.InvalidParameter("the event is not JSON-serialisable") from None
+        credentials = context.mint_credentials()
+        for value in (credentials.access_key_secret, credentials.security_token):
+            if value:
+                context.secrets.redact.remember(value)
+
+        with tempfile.TemporaryDirectory(
+            prefix="rotor-function-", ignore_cleanup_errors=True
+        ) as temp:
+            private = Path(temp, "io")
+            work = Path(temp, "work")
+            private.mkdir(mode=0o700)
+            work.mkdir(mode=0o700)
+            result_path = private / "result.json"
+            input_path = private / "input.json"
+            _write_private(
+                input_path,
+                _runner_input(event, event_text, options, context, credentials, result_path),
+            )
+            run = _run(
+                [options.python, RUNNER],
+                cwd=work,
+                env=_environment(context, credentials, input_path, work),
+                timeout=options.timeout,
+            )
+            try:
+                outcome = _read_result(result_path)
+            finally:
+                _remember_secret_values(event, context)
+                _log_output(context, run)
+
+        if run.timed_out:
+            raise errors.FunctionFailed(f"handler timed out after {options.timeout:g} s")
+        if outcome is None:
+            raise errors.FunctionFailed(
+                f"handler process exited with code {run.returncode} without a result"
+            )
+        if outcome.get("ok") is True:
+            return _result(outcome.get("result"), context)
+        raise errors.FunctionFailed(context.secrets.redact(_failure_message(outcome)))
+
+
+def _runner_input(
+    event: Mapping[str, Any],
+    event_text: str,
+    options: HandlerOptions,
+    context: InvocationContext,
+    credentials: Credentials,
+    result_path: Path,
+) -> str:
+    region = event.get("RegionId")
+    return json.dumps(
+        {
+            "event": event_text,
+            "handler": options.location,
+            "python_path": list(options.python_path),
+            "request_id": context.request_id,
+            "function_name": options.handler,
+            "timeout": options.timeout,
+            "region": region if isinstance(region, str) else "",
+            "rotor_url": context.api_url,
+            "credentials": {
+                "access_key_id": credentials.access_key_id,
+                "access_key_secret": credentials.access_key_secret,
+                "security_token": credentials.security_token,
+            },
+            "result_path": str(result_path),
+        }
+    )
+
+
+def _environment(
+    context: InvocationContext, credentials: Credentials, input_path: Path, work: Path
+) -> dict[str, str]:
+    env = {
+        "PATH": os.environ.get("PATH", os.defpath),
+        "LANG": os.environ.get("LANG", "C.UTF-8"),
+        "HOME": str(work),
+        "ROTOR_URL": context.api_url,
+        "ROTOR_ACCESS_KEY_ID": credentials.access_key_id,
+        "ROTOR_ACCESS_KEY_SECRET": credentials.access_key_secret,
+        # The runner's own: stdout and stderr share one pipe, so keep them in order.
+        "PYTHONUNBUFFERED": "1",
+        "PYTHONIOENCODING": "utf-8:backslashreplace",
+        runner.INPUT_VARIABLE: str(input_path),
+    }
+    if credentials.security_token:
+        env["ROTOR_SECURITY_TOKEN"] = credentials.security_token
+    return env
+
+
+def _write_private(path: Path, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as file:
+        file.write(text)
+
+
+def _run(argv: list[str], *, cwd: Path, env: dict[str, str], timeout: float) -> _Run:
+    try:
+        process = subprocess.Popen(
+            argv,
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    except OSError as exc:
+        raise errors.FunctionFailed(
+            f"cannot start the handler's interpreter {argv[0]}: {exc.strerror}"
+        ) from exc
+    output = bytearray()
+    dropped = 0
+    with process:
+        assert process.stdout is not None
+        fd = process.stdout.fileno()
+        deadline = time.monotonic() + timeout
+        timed_out = lingering = False
+        exited_at: float | None = None
+        try:
+            with selectors.DefaultSelector() as selector:
+                selector.register(fd, selectors.EVENT_READ)
+                while True:
+                    now = time.monotonic()
+                    if exited_at is None and process.poll() is not None:
+                        exited_at = now
+                    limit = deadline if exited_at is None else exited_at + EXIT_GRACE_SECONDS
+                    if now >= limit:
+                        timed_out, lingering = exited_at is None, exited_at is not None
+                        break
+                    if not selector.select(min(limit - now, _POLL_SECONDS)):
+                        continue
+                    chunk = os.read(fd, _CHUNK_BYTES)
+                    if not chunk:
+                        break
+                    room = MAX_OUTPUT_BYTES - len(output)
+                    output += chunk[:room]
+                    dropped += max(0, len(chunk) - room)
+            if not timed_out and not lingering:
+                # The output closed; the process may still be running.
+                try:
+                    process.wait(timeout=max(0.0, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    timed_out = True
+        finally:
+            if timed_out or lingering or process.returncode is None:
+                _kill_group(process.pid)
+            process.wait()
+    return _Run(
+        returncode=process.returncode, output=bytes(output), dropped=dropped, timed_out=timed_out
+    )
+
+
+def _kill_group(pgid: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGKILL)
+
+
+def _read_result(path: Path) -> dict[str, Any] | None:
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        return None
+    if size > MAX_RESULT_BYTES:
+        raise errors.FunctionFailed(
+            f"handler returned more than {MAX_RESULT_BYTES // 1024 // 1024} MiB"
+        )
+    try:
+        outcome = json.loads(path.read_bytes())
+    except ValueError:
+        outcome = None
+    if not isinstance(outcome, dict):
+        raise errors.FunctionFailed("handler process wrote an unreadable result")
+    return outcome
+
+
+def _log_output(context: InvocationContext, run: _Run) -> None:
+    for line in run.output.decode("utf-8", "replace").splitlines():
+        line = line.rstrip()
+        if line:
+            context.log(context.secrets.redact(line))
+    if run.dropped:
+        context.log(f"(output truncated: {run.dropped} more bytes not shown)")
+
+
+def _remember_secret_values(event: Mapping[str, Any], context: InvocationContext) -> None:
+    """Teach the redactor the values the handler may have read or written through the API.
+
+    A handler reaches rotor over HTTP, not through ``context.secrets``, so the
+    redactor knows nothing it saw. Read them now (after the run, so a Pending value
+    it just created is included): the rotated secret and the ``*Secret`` parameters,
+    at Current, Pending and Previous.
+    """
+    names = [context.secrets.secret_name] + [
+        value
+        for key, value in event.items()
+        if key.endswith(SECRET_REFERENCE_SUFFIX) and isinstance(value, str)
+    ]
+    for name in dict.fromkeys(names):
+        for stage in stages.RESERVED:
+            with contextlib.suppress(errors.RotorError):
+                context.secrets.find_value(name, stage=stage)
+
+
+def _result(result: object, context: InvocationContext) -> dict[str, Any] | None:
+    if result is None or isinstance(result, dict):
+        return result
+    if isinstance(result, str):
+        if not result.strip():
+            return None
+        with contextlib.suppress(ValueError):
+            parsed = json.loads(result)
+            if isinstance(parsed, dict):
+                return parsed
+    # A cloud handler may return anything; only an object carries data to later steps.
+    context.log(f"handler returned a {type(result).__name__}, not a JSON object; ignored")
+    return None
+
+
+def _failure_message(outcome: Mapping[str, Any]) -> str:
+    kind = outcome.get("kind")
+    type_name = str(outcome.get("type") or "Exception")
+    message = str(outcome.get("message") or "")
+    if kind == "exception":
+        return f"{type_name}: {message}" if message else type_name
+    if kind == "result":
+        return f"handler returned a value that is not JSON-serialisable ({message})"
+    return message or "handler failed"
