@@ -8,8 +8,8 @@ on every request; the comparison is constant-time whether the key id exists or n
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import dataclasses
+import datetime as dt
 import hmac
 import json
 import logging

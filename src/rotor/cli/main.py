@@ -3,7 +3,9 @@
 Every :class:`rotor.errors.RotorError` leaving a command is printed as one red
 line on stderr and exits with the error's ``exit_code`` (2 invalid input,
 3 not found, 4 conflict, 5 authentication or access, 6 server error,
-7 server unreachable); Typer's own usage errors exit 2.
+7 server unreachable); Typer's own usage errors exit 2. ``rotor rotate`` and
+``rotor rotation enable`` also exit 1 when the rotation they wait for does not
+succeed, and 8 when it still runs after ``--timeout``.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from rich.markup import escape
 
 import rotor
 from rotor import errors
-from rotor.cli import admin, secrets, serve
+from rotor.cli import admin, rotation, secrets, serve
 
 
 def report(error: errors.RotorError) -> None:
@@ -66,14 +68,16 @@ def _root(
 ) -> None:
     """rotor: a self-hosted secrets manager that rotates database credentials.
 
-    The secret and password commands are clients of a running server's HTTP API;
-    serve, purge and master-key work on the data dir directly.
+    The secret, password, rotation and rotate commands are clients of a running server's
+    HTTP API; serve, purge and master-key work on the data dir directly.
     """
 
 
 app.command("serve", rich_help_panel="Server", epilog=serve.EPILOG)(serve.run)
 app.add_typer(secrets.app, name="secret", rich_help_panel="Client")
 app.command("password", rich_help_panel="Client")(secrets.password)
+app.add_typer(rotation.app, name="rotation", rich_help_panel="Client")
+app.command("rotate", rich_help_panel="Client", epilog=rotation.EXIT_CODES_EPILOG)(rotation.rotate)
 app.command("purge", rich_help_panel="Offline (data dir)")(admin.purge)
 app.add_typer(admin.master_key_app, name="master-key", rich_help_panel="Offline (data dir)")
 

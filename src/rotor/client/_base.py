@@ -42,6 +42,7 @@ DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
 
 _NAME = re.compile(r"[A-Za-z0-9/_+=.@-]{1,192}")
 _RETRY_STATUSES = frozenset({500, 502, 503, 504})
+_ROTATION_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
 
 T = TypeVar("T")
 
@@ -477,6 +478,194 @@ class Page(Generic[T]):
     next_page_token: str | None
 
 
+ROTATION_STATUSES = ("running", "succeeded", "failed", "cancelled", "abandoned")
+"""Every status a rotation can have; all but ``running`` are final."""
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class RotationConfig:
+    """A secret's rotation configuration: function, parameters, schedule and flow."""
+
+    name: str
+    enabled: bool
+    function: str
+    parameters: Mapping[str, Any]
+    every_seconds: int | None
+    """The interval of an interval schedule; None for cron or no schedule."""
+    cron: str | None
+    """The cron expression (UTC) of a cron schedule."""
+    window_seconds: int | None
+    """How long after its due time a scheduled rotation may still start; None: any time."""
+    custom_flow: bool
+    """Whether a flow definition replaces the default new/set/test/end flow."""
+    next_rotation_at: dt.datetime | None
+    last_rotated_at: dt.datetime | None
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> RotationConfig:
+        return cls(
+            name=data["name"],
+            enabled=_bool(data["enabled"]),
+            function=data["function"],
+            parameters=dict(data.get("parameters") or {}),
+            every_seconds=_optional_int(data.get("every_seconds")),
+            cron=data.get("cron"),
+            window_seconds=_optional_int(data.get("window_seconds")),
+            custom_flow=bool(data.get("custom_flow")),
+            next_rotation_at=_optional_time(data.get("next_rotation_at")),
+            last_rotated_at=_optional_time(data.get("last_rotated_at")),
+        )
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class RotationStep:
+    """One task of a rotation's flow and how its run went."""
+
+    index: int
+    name: str
+    """The task's name in the flow, e.g. ``RotateSecretNew``."""
+    step: str
+    """``new``, ``set``, ``test`` or ``end``."""
+    attempts: int
+    started_at: dt.datetime | None
+    """When its first attempt started; None while it has not run."""
+    finished_at: dt.datetime | None
+    """When it succeeded; None while running, not run, or failed."""
+    error: str | None
+    """The last attempt's error (never a secret value); cleared when the step succeeds."""
+
+    @property
+    def duration(self) -> dt.timedelta | None:
+        """From the first attempt's start to success; None unless it succeeded."""
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return self.finished_at - self.started_at
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> RotationStep:
+        return cls(
+            index=int(data["index"]),
+            name=data["name"],
+            step=data["step"],
+            attempts=int(data.get("attempts") or 0),
+            started_at=_optional_time(data.get("started_at")),
+            finished_at=_optional_time(data.get("finished_at")),
+            error=data.get("error"),
+        )
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class RotationEvent:
+    """An entry of a rotation's history: ``started``, ``step_succeeded``, ``step_failed``,
+    ``succeeded``, ``failed``, ``abandoned``, ``cancelled`` or ``log``."""
+
+    at: dt.datetime
+    kind: str
+    step: str | None
+    """The task it concerns, as ``RotateSecretNew (new)``."""
+    message: str | None
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> RotationEvent:
+        return cls(
+            at=parse_time(data["at"]),
+            kind=data["kind"],
+            step=data.get("step"),
+            message=data.get("message"),
+        )
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Rotation:
+    """One rotation of a secret: its status, steps and (from :meth:`Client.get_rotation`) events."""
+
+    id: str
+    name: str
+    """The secret rotated."""
+    version_id: str
+    """The version the rotation creates and, on success, makes Current."""
+    function: str
+    status: str
+    """``running``, ``succeeded``, ``failed``, ``cancelled`` or ``abandoned``."""
+    step_index: int
+    """The index of the step running (or that ended the rotation); ``len(steps)`` when all ran."""
+    attempts: int
+    """Attempts of the current step."""
+    started_by: str
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    finished_at: dt.datetime | None
+    error: str | None
+    """Why it failed, was abandoned or cancelled (never a secret value)."""
+    steps: tuple[RotationStep, ...]
+    events: tuple[RotationEvent, ...] = ()
+    """Filled by :meth:`Client.get_rotation` only."""
+    created: bool | None = None
+    """From :meth:`Client.rotate_secret`: True when this call started the rotation, False when
+    one was already running (and this is it); None elsewhere."""
+
+    @property
+    def done(self) -> bool:
+        """Whether the rotation has ended (any status but ``running``)."""
+        return self.status != "running"
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status == "succeeded"
+
+    @property
+    def duration(self) -> dt.timedelta | None:
+        """From start to end; None while running."""
+        return None if self.finished_at is None else self.finished_at - self.created_at
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Rotation:
+        status = data["status"]
+        if not isinstance(status, str):
+            raise TypeError("status is not text")
+        created = data.get("created")
+        return cls(
+            id=data["id"],
+            name=data["name"],
+            version_id=data["version_id"],
+            function=data["function"],
+            status=status,
+            step_index=int(data["step_index"]),
+            attempts=int(data.get("attempts") or 0),
+            started_by=data.get("started_by") or "",
+            created_at=parse_time(data["created_at"]),
+            updated_at=parse_time(data["updated_at"]),
+            finished_at=_optional_time(data.get("finished_at")),
+            error=data.get("error"),
+            steps=tuple(RotationStep.from_json(step) for step in data.get("steps") or ()),
+            events=tuple(RotationEvent.from_json(event) for event in data.get("events") or ()),
+            created=None if created is None else _bool(created),
+        )
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ConfiguredRotation:
+    """What :meth:`Client.configure_rotation` did: the configuration, and the rotation it started."""
+
+    config: RotationConfig
+    started: Rotation | None
+    """The rotation started at once (``rotate_now``); None after a dry run or when disabling."""
+
+
+def _bool(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError("expected true or false")
+    return value
+
+
+def _optional_int(value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError("expected an integer")
+    return value
+
+
 class PasswordOptions(TypedDict, total=False):
     """Options of :meth:`rotor.client.Client.generate_password`; omitted ones take the server's default."""
 
@@ -686,6 +875,118 @@ def generate_password(options: PasswordOptions) -> Call[str]:
     return Call(
         method="POST", path="/v1/passwords", body=dict(options), idempotent=True, parse=parse
     )
+
+
+# -- rotation ----------------------------------------------------------------------------------
+
+
+def configure_rotation(
+    name: str,
+    *,
+    function: str | None,
+    parameters: Mapping[str, Any] | None = None,
+    every: str | None = None,
+    cron: str | None = None,
+    window: str | None = None,
+    flow: str | None = None,
+    rotate_now: bool = True,
+) -> Call[ConfiguredRotation]:
+    body: dict[str, Any] = {"enabled": True, "rotate_now": rotate_now}
+    if function is not None:
+        body["function"] = function
+    if parameters is not None:
+        body["parameters"] = dict(parameters)
+    for key, text in (("every", every), ("cron", cron), ("window", window), ("flow", flow)):
+        if text is not None:
+            body[key] = text
+    # Without rotate_now, sending the same configuration twice has the effect of once;
+    # with it, a second send may start a second rotation.
+    return Call(
+        method="PUT",
+        path=secret_path(name, "rotation"),
+        body=body,
+        idempotent=not rotate_now,
+        parse=_configured,
+    )
+
+
+def disable_rotation(name: str) -> Call[RotationConfig]:
+    return Call(
+        method="PUT",
+        path=secret_path(name, "rotation"),
+        body={"enabled": False},
+        idempotent=True,
+        parse=lambda data: RotationConfig.from_json(data["rotation"]),
+    )
+
+
+def _configured(data: Mapping[str, Any]) -> ConfiguredRotation:
+    started = data.get("started")
+    return ConfiguredRotation(
+        config=RotationConfig.from_json(data["rotation"]),
+        started=None if started is None else Rotation.from_json(started),
+    )
+
+
+def describe_rotation(name: str) -> Call[RotationConfig]:
+    return Call(
+        method="GET",
+        path=secret_path(name, "rotation"),
+        idempotent=True,
+        parse=RotationConfig.from_json,
+    )
+
+
+def rotate_secret(
+    name: str, *, version_id: str | None = None, require_new: bool = False
+) -> Call[Rotation]:
+    body: dict[str, Any] = {"require_new": require_new}
+    if version_id is not None:
+        body["version_id"] = version_id
+    return Call(
+        method="POST", path=secret_path(name, "rotate"), body=body, parse=Rotation.from_json
+    )
+
+
+def cancel_rotation(name: str) -> Call[Rotation]:
+    return Call(method="POST", path=secret_path(name, "cancel-rotation"), parse=Rotation.from_json)
+
+
+def get_rotation(rotation_id: str) -> Call[Rotation]:
+    if not isinstance(rotation_id, str) or not _ROTATION_ID.fullmatch(rotation_id):
+        raise errors.InvalidParameter(f"invalid rotation id {rotation_id!r}")
+    return Call(
+        method="GET",
+        path=f"/v1/rotations/{rotation_id}",
+        idempotent=True,
+        parse=Rotation.from_json,
+    )
+
+
+def list_rotations(
+    name: str, *, page_size: int | None = None, page_token: str | None = None
+) -> Call[Page[Rotation]]:
+    def parse(data: Mapping[str, Any]) -> Page[Rotation]:
+        items = tuple(Rotation.from_json(item) for item in data["rotations"])
+        return Page(items=items, next_page_token=data.get("next_page_token") or None)
+
+    return Call(
+        method="GET",
+        path=secret_path(name, "rotations"),
+        params=tuple(_paging(page_size, page_token)),
+        idempotent=True,
+        parse=parse,
+    )
+
+
+def list_due_rotations() -> Call[tuple[str, ...]]:
+    def parse(data: Mapping[str, Any]) -> tuple[str, ...]:
+        names = data["secrets"]
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise TypeError("secrets is not a list of names")
+        return tuple(names)
+
+    return Call(method="GET", path="/v1/due-rotations", idempotent=True, parse=parse)
 
 
 def _status(data: Mapping[str, Any]) -> str:

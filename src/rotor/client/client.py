@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from types import TracebackType
 from typing import Any, TypeVar, Unpack
 
@@ -259,6 +259,130 @@ class Client:
                 remove_from_version=remove_from_version,
             )
         )
+
+    # -- rotation ------------------------------------------------------------------------------
+
+    def configure_rotation(
+        self,
+        name: str,
+        *,
+        function: str | None,
+        parameters: Mapping[str, Any] | None = None,
+        every: str | None = None,
+        cron: str | None = None,
+        window: str | None = None,
+        flow: str | None = None,
+        rotate_now: bool = True,
+    ) -> _base.ConfiguredRotation:
+        """Enable rotation of a secret with a rotation function and, optionally, a schedule.
+
+        ``every`` (``30d``, ``12h``, ``90m``) or ``cron`` (UTC) is the schedule, ``window``
+        how long after its due time a rotation may start, ``flow`` a flow definition
+        (YAML text; ``""`` goes back to the default flow). What is None keeps its
+        configured value (``function`` too, when rotation was configured before).
+
+        With ``rotate_now`` a rotation starts at once (``.started``; follow it with
+        :meth:`wait_for_rotation`); without, the function's new and test steps first run
+        as a dry run into a throwaway version, and a failure raises InvalidParameter
+        with nothing stored.
+        """
+        return self._send(
+            _base.configure_rotation(
+                name,
+                function=function,
+                parameters=parameters,
+                every=every,
+                cron=cron,
+                window=window,
+                flow=flow,
+                rotate_now=rotate_now,
+            )
+        )
+
+    def disable_rotation(self, name: str) -> _base.RotationConfig:
+        """Stop scheduled rotations of a secret (its configuration is kept)."""
+        return self._send(_base.disable_rotation(name))
+
+    def describe_rotation(self, name: str) -> _base.RotationConfig:
+        """A secret's rotation configuration; NotFound when rotation was never configured."""
+        return self._send(_base.describe_rotation(name))
+
+    def rotate_secret(
+        self, name: str, *, version_id: str | None = None, require_new: bool = False
+    ) -> _base.Rotation:
+        """Start a rotation now and return at once (``.created`` is False when one was running).
+
+        With a rotation already running, returns that one, or raises RotationInProgress
+        when ``require_new``. Follow it with :meth:`wait_for_rotation`.
+        """
+        return self._send(_base.rotate_secret(name, version_id=version_id, require_new=require_new))
+
+    def cancel_rotation(self, name: str) -> _base.Rotation:
+        """Cancel the running rotation of a secret before its end step; Pending is removed.
+
+        NotFound when none is running; RotationInProgress when it is in its end step.
+        """
+        return self._send(_base.cancel_rotation(name))
+
+    def get_rotation(self, rotation_id: str) -> _base.Rotation:
+        """One rotation, with its steps and events."""
+        return self._send(_base.get_rotation(rotation_id))
+
+    def list_rotations(
+        self, name: str, *, page_size: int | None = None, page_token: str | None = None
+    ) -> _base.Page[_base.Rotation]:
+        """One page of a secret's rotations, newest first (without events)."""
+        return self._send(_base.list_rotations(name, page_size=page_size, page_token=page_token))
+
+    def iter_rotations(
+        self, name: str, *, page_size: int | None = None
+    ) -> Iterator[_base.Rotation]:
+        """Every rotation of a secret, newest first, fetching pages as needed."""
+        token: str | None = None
+        while True:
+            page = self.list_rotations(name, page_size=page_size, page_token=token)
+            yield from page.items
+            if page.next_page_token is None:
+                return
+            token = page.next_page_token
+
+    def list_due_rotations(self) -> tuple[str, ...]:
+        """The names of the secrets whose scheduled rotation is due now."""
+        return self._send(_base.list_due_rotations())
+
+    def wait_for_rotation(
+        self,
+        rotation_id: str,
+        *,
+        timeout: float | None = 600.0,
+        poll: float = 0.25,
+        on_update: Callable[[_base.Rotation], None] | None = None,
+    ) -> _base.Rotation:
+        """Poll a rotation until it is no longer running and return it (with its events).
+
+        ``on_update`` is called with every state read, the last one included. Raises
+        TimeoutError when it still runs after ``timeout`` seconds (None: wait for ever);
+        the rotation itself goes on.
+        """
+        if poll <= 0:
+            raise ValueError("poll must be positive")
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            rotation = self.get_rotation(rotation_id)
+            if on_update is not None:
+                on_update(rotation)
+            if rotation.done:
+                return rotation
+            if deadline is not None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError(
+                        f"rotation {rotation_id} of {rotation.name!r} is still running "
+                        f"after {timeout:g} s"
+                    )
+                time.sleep(min(poll, left))
+            else:
+                time.sleep(poll)
 
     # -- passwords and health ------------------------------------------------------------------
 

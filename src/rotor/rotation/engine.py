@@ -267,6 +267,7 @@ class Engine:
             request_id=rotation.version_id,
             rotation_id=rotation.id,
             dry_run=dry_run,
+            parameters=rotation.parameters,
             expected_current=rotation.base_version_id,
             secrets=access,
             log=record,

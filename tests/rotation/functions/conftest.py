@@ -67,6 +67,7 @@ def make_context(store: Store) -> MakeContext:
             request_id=request_id,
             rotation_id="rotation-0001",
             dry_run=False,
+            parameters=parameters or {},
             expected_current=None,
             secrets=SecretsAccess(store, secret_name, parameters or {}, redactor),
             log=lines.append,

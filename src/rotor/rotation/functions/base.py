@@ -157,6 +157,9 @@ class InvocationContext:
     rotation_id: str
     #: True while rotation is being enabled: only new and test run, into a throwaway version.
     dry_run: bool
+    #: The rotation's configured parameters. A flow's events carry only what its
+    #: mappings name, so functions read their own settings here (see :func:`options_of`).
+    parameters: Mapping[str, Any]
     #: Current when the rotation started: end moves Current only away from it.
     expected_current: str | None
     secrets: SecretsAccess
@@ -174,6 +177,11 @@ class RotationFunction(Protocol):
     def invoke(
         self, event: dict[str, Any], context: InvocationContext
     ) -> dict[str, Any] | None: ...
+
+
+def options_of(event: Mapping[str, Any], context: InvocationContext) -> dict[str, Any]:
+    """A function's settings: the event, overridden by the configured rotation parameters."""
+    return {**event, **context.parameters}
 
 
 def step_of(event: Mapping[str, Any]) -> str:

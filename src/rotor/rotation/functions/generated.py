@@ -15,7 +15,7 @@ import json
 from typing import Any
 
 from rotor import errors
-from rotor.rotation.functions.base import InvocationContext, step_of, version_of
+from rotor.rotation.functions.base import InvocationContext, options_of, step_of, version_of
 from rotor.store import passwords, stages
 
 _POLICY = {
@@ -70,7 +70,8 @@ class GeneratedPassword:
         access = context.secrets
         if access.find_value(name, version_id=version) is not None:
             return
-        password = passwords.generate_password(**password_policy(event))
+        options = options_of(event, context)
+        password = passwords.generate_password(**password_policy(options))
         current = access.find_value(name, stage=stages.CURRENT)
         value: str = password
         if current is not None and isinstance(current.value, str):
@@ -79,7 +80,7 @@ class GeneratedPassword:
             except ValueError:
                 parsed = None
             if isinstance(parsed, dict):
-                field = str(event.get("PasswordField") or "AccountPassword")
+                field = str(options.get("PasswordField") or "AccountPassword")
                 parsed[field] = password
                 value = json.dumps(parsed)
         access.put_pending(name, value, version)

@@ -24,7 +24,7 @@ from typing import Any
 import httpx
 
 from rotor import errors
-from rotor.rotation.functions.base import InvocationContext, parse_json_object
+from rotor.rotation.functions.base import InvocationContext, options_of, parse_json_object
 from rotor.rotation.functions.python_handler import timeout_of
 
 #: Characters of an error answer's body quoted in the error message.
@@ -36,10 +36,11 @@ class HttpFunction:
     """POSTs each step's event to the endpoint named by the ``WebhookSecret`` parameter."""
 
     def invoke(self, event: dict[str, Any], context: InvocationContext) -> dict[str, Any] | None:
-        name = event.get("WebhookSecret")
+        options = options_of(event, context)
+        name = options.get("WebhookSecret")
         if not isinstance(name, str) or not name:
             raise errors.InvalidParameter("WebhookSecret is required: the name of a rotor secret")
-        timeout = timeout_of(event, context)
+        timeout = timeout_of(options, context)
         url, headers = _endpoint(name, context)
         try:
             body = json.dumps(event)

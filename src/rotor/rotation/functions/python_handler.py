@@ -43,6 +43,7 @@ from rotor.rotation.functions.base import (
     SECRET_REFERENCE_SUFFIX,
     Credentials,
     InvocationContext,
+    options_of,
 )
 from rotor.store import stages
 
@@ -153,7 +154,7 @@ class PythonHandler:
     """Runs a custom Python handler in its own process; see the module docstring."""
 
     def invoke(self, event: dict[str, Any], context: InvocationContext) -> dict[str, Any] | None:
-        options = HandlerOptions.from_event(event, context)
+        options = HandlerOptions.from_event(options_of(event, context), context)
         try:
             event_text = json.dumps(event)
         except (TypeError, ValueError):
@@ -207,7 +208,7 @@ def _runner_input(
     credentials: Credentials,
     result_path: Path,
 ) -> str:
-    region = event.get("RegionId")
+    region = options_of(event, context).get("RegionId")
     return json.dumps(
         {
             "event": event_text,
