@@ -48,11 +48,13 @@ def request_id_of(request: Request) -> str:
 
 
 class RequestContext:
-    """Pure ASGI middleware: a request id on every response, and a cap on body size."""
+    """Pure ASGI middleware: a request id on every response, authentication of every
+    ``/v1`` request before anything else looks at it, and a cap on body size."""
 
-    def __init__(self, app: ASGIApp, max_body: int) -> None:
+    def __init__(self, app: ASGIApp, max_body: int, authenticator: Authenticator) -> None:
         self.app = app
         self.max_body = max_body
+        self.authenticator = authenticator
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -60,9 +62,19 @@ class RequestContext:
             return
         rid = secrets.token_hex(8)
         scope["rotor.request_id"] = rid
+        authorization = None
         for name, value in scope["headers"]:
             if name == b"content-length" and (not value.isdigit() or int(value) > self.max_body):
-                await self._too_large(rid, scope, receive, send)
+                await self._refuse(errors.RequestTooLarge(), rid, scope, receive, send)
+                return
+            if name == b"authorization":
+                authorization = value.decode("latin-1")
+        path: str = scope["path"]
+        if path == "/v1" or path.startswith("/v1/"):
+            try:
+                scope["rotor.identity"] = self.authenticator.authenticate_bearer(authorization)
+            except errors.RotorError as exc:
+                await self._refuse(exc, rid, scope, receive, send)
                 return
         if scope["method"] in ("POST", "PUT", "PATCH"):
             # Bodies are small: read the whole body first, so an over-long chunked body is
@@ -76,7 +88,7 @@ class RequestContext:
                 chunk = message.get("body", b"")
                 size += len(chunk)
                 if size > self.max_body:
-                    await self._too_large(rid, scope, receive, send)
+                    await self._refuse(errors.RequestTooLarge(), rid, scope, receive, send)
                     return
                 chunks.append(chunk)
                 if not message.get("more_body", False):
@@ -102,8 +114,10 @@ class RequestContext:
 
         await self.app(scope, receive, send_with_id)
 
-    async def _too_large(self, rid: str, scope: Scope, receive: Receive, send: Send) -> None:
-        response = error_response(errors.RequestTooLarge(), rid)
+    async def _refuse(
+        self, error: errors.RotorError, rid: str, scope: Scope, receive: Receive, send: Send
+    ) -> None:
+        response = error_response(error, rid)
         response.headers["X-Request-Id"] = rid
         await response(scope, receive, send)
 
@@ -153,10 +167,13 @@ def create_app(settings: Settings, store: Store | None = None, *, api_url: str =
     )
     app.state.store = store
     app.state.settings = settings
-    app.state.authenticator = Authenticator(store, settings.credential_cache_seconds)
+    authenticator = Authenticator(store, settings.credential_cache_seconds)
+    app.state.authenticator = authenticator
     app.state.engine = engine
     app.state.scheduler = scheduler
-    app.add_middleware(RequestContext, max_body=settings.max_request_bytes)
+    app.add_middleware(
+        RequestContext, max_body=settings.max_request_bytes, authenticator=authenticator
+    )
 
     @app.exception_handler(errors.RotorError)
     async def _rotor_error(request: Request, exc: errors.RotorError) -> JSONResponse:

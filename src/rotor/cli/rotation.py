@@ -154,7 +154,7 @@ def _schedule(config: rotor.client.RotationConfig) -> str:
         return f"every {_duration(config.every_seconds)}"
     if config.cron is not None:
         return f"cron {config.cron} (UTC)"
-    return "none (rotates only with `rotor rotate`)"
+    return "no schedule (rotate with `rotor rotate`)"
 
 
 def config_json(config: rotor.client.RotationConfig) -> dict[str, Any]:
@@ -249,6 +249,16 @@ def _error_line(message: str) -> None:
 # -- following one rotation ----------------------------------------------------------------------
 
 
+def _why(rotation: rotor.client.Rotation, step: rotor.client.RotationStep) -> str:
+    """What ended ``rotation`` at ``step``, for its ✗ line."""
+    if rotation.status == "failed":
+        attempts = f" (after {step.attempts} attempts)" if step.attempts > 1 else ""
+        return f"{step.error or rotation.error or 'failed'}{attempts}"
+    if rotation.error and rotation.error != rotation.status:
+        return f"{rotation.status}: {rotation.error}"
+    return rotation.status
+
+
 def _label(step: rotor.client.RotationStep) -> str:
     """How events name a step: ``RotateSecretNew (new)``."""
     return f"{step.name} ({step.step})"
@@ -297,9 +307,7 @@ class StepPrinter:
                     continue  # ended before this step began
                 end = rotation.finished_at or rotation.updated_at
                 took = None if step.started_at is None else end - step.started_at
-                attempts = f" after {step.attempts} attempts" if step.attempts > 1 else ""
-                why = rotation.error or step.error or rotation.status
-                self._line("✗", "red", step, width, _elapsed(took), f"{why}{attempts}")
+                self._line("✗", "red", step, width, _elapsed(took), _why(rotation, step))
 
     def _line(
         self,
@@ -353,6 +361,14 @@ def follow(
             f"it goes on: see `rotor rotation get {rotation.id}`"
         )
         raise typer.Exit(WAIT_TIMED_OUT) from None
+    except KeyboardInterrupt:
+        if status is not None:
+            status.stop()
+        _error_line(
+            f"stopped waiting; rotation {rotation.id} of {rotation.name} goes on: "
+            f"see `rotor rotation get {rotation.id}`"
+        )
+        raise typer.Exit(130) from None
     finally:
         if status is not None:
             status.stop()
@@ -933,5 +949,5 @@ def rotate(
             _console().print(Text(f"Rotating {name} (rotation {rotation.id}{already}):"))
         final = follow(client, rotation, timeout=timeout, quiet=as_json)
     if as_json:
-        _echo_json(rotation_json(final))
+        _echo_json(rotation_json(dataclasses.replace(final, created=rotation.created)))
     _outcome(final, quiet=as_json)

@@ -80,6 +80,8 @@ class Store:
         self.envelope = envelope
         self.settings = settings
         self.is_sqlite = engine.dialect.name == "sqlite"
+        #: The DB-API driver's base exception (for the read path's direct queries).
+        self.driver_error: type[Exception] = engine.dialect.loaded_dbapi.Error
 
     @classmethod
     def open(cls, settings: Settings, *, initialise: bool = True) -> Store:
@@ -128,6 +130,13 @@ class Store:
                 conn = conn.execution_options(rotor_write=True)
                 with conn.begin():
                     yield conn
+        except sa.exc.OperationalError as exc:
+            raise errors.ServiceUnavailable("the store is unavailable") from exc
+
+    def raw_connection(self) -> Any:
+        """A pooled driver connection, for the read path's fixed queries; close() returns it."""
+        try:
+            return self.engine.raw_connection()
         except sa.exc.OperationalError as exc:
             raise errors.ServiceUnavailable("the store is unavailable") from exc
 

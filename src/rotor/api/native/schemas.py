@@ -152,9 +152,8 @@ _bearer = HTTPBearer(auto_error=False, description="`<access_key_id>.<access_key
 
 
 async def caller(
-    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+    request: Request, _: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> Identity:
-    """The authenticated caller; every route of the API depends on it."""
-    header = f"Bearer {credentials.credentials}" if credentials else None
-    identity: Identity = request.app.state.authenticator.authenticate_bearer(header)
+    """The authenticated caller (the request-context middleware authenticated every /v1 request)."""
+    identity: Identity = request.scope["rotor.identity"]
     return identity
