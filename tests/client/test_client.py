@@ -243,12 +243,10 @@ def test_invalid_names(client: rotor.client.Client) -> None:
         client.create_secret("x" * 193)
 
 
-def test_dot_segments_never_reach_another_secret(
-    client: rotor.client.Client, name: str
-) -> None:
+def test_dot_segments_never_reach_another_secret(client: rotor.client.Client, name: str) -> None:
     base = name.rsplit("/", 1)[0]
     client.create_secret(f"{base}/b", value="the other secret")
-    with pytest.raises(errors.InvalidParameter, match="'.' or '..'"):
+    with pytest.raises(errors.InvalidParameter, match=r"'\.' or '\.\.'"):
         client.create_secret(f"{base}/a/../b", value="dots")
     with pytest.raises(errors.InvalidParameter):
         client.get_value(f"{base}/a/../b")
