@@ -26,7 +26,11 @@ from pathlib import Path
 
 
 def start_server(data_dir: Path, workers: int) -> tuple[subprocess.Popen[bytes], str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ROTOR_") or k == "ROTOR_DATABASE_URL"}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("ROTOR_") or k == "ROTOR_DATABASE_URL"
+    }
     command = [sys.executable, "-m", "rotor", "serve", "--data-dir", str(data_dir), "--port", "0"]
     if workers > 1:
         command += ["--workers", str(workers)]
@@ -57,18 +61,29 @@ def request(url: str, token: str, method: str, path: str, body: dict[str, object
     urllib.request.urlopen(req, timeout=10).read()  # noqa: S310
 
 
-def run_wrk(url: str, token: str, path: str, connections: int, seconds: int) -> tuple[float, str, str]:
+def run_wrk(
+    url: str, token: str, path: str, connections: int, seconds: int
+) -> tuple[float, str, str]:
     threads = min(2, connections)
     out = subprocess.run(
         [
-            "wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency",
-            "-H", f"Authorization: Bearer {token}", url + path,
+            "wrk",
+            f"-t{threads}",
+            f"-c{connections}",
+            f"-d{seconds}s",
+            "--latency",
+            "-H",
+            f"Authorization: Bearer {token}",
+            url + path,
         ],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    p50 = re.search(r"50%\s+(\S+)", out).group(1)  # type: ignore[union-attr]
-    p99 = re.search(r"99%\s+(\S+)", out).group(1)  # type: ignore[union-attr]
+    distribution = out.split("Latency Distribution", 1)[1]
+    p50 = re.search(r"^\s*50%\s+(\S+)", distribution, re.M).group(1)  # type: ignore[union-attr]
+    p99 = re.search(r"^\s*99%\s+(\S+)", distribution, re.M).group(1)  # type: ignore[union-attr]
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     if non2xx:
         raise SystemExit(f"{non2xx.group(1)} failed requests:\n{out}")
@@ -76,7 +91,9 @@ def run_wrk(url: str, token: str, path: str, connections: int, seconds: int) -> 
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", default="1,16,64")
     parser.add_argument("--workers", type=int, default=1)
@@ -88,8 +105,10 @@ def main() -> None:
     try:
         request(url, token, "POST", "/v1/secrets", {"name": "bench/db", "value": "x" * 64})
         path = "/v1/secrets/bench/db:value"
-        print(f"rotor read path: GET {path}, bearer auth, {args.seconds}s per run, "
-              f"{args.workers} worker(s), {os.cpu_count()} cores")
+        print(
+            f"rotor read path: GET {path}, bearer auth, {args.seconds}s per run, "
+            f"{args.workers} worker(s), {os.cpu_count()} cores"
+        )
         print(f"{'connections':>11}  {'reads/s':>9}  {'p50':>8}  {'p99':>8}")
         for connections in (int(c) for c in args.connections.split(",")):
             rate, p50, p99 = run_wrk(url, token, path, connections, args.seconds)

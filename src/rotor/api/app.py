@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import os
 import secrets
@@ -18,12 +19,12 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 import rotor
 from rotor import errors
 from rotor.access.keys import Authenticator
-from rotor.api.native import health, passwords, rotation
+from rotor.api.native import health, passwords, reads, rotation
 from rotor.api.native import secrets as secret_routes
 from rotor.config import Settings
 from rotor.rotation.engine import Engine
@@ -47,20 +48,28 @@ def request_id_of(request: Request) -> str:
     return rid
 
 
+# Request ids: unique per process start, cheap to make (no system call per request).
+_REQUEST_ID_PREFIX = secrets.token_hex(3)
+_request_numbers = itertools.count(1)
+
+
 class RequestContext:
     """Pure ASGI middleware: a request id on every response, authentication of every
     ``/v1`` request before anything else looks at it, and a cap on body size."""
 
-    def __init__(self, app: ASGIApp, max_body: int, authenticator: Authenticator) -> None:
+    def __init__(
+        self, app: FastAPI, max_body: int, authenticator: Authenticator, store: Store
+    ) -> None:
         self.app = app
         self.max_body = max_body
         self.authenticator = authenticator
+        self.store = store
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        rid = secrets.token_hex(8)
+        rid = f"{_REQUEST_ID_PREFIX}{next(_request_numbers):010x}"
         scope["rotor.request_id"] = rid
         authorization = None
         for name, value in scope["headers"]:
@@ -75,6 +84,8 @@ class RequestContext:
                 scope["rotor.identity"] = self.authenticator.authenticate_bearer(authorization)
             except errors.RotorError as exc:
                 await self._refuse(exc, rid, scope, receive, send)
+                return
+            if scope["method"] == "GET" and await self._read(path, rid, scope, receive, send):
                 return
         if scope["method"] in ("POST", "PUT", "PATCH"):
             # Bodies are small: read the whole body first, so an over-long chunked body is
@@ -114,6 +125,36 @@ class RequestContext:
 
         await self.app(scope, receive, send_with_id)
 
+    async def _read(self, path: str, rid: str, scope: Scope, receive: Receive, send: Send) -> bool:
+        """Serve ``GET /v1/secrets/NAME:value`` here, without the framework's routing and
+        dependency machinery (most of a read's cost); False leaves it to the app's route,
+        which documents it and answers the unusual requests (unknown query parameters)."""
+        query = reads.parse_read(path, scope["query_string"])
+        if query is None:
+            return False
+        try:
+            body = reads.read_value(self.store, *query)
+        except errors.RotorError as exc:
+            await self._refuse(exc, rid, scope, receive, send)
+            return True
+        except Exception:
+            log.exception("unexpected error on GET %s", path)
+            await self._refuse(errors.InternalError(), rid, scope, receive, send)
+            return True
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"x-request-id", rid.encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+        return True
+
     async def _refuse(
         self, error: errors.RotorError, rid: str, scope: Scope, receive: Receive, send: Send
     ) -> None:
@@ -137,8 +178,12 @@ def _validation_message(exc: RequestValidationError) -> errors.RotorError:
     return errors.InvalidParameter("; ".join(problems[:5]) or "invalid request")
 
 
-def create_app(settings: Settings, store: Store | None = None, *, api_url: str = "") -> FastAPI:
-    """The application; opens (and initialises) the store unless one is given.
+def create_app(
+    settings: Settings, store: Store | None = None, *, api_url: str = ""
+) -> RequestContext:
+    """The ASGI application; opens (and initialises) the store unless one is given.
+
+    The FastAPI app (routes, OpenAPI document, ``state``) is its ``.app``.
 
     ``api_url`` is where custom rotation functions reach this server.
     """
@@ -171,9 +216,6 @@ def create_app(settings: Settings, store: Store | None = None, *, api_url: str =
     app.state.authenticator = authenticator
     app.state.engine = engine
     app.state.scheduler = scheduler
-    app.add_middleware(
-        RequestContext, max_body=settings.max_request_bytes, authenticator=authenticator
-    )
 
     @app.exception_handler(errors.RotorError)
     async def _rotor_error(request: Request, exc: errors.RotorError) -> JSONResponse:
@@ -211,7 +253,11 @@ def create_app(settings: Settings, store: Store | None = None, *, api_url: str =
     app.include_router(secret_routes.router)
     app.include_router(passwords.router)
     app.include_router(rotation.router)
-    return app
+    # Outermost, in front of the framework's own middleware: the read path is served
+    # here in full, and nothing reaches a route without having been authenticated.
+    return RequestContext(
+        app, max_body=settings.max_request_bytes, authenticator=authenticator, store=store
+    )
 
 
 async def _purge_forever(store: Store, interval: int) -> None:

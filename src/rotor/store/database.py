@@ -33,6 +33,7 @@ from rotor.store.master_key import EnvKeyProvider, FileKeyProvider, MasterKeyPro
 log = logging.getLogger(__name__)
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+SQLITE_POOL_SIZE = 40
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
@@ -42,8 +43,13 @@ def utcnow() -> dt.datetime:
 
 def create_engine(url: str) -> sa.Engine:
     if url.startswith("sqlite"):
+        # Enough pooled connections for every request thread: a connection opened and
+        # closed per request costs more than the read itself.
         engine = sa.create_engine(
-            url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False}
+            url,
+            connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
+            pool_size=SQLITE_POOL_SIZE,
+            max_overflow=SQLITE_POOL_SIZE,
         )
 
         @event.listens_for(engine, "connect")
@@ -63,7 +69,7 @@ def create_engine(url: str) -> sa.Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
         return engine
-    return sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    return sa.create_engine(url, pool_pre_ping=True, pool_size=20, max_overflow=20)
 
 
 def master_key_provider(settings: Settings) -> MasterKeyProvider:

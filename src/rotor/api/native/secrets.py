@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from rotor import errors
 from rotor.access.keys import Identity
-from rotor.api.native import schemas
+from rotor.api.native import reads, schemas
 from rotor.store import deletion, stages, versions
 from rotor.store import secrets as secrets_store
 from rotor.store.database import Store
@@ -81,9 +81,11 @@ def get_value(
     _: Caller,
     stage: str | None = None,
     version_id: str | None = None,
-) -> JSONResponse:
-    value = versions.get_value(_store(request), name, stage=stage, version_id=version_id)
-    return JSONResponse(schemas.value_json(value))
+) -> Response:
+    # Plain reads are answered by the request-context middleware before routing; this
+    # route documents the operation and answers the rest (e.g. unknown parameters).
+    body = reads.read_value(_store(request), name, stage, version_id)
+    return Response(body, media_type="application/json")
 
 
 @router.post(SECRET + ":versions", status_code=201, summary="Put a value (a new version)")
