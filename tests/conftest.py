@@ -20,12 +20,11 @@ pytest_plugins = [
 
 
 @pytest.fixture(autouse=True)
-def clean_environ(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every test starts with no ROTOR_* variables (nor the cloud SDKs' credential variables)."""
     for name in list(os.environ):
         if name.startswith(("ROTOR_", "ALIYUN_", "ALIBABA_CLOUD_")):
             monkeypatch.delenv(name, raising=False)
-    yield
 
 
 def make_settings(tmp_path: Path, database_url: str = "", **extra: Any) -> Settings:

@@ -13,7 +13,7 @@ from rotor import errors
 from rotor.config import Settings
 from rotor.rotation import configuration
 from rotor.rotation.engine import Engine
-from rotor.store import rotations, secrets, stages, versions
+from rotor.store import rotation_configs, rotations, secrets, stages, versions
 from rotor.store.database import Store
 from rotor.store.rotations import Status
 
@@ -60,7 +60,7 @@ def test_full_rotation_replaces_only_the_password(engine: Engine, account: str) 
     assert on == {"Current": rotation.version_id, "Previous": "v0"}
     kinds = [e.kind for e in rotations.list_events(engine.store, rotation.id)]
     assert kinds == ["started"] + ["step_succeeded"] * 4 + ["succeeded"]
-    config = rotations.get_config(engine.store, account)
+    config = rotation_configs.get_config(engine.store, account)
     assert config is not None
     assert config.last_rotated_at == done.finished_at
 
@@ -100,7 +100,7 @@ def test_failing_step_is_retried_then_fails_with_current_untouched(
     engine: Engine, account: str
 ) -> None:
     # An impossible password policy makes every attempt of "new" fail.
-    rotations.put_config(
+    rotation_configs.put_config(
         engine.store,
         account,
         enabled=True,
@@ -204,7 +204,7 @@ def test_dry_run_failure_refuses_enabling_and_leaves_nothing(engine: Engine, acc
     before = [v.version_id for v in versions.list_versions(engine.store, account).items]
     with pytest.raises(errors.InvalidParameter, match="dry run of rotation failed"):
         _configure(engine, account, PasswordLength=500)
-    config = rotations.get_config(engine.store, account)
+    config = rotation_configs.get_config(engine.store, account)
     assert config is not None
     assert config.parameters["PasswordLength"] == 24  # the old configuration stays
     after = [v.version_id for v in versions.list_versions(engine.store, account).items]

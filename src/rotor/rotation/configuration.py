@@ -10,9 +10,10 @@ from rotor import errors
 from rotor.rotation import flows, schedules
 from rotor.rotation import functions as registry
 from rotor.rotation.engine import Engine, flow_of
-from rotor.store import rotations
+from rotor.store import rotation_configs
 from rotor.store.database import utcnow
-from rotor.store.rotations import Rotation, RotationConfig
+from rotor.store.rotation_configs import RotationConfig
+from rotor.store.rotations import Rotation
 
 MAX_PARAMETERS_BYTES = 16 * 1024
 
@@ -53,7 +54,7 @@ def configure(
     the rotation started now, if any.
     """
     settings = engine.settings
-    existing = rotations.get_config(engine.store, name)
+    existing = rotation_configs.get_config(engine.store, name)
     function = request.function or (existing.function if existing else None)
     if not function:
         raise errors.InvalidParameter("give the rotation function")
@@ -99,11 +100,11 @@ def configure(
         next_at = schedules.next_due(
             schedule,
             last_rotated_at=existing.last_rotated_at if existing else None,
-            last_changed_at=rotations.current_version_created_at(engine.store, name),
+            last_changed_at=rotation_configs.current_version_created_at(engine.store, name),
             enabled_at=now,
             now=now,
         )
-    config = rotations.put_config(
+    config = rotation_configs.put_config(
         engine.store,
         name,
         enabled=request.enabled,
@@ -120,7 +121,7 @@ def configure(
         rotation, _ = engine.start(name, started_by="configuration")
         if schedule is not None:
             # Until it finishes (when the engine sets the real next time).
-            rotations.set_schedule_times(
+            rotation_configs.set_schedule_times(
                 engine.store,
                 name,
                 next_rotation_at=schedules.after_rotation(schedule, finished_at=now),
@@ -129,10 +130,10 @@ def configure(
 
 
 def disable(engine: Engine, name: str) -> RotationConfig:
-    existing = rotations.get_config(engine.store, name)
+    existing = rotation_configs.get_config(engine.store, name)
     if existing is None:
         raise errors.NotFound(f"rotation of secret {name!r} is not configured")
-    return rotations.put_config(
+    return rotation_configs.put_config(
         engine.store,
         name,
         enabled=False,
@@ -147,7 +148,7 @@ def disable(engine: Engine, name: str) -> RotationConfig:
 
 
 def describe(engine: Engine, name: str) -> RotationConfig:
-    config = rotations.get_config(engine.store, name)
+    config = rotation_configs.get_config(engine.store, name)
     if config is None:
         raise errors.NotFound(f"rotation of secret {name!r} is not configured")
     return config

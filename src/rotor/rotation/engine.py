@@ -30,7 +30,7 @@ from rotor.rotation.functions.base import (
     Redactor,
     SecretsAccess,
 )
-from rotor.store import principals, rotations, secrets, stages, versions
+from rotor.store import principals, rotation_configs, rotations, secrets, stages, versions
 from rotor.store.database import Store, utcnow
 from rotor.store.rotations import EventKind, Rotation, Status
 
@@ -49,7 +49,7 @@ class _Verdict:
     problem: str | None = None
 
 
-def schedule_of(config: rotations.RotationConfig) -> schedules.Schedule | None:
+def schedule_of(config: rotation_configs.RotationConfig) -> schedules.Schedule | None:
     """The stored schedule (validated when it was configured, so not against today's minimum)."""
     if config.interval_seconds is None and config.cron is None:
         return None
@@ -90,7 +90,7 @@ class Engine:
         With a rotation already running, returns that one, or raises
         RotationInProgress when ``require_new``.
         """
-        config = rotations.get_config(self.store, name)
+        config = rotation_configs.get_config(self.store, name)
         if config is None:
             raise errors.InvalidParameter(
                 f"rotation of secret {name!r} is not configured; configure a function first"
@@ -322,7 +322,7 @@ class Engine:
         self, rotation: Rotation, status: Status, label: str | None, message: str | None
     ) -> None:
         next_at = None
-        config = rotations.get_config(self.store, rotation.secret_name)
+        config = rotation_configs.get_config(self.store, rotation.secret_name)
         if config is not None and config.enabled:
             schedule = schedule_of(config)
             if schedule is not None:

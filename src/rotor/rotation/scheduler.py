@@ -18,7 +18,7 @@ import threading
 from rotor import errors
 from rotor.rotation import schedules
 from rotor.rotation.engine import Engine, schedule_of
-from rotor.store import rotations
+from rotor.store import rotation_configs, rotations
 from rotor.store.database import utcnow
 
 log = logging.getLogger(__name__)
@@ -84,10 +84,10 @@ class Scheduler:
         now = utcnow()
         for rotation_id in rotations.resumable(self.engine.store, now):
             self.submit(rotation_id)
-        for config in rotations.due_configs(self.engine.store, now):
+        for config in rotation_configs.due_configs(self.engine.store, now):
             self._consider(config)
 
-    def _consider(self, config: rotations.RotationConfig) -> None:
+    def _consider(self, config: rotation_configs.RotationConfig) -> None:
         store = self.engine.store
         name = config.secret_name
         schedule = schedule_of(config)
@@ -98,23 +98,23 @@ class Scheduler:
         due = schedules.next_due(
             schedule,
             last_rotated_at=config.last_rotated_at,
-            last_changed_at=rotations.current_version_created_at(store, name),
+            last_changed_at=rotation_configs.current_version_created_at(store, name),
             enabled_at=config.enabled_at,
             now=now,
         )
         due = max(due, config.next_rotation_at)
         if due > now:
-            rotations.set_schedule_times(store, name, next_rotation_at=due)
+            rotation_configs.set_schedule_times(store, name, next_rotation_at=due)
             return
         decision = schedules.decide(schedule, due, now)
         if not decision.rotate:
             log.info("missed the rotation window of %s; next at %s", name, decision.next_due)
-            rotations.set_schedule_times(store, name, next_rotation_at=decision.next_due)
+            rotation_configs.set_schedule_times(store, name, next_rotation_at=decision.next_due)
             return
         rotation, _ = self.engine.start(name, started_by="scheduler")
         # Provisional next time, so this due time does not start a second rotation;
         # the engine sets the real one when the rotation finishes.
-        rotations.set_schedule_times(
+        rotation_configs.set_schedule_times(
             store, name, next_rotation_at=schedules.after_rotation(schedule, finished_at=now)
         )
         self.submit(rotation.id)

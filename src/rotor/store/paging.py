@@ -36,3 +36,17 @@ def validate_page_size(page_size: int) -> int:
     if not 1 <= page_size <= MAX_PAGE_SIZE:
         raise errors.InvalidParameter(f"page_size must be between 1 and {MAX_PAGE_SIZE}")
     return page_size
+
+
+def offset_token(offset: int) -> str:
+    return encode_token(offset)
+
+
+def decode_offset(page_token: str | None) -> int:
+    """The offset an offset-paged listing continues from (0 without a token)."""
+    if not page_token:
+        return 0
+    offset = decode_token(page_token)
+    if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0:
+        raise errors.InvalidParameter("page_token is not valid")
+    return offset

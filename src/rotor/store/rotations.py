@@ -22,7 +22,7 @@ from rotor.store import stages as stages_mod
 from rotor.store import tables as t
 from rotor.store.database import Store, utcnow
 from rotor.store.names import load_row, validate_name
-from rotor.store.paging import Page, decode_token, encode_token, validate_page_size
+from rotor.store.paging import Page, decode_offset, encode_token, validate_page_size
 
 
 class Status(enum.StrEnum):
@@ -48,22 +48,6 @@ class EventKind(enum.StrEnum):
     CANCELLED = "cancelled"
     #: A warning or log line from a function (never a secret value).
     LOG = "log"
-
-
-@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
-class RotationConfig:
-    secret_name: str
-    enabled: bool
-    function: str
-    parameters: dict[str, Any]
-    interval_seconds: int | None
-    cron: str | None
-    window_seconds: int | None
-    #: JSON of a parsed flow; None for the default flow.
-    flow: str | None
-    enabled_at: dt.datetime
-    next_rotation_at: dt.datetime | None
-    last_rotated_at: dt.datetime | None
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
@@ -106,140 +90,6 @@ class Rotation:
     lease_owner: str | None
     lease_expires_at: dt.datetime | None
     steps: tuple[StepRecord, ...] = ()
-
-
-# -- configurations ---------------------------------------------------------------------
-
-
-def _config(name: str, row: Any) -> RotationConfig:
-    return RotationConfig(
-        secret_name=name,
-        enabled=bool(row.enabled),
-        function=row.function,
-        parameters=json.loads(row.parameters),
-        interval_seconds=row.interval_seconds,
-        cron=row.cron,
-        window_seconds=row.window_seconds,
-        flow=row.flow,
-        enabled_at=row.enabled_at,
-        next_rotation_at=row.next_rotation_at,
-        last_rotated_at=row.last_rotated_at,
-    )
-
-
-def put_config(
-    store: Store,
-    name: str,
-    *,
-    enabled: bool,
-    function: str,
-    parameters: dict[str, Any],
-    interval_seconds: int | None,
-    cron: str | None,
-    window_seconds: int | None,
-    flow: str | None,
-    next_rotation_at: dt.datetime | None,
-) -> RotationConfig:
-    """Create or replace the secret's rotation configuration."""
-    validate_name(name)
-    now = utcnow()
-    values = {
-        "enabled": enabled,
-        "function": function,
-        "parameters": json.dumps(parameters),
-        "interval_seconds": interval_seconds,
-        "cron": cron,
-        "window_seconds": window_seconds,
-        "flow": flow,
-        "next_rotation_at": next_rotation_at,
-    }
-    with store.write() as conn:
-        row = load_row(conn, name, for_update=True)
-        existing = conn.execute(
-            sa.select(t.rotation_configs).where(t.rotation_configs.c.secret_id == row.id)
-        ).first()
-        if existing is None:
-            conn.execute(
-                t.rotation_configs.insert().values(
-                    secret_id=row.id, enabled_at=now, last_rotated_at=None, **values
-                )
-            )
-        else:
-            if enabled and not existing.enabled:
-                values["enabled_at"] = now
-            conn.execute(
-                t.rotation_configs.update()
-                .where(t.rotation_configs.c.secret_id == row.id)
-                .values(**values)
-            )
-        config = conn.execute(
-            sa.select(t.rotation_configs).where(t.rotation_configs.c.secret_id == row.id)
-        ).one()
-    return _config(name, config)
-
-
-def get_config(store: Store, name: str) -> RotationConfig | None:
-    validate_name(name)
-    with store.read() as conn:
-        row = load_row(conn, name, allow_pending_deletion=True)
-        config = conn.execute(
-            sa.select(t.rotation_configs).where(t.rotation_configs.c.secret_id == row.id)
-        ).first()
-    return None if config is None else _config(name, config)
-
-
-def set_schedule_times(
-    store: Store,
-    name: str,
-    *,
-    next_rotation_at: dt.datetime | None,
-    last_rotated_at: dt.datetime | None = None,
-) -> None:
-    with store.write() as conn:
-        row = load_row(conn, name, allow_pending_deletion=True)
-        values: dict[str, Any] = {"next_rotation_at": next_rotation_at}
-        if last_rotated_at is not None:
-            values["last_rotated_at"] = last_rotated_at
-        conn.execute(
-            t.rotation_configs.update()
-            .where(t.rotation_configs.c.secret_id == row.id)
-            .values(**values)
-        )
-
-
-def due_configs(store: Store, now: dt.datetime, limit: int = 100) -> list[RotationConfig]:
-    """Enabled configurations whose next rotation is due, of secrets not being deleted."""
-    with store.read() as conn:
-        rows = conn.execute(
-            sa.select(t.rotation_configs, t.secrets.c.name)
-            .join(t.secrets, t.secrets.c.id == t.rotation_configs.c.secret_id)
-            .where(
-                t.rotation_configs.c.enabled.is_(True),
-                t.rotation_configs.c.next_rotation_at <= now,
-                t.secrets.c.delete_after.is_(None),
-            )
-            .order_by(t.rotation_configs.c.next_rotation_at)
-            .limit(limit)
-        ).all()
-    return [_config(r.name, r) for r in rows]
-
-
-def current_version_created_at(store: Store, name: str) -> dt.datetime | None:
-    """When the Current version was written (a manual change restarts an interval)."""
-    with store.read() as conn:
-        row = load_row(conn, name, allow_pending_deletion=True)
-        found = conn.execute(
-            sa.select(t.versions.c.created_at)
-            .join(
-                t.stages,
-                sa.and_(
-                    t.stages.c.secret_id == t.versions.c.secret_id,
-                    t.stages.c.version_id == t.versions.c.version_id,
-                ),
-            )
-            .where(t.stages.c.secret_id == row.id, t.stages.c.stage == stages_mod.CURRENT)
-        ).first()
-    return None if found is None else found.created_at
 
 
 # -- rotations --------------------------------------------------------------------------
@@ -394,11 +244,7 @@ def list_rotations(
     """A secret's rotations, newest first."""
     validate_name(name)
     validate_page_size(page_size)
-    offset = 0
-    if page_token:
-        offset = decode_token(page_token)
-        if not isinstance(offset, int) or offset < 0:
-            raise errors.InvalidParameter("page_token is not valid")
+    offset = decode_offset(page_token)
     with store.read() as conn:
         secret = load_row(conn, name, allow_pending_deletion=True)
         rows = conn.execute(

@@ -22,7 +22,7 @@ from rotor.store import tables as t
 from rotor.store.database import Store, utcnow
 from rotor.store.envelope import Sealed, version_context
 from rotor.store.names import load_row, validate_name
-from rotor.store.paging import Page, decode_token, encode_token, validate_page_size
+from rotor.store.paging import Page, decode_offset, encode_token, validate_page_size
 
 MAX_VALUE_BYTES = 64 * 1024
 _VERSION_ID_RE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
@@ -274,11 +274,7 @@ def list_versions(
     """Versions of a secret, newest first."""
     validate_name(name)
     validate_page_size(page_size)
-    offset = 0
-    if page_token:
-        offset = decode_token(page_token)
-        if not isinstance(offset, int) or offset < 0:
-            raise errors.InvalidParameter("page_token is not valid")
+    offset = decode_offset(page_token)
     with store.read() as conn:
         row = load_row(conn, name, allow_pending_deletion=True)
         on = stages_mod.stage_map(conn, row.id)

@@ -12,7 +12,7 @@ from rotor.api.native import schemas
 from rotor.rotation import configuration
 from rotor.rotation.engine import Engine
 from rotor.rotation.scheduler import Scheduler
-from rotor.store import rotations
+from rotor.store import rotation_configs, rotations
 from rotor.store.database import utcnow
 
 router = APIRouter(prefix="/v1", tags=["rotation"])
@@ -30,7 +30,7 @@ def _scheduler(request: Request) -> Scheduler:
     return scheduler
 
 
-def _config_json(config: rotations.RotationConfig) -> dict[str, Any]:
+def _config_json(config: rotation_configs.RotationConfig) -> dict[str, Any]:
     return {
         "name": config.secret_name,
         "enabled": config.enabled,
@@ -159,5 +159,5 @@ def get_rotation(request: Request, rotation_id: str, _: Caller) -> JSONResponse:
 
 @router.get("/due-rotations", summary="Secrets whose scheduled rotation is due")
 def due_rotations(request: Request, _: Caller) -> JSONResponse:
-    due = rotations.due_configs(_engine(request).store, utcnow(), limit=1000)
+    due = rotation_configs.due_configs(_engine(request).store, utcnow(), limit=1000)
     return JSONResponse({"secrets": [c.secret_name for c in due]})
