@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import signal
+import sqlite3
 import textwrap
 import threading
 import time
@@ -143,6 +144,9 @@ def test_python_handler_runs_all_four_steps(server: RunningServer, handler_dir: 
         assert set(calls[1::2]) == {started["version_id"]}
         described = http.get("/v1/secrets/svc/api-key").json()["stages"]
         assert set(described) == {"Current", "Previous"}
+    # The short-lived keys minted for each call are gone: only the admin key is left.
+    with sqlite3.connect(server.data_dir / "rotor.db") as db:
+        assert db.execute("SELECT count(*) FROM access_keys").fetchone() == (1,)
 
 
 @pytest.mark.parametrize("kill_at", ["new", "set", "test", "end"])

@@ -29,7 +29,7 @@ from rotor.api.native import secrets as secret_routes
 from rotor.config import Settings
 from rotor.rotation.engine import Engine
 from rotor.rotation.scheduler import Scheduler
-from rotor.store import deletion
+from rotor.store import deletion, principals
 from rotor.store.database import Store
 
 log = logging.getLogger("rotor.api")
@@ -264,6 +264,7 @@ async def _purge_forever(store: Store, interval: int) -> None:
     while True:
         try:
             await asyncio.to_thread(deletion.purge, store)
+            await asyncio.to_thread(principals.delete_expired_access_keys, store)
         except Exception:
             log.exception("purge failed; will try again")
         await asyncio.sleep(interval)

@@ -17,6 +17,7 @@ import dataclasses
 import logging
 import threading
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from rotor import errors
@@ -230,15 +231,7 @@ class Engine:
                 return None
             attempt = rotations.get_rotation(self.store, rotation.id).attempts
             try:
-                function = registry.load(function_name)
-                result = function.invoke(
-                    dict(event), self._context(rotation, access, dry_run=False)
-                )
-                if result is not None and not isinstance(result, dict):
-                    raise errors.InvalidParameter(
-                        "a rotation function must return an object or None"
-                    )
-                return dict(result or {})
+                return self._invoke(function_name, event, rotation, access, dry_run=False)
             except Exception as exc:  # every failure is recorded and retried
                 message = self._message(exc, access)
                 log.info(
@@ -255,14 +248,50 @@ class Engine:
             if wake.wait(delay):
                 return None  # cancelled while waiting
 
-    def _context(
-        self, rotation: Rotation, access: SecretsAccess, *, dry_run: bool
-    ) -> InvocationContext:
-        def record(line: str) -> None:
-            rotations.add_event(
-                self.store, rotation.id, EventKind.LOG, None, access.redact(line)[:MAX_MESSAGE]
-            )
+    def _invoke(
+        self,
+        function_name: str,
+        event: dict[str, Any],
+        rotation: Rotation,
+        access: SecretsAccess,
+        *,
+        dry_run: bool,
+    ) -> dict[str, Any]:
+        """One call of a function. Credentials minted for it are deleted when it returns."""
+        minted: list[str] = []
 
+        def mint() -> Credentials:
+            credentials = self._mint_credentials()
+            minted.append(credentials.access_key_id)
+            return credentials
+
+        def record(line: str) -> None:
+            if dry_run:
+                log.info("dry run of %s: %s", rotation.secret_name, access.redact(line))
+            else:
+                rotations.add_event(
+                    self.store, rotation.id, EventKind.LOG, None, access.redact(line)[:MAX_MESSAGE]
+                )
+
+        context = self._context(rotation, access, dry_run=dry_run, log=record, mint=mint)
+        try:
+            result = registry.load(function_name).invoke(dict(event), context)
+        finally:
+            if minted:
+                principals.delete_access_keys(self.store, minted)
+        if result is not None and not isinstance(result, dict):
+            raise errors.InvalidParameter("a rotation function must return an object or None")
+        return dict(result or {})
+
+    def _context(
+        self,
+        rotation: Rotation,
+        access: SecretsAccess,
+        *,
+        dry_run: bool,
+        log: Callable[[str], None],
+        mint: Callable[[], Credentials],
+    ) -> InvocationContext:
         return InvocationContext(
             request_id=rotation.version_id,
             rotation_id=rotation.id,
@@ -270,8 +299,8 @@ class Engine:
             parameters=rotation.parameters,
             expected_current=rotation.base_version_id,
             secrets=access,
-            log=record,
-            mint_credentials=self._mint_credentials,
+            log=log,
+            mint_credentials=mint,
             api_url=self.api_url,
             timeout_seconds=self.settings.rotation_function_timeout_seconds,
         )
@@ -368,10 +397,6 @@ class Engine:
         )
         payload: dict[str, Any] = {"SecretName": name, **parameters}
         local: dict[str, Any] = {}
-        context = dataclasses.replace(
-            self._context(fake, access, dry_run=True),
-            log=lambda line: log.info("dry run: %s", line),
-        )
         try:
             for task in flow.tasks:
                 if task.step not in ("new", "test"):
@@ -382,13 +407,13 @@ class Engine:
                 event["DryRun"] = True
                 function_name = task.resource if task.resource in registry.available() else function
                 try:
-                    result = registry.load(function_name).invoke(event, context)
+                    result = self._invoke(function_name, event, fake, access, dry_run=True)
                 except Exception as exc:  # reported to the caller, redacted
                     raise errors.InvalidParameter(
                         f"dry run of rotation failed at {task.name} ({task.step}): "
                         f"{self._message(exc, access)}"
                     ) from exc
-                local.update(result or {})
+                local.update(result)
         finally:
             on = secrets.get_secret(self.store, name).stages
             if on.get(stages.PENDING) == version:

@@ -116,3 +116,19 @@ def load_access_key(store: Store, key_id: str) -> AccessKey | None:
         expires_at=row.expires_at,
         secret=secret.decode(),
     )
+
+
+def delete_access_keys(store: Store, key_ids: list[str]) -> None:
+    with store.write() as conn:
+        conn.execute(t.access_keys.delete().where(t.access_keys.c.id.in_(key_ids)))
+
+
+def delete_expired_access_keys(store: Store) -> int:
+    """Remove keys whose expiry has passed (short-lived function credentials); how many."""
+    with store.write() as conn:
+        result = conn.execute(
+            t.access_keys.delete().where(
+                t.access_keys.c.expires_at.is_not(None), t.access_keys.c.expires_at <= utcnow()
+            )
+        )
+    return result.rowcount
