@@ -26,3 +26,39 @@ def test_reopening_an_existing_store_keeps_its_data(settings: Settings) -> None:
     with again.engine.connect() as conn:
         assert MigrationContext.configure(conn).get_current_revision() == "0002"
     again.close()
+
+
+def test_a_store_made_by_an_older_release_upgrades_in_place(settings: Settings) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    from rotor.store import rotation_configs
+    from rotor.store.database import MIGRATIONS
+
+    # Build the schema of the first release only, and write through it.
+    first = Store.open(settings)  # creates data dir and master key, migrates to head...
+    with first.engine.begin() as conn:
+        cfg = Config()
+        cfg.set_main_option("script_location", str(MIGRATIONS))
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0001")  # ...so step back to the first release's schema
+    secrets.create_secret(first, name="from/v1", value="old value")
+    first.close()
+    upgraded = Store.open(settings)
+    assert versions.get_value(upgraded, "from/v1").value == "old value"
+    with upgraded.engine.connect() as conn:
+        assert MigrationContext.configure(conn).get_current_revision() == "0002"
+    rotation_configs.put_config(
+        upgraded,
+        "from/v1",
+        enabled=True,
+        function="generated-password",
+        parameters={},
+        interval_seconds=None,
+        cron=None,
+        window_seconds=None,
+        flow=None,
+        next_rotation_at=None,
+    )
+    assert rotation_configs.get_config(upgraded, "from/v1") is not None
+    upgraded.close()
