@@ -268,7 +268,7 @@ def test_history_lists_rotations_newest_first(
     assert len(history) == 3
     started = [r["created_at"] for r in history]
     assert started == sorted(started, reverse=True)
-    assert [r["started_by"] for r in history] == ["api", "api", "configuration"]
+    assert [r["started_by"] for r in history] == ["principal admin"] * 3
     assert {r["status"] for r in history} == {"succeeded"}
     assert history[0]["version_id"] == client.get_value(name).version_id
 

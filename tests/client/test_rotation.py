@@ -48,7 +48,7 @@ def test_configure_and_wait(client: rotor.client.Client, name: str) -> None:
     started = result.started
     assert started is not None
     assert started.name == name
-    assert started.started_by == "configuration"
+    assert started.started_by == "principal admin"
     assert [(s.index, s.step) for s in started.steps] == [
         (0, "new"),
         (1, "set"),
@@ -107,7 +107,7 @@ def test_rotate_secret_and_history(client: rotor.client.Client, name: str) -> No
     for _ in range(3):
         rotation = client.rotate_secret(name)
         assert rotation.created is True
-        assert rotation.started_by == "api"
+        assert rotation.started_by == "principal admin"
         assert client.wait_for_rotation(rotation.id, timeout=30).succeeded
         ids.append(rotation.id)
 

@@ -44,7 +44,7 @@ def _check_parameters(parameters: dict[str, Any]) -> dict[str, Any]:
 
 
 def configure(
-    engine: Engine, name: str, request: RotationRequest
+    engine: Engine, name: str, request: RotationRequest, *, started_by: str = "configuration"
 ) -> tuple[RotationConfig, Rotation | None]:
     """Validate and store the rotation configuration; maybe dry-run, maybe rotate at once.
 
@@ -118,7 +118,7 @@ def configure(
     )
     rotation = None
     if request.enabled and request.rotate_now:
-        rotation, _ = engine.start(name, started_by="configuration")
+        rotation, _ = engine.start(name, started_by=started_by)
         if schedule is not None:
             # Until it finishes (when the engine sets the real next time).
             rotation_configs.set_schedule_times(

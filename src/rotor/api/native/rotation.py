@@ -78,7 +78,7 @@ def rotation_json(rotation: rotations.Rotation) -> dict[str, Any]:
 
 @router.put(SECRET + ":rotation", summary="Configure rotation (enable, schedule, function)")
 def configure_rotation(
-    request: Request, name: str, body: schemas.ConfigureRotation, _: Caller
+    request: Request, name: str, body: schemas.ConfigureRotation, caller: Caller
 ) -> JSONResponse:
     engine = _engine(request)
     if not body.enabled:
@@ -97,6 +97,7 @@ def configure_rotation(
             flow=body.flow,
             rotate_now=body.rotate_now,
         ),
+        started_by=f"principal {caller.principal_name}",
     )
     if rotation is not None:
         _scheduler(request).submit(rotation.id)
@@ -115,11 +116,14 @@ def describe_rotation(request: Request, name: str, _: Caller) -> JSONResponse:
 
 @router.post(SECRET + ":rotate", status_code=202, summary="Rotate now")
 def rotate_secret(
-    request: Request, name: str, _: Caller, body: schemas.RotateSecret | None = None
+    request: Request, name: str, caller: Caller, body: schemas.RotateSecret | None = None
 ) -> JSONResponse:
     body = body or schemas.RotateSecret()
     rotation, created = _engine(request).start(
-        name, started_by="api", version_id=body.version_id, require_new=body.require_new
+        name,
+        started_by=f"principal {caller.principal_name}",
+        version_id=body.version_id,
+        require_new=body.require_new,
     )
     _scheduler(request).submit(rotation.id)
     return JSONResponse({**rotation_json(rotation), "created": created}, status_code=202)
