@@ -16,6 +16,7 @@ from typer.testing import Result
 
 import rotor.client
 from rotor import errors
+from rotor.cli import rotate as rotate_cli
 from rotor.cli import rotation as rotation_cli
 from tests.cli.conftest import Invoke, run_cli
 from tests.services.server import RunningServer, start_server, stop_server
@@ -330,7 +331,7 @@ def test_rotate_follows_a_running_rotation_until_it_is_cancelled(
         result = cli("rotate", name)
     finally:
         canceller.join()
-    stderr = failed(result, rotation_cli.ROTATION_FAILED)
+    stderr = failed(result, rotate_cli.ROTATION_FAILED)
     assert running.id in result.stdout
     assert "already running" in result.stdout
     assert re.search(r"^! new\s+RotateSecretNew .*attempt 1 failed: .*length", result.stdout, re.M)
@@ -344,7 +345,7 @@ def test_rotate_gives_up_waiting_after_the_timeout(
 ) -> None:
     running = start_failing_rotation(client, name)
     try:
-        stderr = failed(cli("rotate", name, "--timeout", "0.3"), rotation_cli.WAIT_TIMED_OUT)
+        stderr = failed(cli("rotate", name, "--timeout", "0.3"), rotate_cli.WAIT_TIMED_OUT)
         assert "still running" in stderr
         assert running.id in stderr
         assert client.get_rotation(running.id).status == "running"
@@ -381,7 +382,7 @@ def test_failed_rotation_exits_1_and_leaves_current(
         ],
         env=env,
     )  # fmt: skip
-    stderr = failed(result, rotation_cli.ROTATION_FAILED)
+    stderr = failed(result, rotate_cli.ROTATION_FAILED)
     assert "failed" in stderr
     assert "Current is unchanged" in stderr
     assert re.search(r"^! new\s+RotateSecretNew .*attempt 1 failed", result.stdout, re.M)
@@ -394,7 +395,7 @@ def test_failed_rotation_exits_1_and_leaves_current(
         assert client.list_rotations(name).items[0].status == "failed"
 
     batch = run_cli(["rotate", "--prefix", name, "--url", fast_retry_server.url], env=env)
-    assert batch.exit_code == rotation_cli.ROTATION_FAILED, batch.output
+    assert batch.exit_code == rotate_cli.ROTATION_FAILED, batch.output
     assert "1 of 1 rotations did not succeed" in batch.stderr
     assert "failed" in batch.stdout
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
@@ -18,6 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from rotor import config, errors
 from rotor.cli import serve
+from rotor.cli.render import JsonOption
 
 if TYPE_CHECKING:
     from rotor.store.database import Store
@@ -25,8 +26,6 @@ if TYPE_CHECKING:
 master_key_app = typer.Typer(
     help="Manage the master key that wraps every data key.", no_args_is_help=True
 )
-
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 
 
 @contextlib.contextmanager

@@ -14,19 +14,15 @@ from typing import Annotated, Any
 
 import typer
 import typer.core
-from rich.console import Console
-from rich.markup import escape
 
 import rotor
 from rotor import errors
-from rotor.cli import admin, rotation, secrets, serve
+from rotor.cli import admin, passwords, render, rotate, rotation, secrets, serve
 
 
 def report(error: errors.RotorError) -> None:
     """Print ``error`` as one line on stderr."""
-    message = " ".join(error.message.split())
-    console = Console(stderr=True, highlight=False, soft_wrap=True)
-    console.print(f"[bold red]Error:[/] {escape(message)}")
+    render.error_line(error.message)
 
 
 class RotorGroup(typer.core.TyperGroup):
@@ -75,9 +71,9 @@ def _root(
 
 app.command("serve", rich_help_panel="Server", epilog=serve.EPILOG)(serve.run)
 app.add_typer(secrets.app, name="secret", rich_help_panel="Client")
-app.command("password", rich_help_panel="Client")(secrets.password)
+app.command("password", rich_help_panel="Client")(passwords.password)
 app.add_typer(rotation.app, name="rotation", rich_help_panel="Client")
-app.command("rotate", rich_help_panel="Client", epilog=rotation.EXIT_CODES_EPILOG)(rotation.rotate)
+app.command("rotate", rich_help_panel="Client", epilog=rotate.EXIT_CODES_EPILOG)(rotate.run)
 app.command("purge", rich_help_panel="Offline (data dir)")(admin.purge)
 app.add_typer(admin.master_key_app, name="master-key", rich_help_panel="Offline (data dir)")
 

@@ -1,4 +1,4 @@
-"""``rotor secret ...`` and ``rotor password``: thin clients of a server's native API.
+"""``rotor secret ...``: thin clients of a server's native API.
 
 Each command parses its flags, makes one :class:`rotor.client.Client` call (or
 iterates pages) and renders the result: a table or a sentence for people,
@@ -11,74 +11,32 @@ with ``--file`` or on stdin.
 
 from __future__ import annotations
 
-import base64
-import datetime as dt
-import json
 import os
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.table import Table
 from rich.text import Text
 
-import rotor.client
 from rotor import errors
+from rotor.cli import render, render_secrets
+from rotor.cli.connection import (
+    AccessKeyIdOption,
+    CredentialsFileOption,
+    DataDirOption,
+    UrlOption,
+    connect,
+)
+from rotor.cli.render import JsonOption
 
 app = typer.Typer(help="Create, read and manage secrets on a rotor server.", no_args_is_help=True)
 
-CONNECTION = "Connection"
-
-UrlOption = Annotated[
-    str | None,
-    typer.Option(
-        "--url",
-        envvar="ROTOR_URL",
-        help="URL of the rotor server, e.g. http://127.0.0.1:8750.",
-        rich_help_panel=CONNECTION,
-        show_default=False,
-    ),
-]
-DataDirOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--data-dir",
-        envvar="ROTOR_DATA_DIR",
-        help="Data dir of a `rotor serve` on this machine: its server.json gives the URL and "
-        "its admin-credentials.json the access key, when they are not set otherwise.",
-        rich_help_panel=CONNECTION,
-        show_default=False,
-    ),
-]
-AccessKeyIdOption = Annotated[
-    str | None,
-    typer.Option(
-        "--access-key-id",
-        envvar="ROTOR_ACCESS_KEY_ID",
-        help="Access key id. Its secret is never a flag: set ROTOR_ACCESS_KEY_SECRET "
-        "or use --credentials-file.",
-        rich_help_panel=CONNECTION,
-        show_default=False,
-    ),
-]
-CredentialsFileOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--credentials-file",
-        help='JSON file {"access_key_id": ..., "access_key_secret": ...}, like the '
-        "admin-credentials.json a server writes to its data dir.",
-        rich_help_panel=CONNECTION,
-        show_default=False,
-    ),
-]
 NameArgument = Annotated[
     str,
     typer.Argument(help="Secret name: 1-192 characters of A-Za-z0-9/_+=.@-", show_default=False),
 ]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 ValueOption = Annotated[
     str | None,
     typer.Option(
@@ -113,20 +71,6 @@ TagOption = Annotated[
     list[str] | None,
     typer.Option("--tag", help="A tag, key=value (repeatable).", show_default=False),
 ]
-
-
-def _connect(
-    url: str | None,
-    data_dir: Path | None,
-    access_key_id: str | None,
-    credentials_file: Path | None,
-) -> rotor.client.Client:
-    return rotor.client.Client(
-        url,
-        access_key_id=access_key_id,
-        data_dir=data_dir,
-        credentials_file=credentials_file,
-    )
 
 
 # -- input ---------------------------------------------------------------------------------------
@@ -186,94 +130,7 @@ def _read_value(
         ) from None
 
 
-# -- output --------------------------------------------------------------------------------------
-
-
-def _time(value: dt.datetime | None) -> str | None:
-    if value is None:
-        return None
-    return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
-
-
-def _when(value: dt.datetime | None) -> str:
-    return "-" if value is None else value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
-def _secret_json(info: rotor.client.SecretInfo) -> dict[str, Any]:
-    return {
-        "name": info.name,
-        "type": info.type,
-        "description": info.description,
-        "tags": dict(info.tags),
-        "created_at": _time(info.created_at),
-        "updated_at": _time(info.updated_at),
-        "delete_after": _time(info.delete_after),
-        "stages": dict(info.stages),
-    }
-
-
-def _version_json(version: rotor.client.VersionInfo) -> dict[str, Any]:
-    return {
-        "name": version.name,
-        "version_id": version.version_id,
-        "stages": list(version.stages),
-        "created_at": _time(version.created_at),
-        "type": version.type,
-    }
-
-
-def _value_json(secret: rotor.client.SecretValue) -> dict[str, Any]:
-    data: dict[str, Any] = {
-        "name": secret.name,
-        "version_id": secret.version_id,
-        "stages": list(secret.stages),
-        "created_at": _time(secret.created_at),
-    }
-    if isinstance(secret.value, bytes):
-        data["binary"] = base64.b64encode(secret.value).decode("ascii")
-    else:
-        data["value"] = secret.value
-    return data
-
-
-def _echo_json(data: Any) -> None:
-    typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
-
-
-def _console() -> Console:
-    # Piped output is not wrapped to 80 columns, so each row stays on one line for grep.
-    width = None if sys.stdout.isatty() else 1000
-    return Console(highlight=False, soft_wrap=True, width=width)
-
-
-def _pairs(mapping: Mapping[str, str]) -> str:
-    return ", ".join(f"{key}={value}" for key, value in sorted(mapping.items())) or "-"
-
-
-def _stages_table(stages: Mapping[str, str]) -> Table:
-    table = Table("Stage")
-    table.add_column("Version", overflow="fold")
-    for stage, version_id in sorted(stages.items()):
-        table.add_row(Text(stage), Text(version_id))
-    return table
-
-
-def _describe_table(info: rotor.client.SecretInfo) -> Table:
-    table = Table(show_header=False, box=None, padding=(0, 2, 0, 0))
-    rows = [
-        ("Name", info.name),
-        ("Type", info.type),
-        ("Description", info.description or "-"),
-        ("Tags", _pairs(info.tags)),
-        ("Created", _when(info.created_at)),
-        ("Updated", _when(info.updated_at)),
-    ]
-    if info.delete_after is not None:
-        rows.append(("Deletion on", _when(info.delete_after)))
-    rows.extend((f"Stage {stage}", version) for stage, version in sorted(info.stages.items()))
-    for key, value in rows:
-        table.add_row(Text(key, style="bold"), Text(value))
-    return table
+# -- writing values ------------------------------------------------------------------------------
 
 
 def _write_private(path: Path, data: bytes) -> None:
@@ -319,7 +176,7 @@ def create(
 ) -> None:
     """Create a secret, optionally with a first value (staged Current)."""
     secret_value = _read_value(value, file, binary, required=False)
-    with _connect(url, data_dir, access_key_id, credentials_file) as client:
+    with connect(url, data_dir, access_key_id, credentials_file) as client:
         info = client.create_secret(
             name,
             value=secret_value,
@@ -329,11 +186,11 @@ def create(
             version_id=version_id if secret_value is not None else None,
         )
     if as_json:
-        _echo_json(_secret_json(info))
+        render.echo_json(render_secrets.secret_json(info))
         return
     current = info.stages.get("Current")
     suffix = f" with version {current} staged Current" if current else " (no value yet)"
-    _console().print(Text(f"Created secret {info.name}{suffix}."))
+    render.console().print(Text(f"Created secret {info.name}{suffix}."))
 
 
 @app.command("get")
@@ -373,10 +230,10 @@ def get(
     A newline is added only when stdout is a terminal; binary values are not written to a
     terminal (use --output or redirect).
     """
-    with _connect(url, data_dir, access_key_id, credentials_file) as client:
+    with connect(url, data_dir, access_key_id, credentials_file) as client:
         secret = client.get_value(name, stage=stage, version_id=version_id)
     if as_json:
-        data = (json.dumps(_value_json(secret), indent=2, ensure_ascii=False) + "\n").encode()
+        data = (render.json_text(render_secrets.value_json(secret)) + "\n").encode()
     elif isinstance(secret.value, bytes):
         data = secret.value
     else:
@@ -421,13 +278,13 @@ def put(
     """
     secret_value = _read_value(value, file, binary, required=True)
     assert secret_value is not None
-    with _connect(url, data_dir, access_key_id, credentials_file) as client:
+    with connect(url, data_dir, access_key_id, credentials_file) as client:
         version = client.put_value(name, secret_value, version_id=version_id, stages=stage)
     if as_json:
-        _echo_json(_version_json(version))
+        render.echo_json(render_secrets.version_json(version))
         return
     staged = ", ".join(version.stages) or "no stage"
-    _console().print(Text(f"Put version {version.version_id} of {version.name} ({staged})."))
+    render.console().print(Text(f"Put version {version.version_id} of {version.name} ({staged})."))
 
 
 @app.command("list")
@@ -454,7 +311,7 @@ def list_(
     credentials_file: CredentialsFileOption = None,
 ) -> None:
     """List secrets by name (all pages)."""
-    with _connect(url, data_dir, access_key_id, credentials_file) as client:
+    with connect(url, data_dir, access_key_id, credentials_file) as client:
         found = list(
             client.iter_secrets(
                 prefix=prefix,
@@ -463,32 +320,12 @@ def list_(
             )
         )
     if as_json:
-        _echo_json([_secret_json(info) for info in found])
+        render.echo_json([render_secrets.secret_json(info) for info in found])
         return
     if not found:
-        _console().print("No secrets.")
+        render.console().print("No secrets.")
         return
-    deleting = any(info.delete_after is not None for info in found)
-    table = Table()
-    table.add_column("Name", overflow="fold")
-    table.add_column("Type")
-    table.add_column("Current", overflow="fold")
-    table.add_column("Tags")
-    table.add_column("Updated", no_wrap=True)
-    if deleting:
-        table.add_column("Deletion on", no_wrap=True)
-    for info in found:
-        row = [
-            Text(info.name),
-            Text(info.type),
-            Text(info.stages.get("Current", "-")),
-            Text(_pairs(info.tags)),
-            Text(_when(info.updated_at)),
-        ]
-        if deleting:
-            row.append(Text(_when(info.delete_after)))
-        table.add_row(*row)
-    _console().print(table)
+    render.console().print(render_secrets.secrets_table(found))
 
 
 @app.command("describe")
@@ -501,12 +338,12 @@ def describe(
     credentials_file: CredentialsFileOption = None,
 ) -> None:
     """Show a secret's metadata and stages (never its value)."""
-    with _connect(url, data_dir, access_key_id, credentials_file) as client:
+    with connect(url, data_dir, access_key_id, credentials_file) as client:
         info = client.describe_secret(name)
     if as_json:
-        _echo_json(_secret_json(info))
+        render.echo_json(render_secrets.secret_json(info))
     else:
-        _console().print(_describe_table(info))
+        render.console().print(render_secrets.describe_table(info))
 
 
 @app.command("versions")
@@ -519,24 +356,12 @@ def versions(
     credentials_file: CredentialsFileOption = None,
 ) -> None:
     """List a secret's versions, newest first, with their stages (all pages)."""
-    with _connect(url, data_dir, access_key_id, credentials_file) as client:
+    with connect(url, data_dir, access_key_id, credentials_file) as client:
         found = list(client.iter_versions(name))
     if as_json:
-        _echo_json([_version_json(version) for version in found])
+        render.echo_json([render_secrets.version_json(version) for version in found])
         return
-    table = Table()
-    table.add_column("Version", overflow="fold")
-    table.add_column("Stages")
-    table.add_column("Type")
-    table.add_column("Created", no_wrap=True)
-    for version in found:
-        table.add_row(
-            Text(version.version_id),
-            Text(", ".join(version.stages) or "-"),
-            Text(version.type),
-            Text(_when(version.created_at)),
-        )
-    _console().print(table)
+    render.console().print(render_secrets.versions_table(found))
 
 
 @app.command("stage")
@@ -571,16 +396,16 @@ def stage(
     credentials_file: CredentialsFileOption = None,
 ) -> None:
     """Move a stage to a version and/or remove it from one."""
-    with _connect(url, data_dir, access_key_id, credentials_file) as client:
+    with connect(url, data_dir, access_key_id, credentials_file) as client:
         result = client.update_stage(
             name, stage_name, move_to_version=move_to, remove_from_version=remove_from
         )
     if as_json:
-        _echo_json({"name": result.name, "stages": dict(result.stages)})
+        render.echo_json({"name": result.name, "stages": dict(result.stages)})
         return
-    console = _console()
+    console = render.console()
     console.print(Text(f"Stages of {result.name}:"))
-    console.print(_stages_table(result.stages))
+    console.print(render_secrets.stages_table(result.stages))
 
 
 @app.command("delete")
@@ -604,16 +429,16 @@ def delete(
     credentials_file: CredentialsFileOption = None,
 ) -> None:
     """Schedule a secret for deletion, or delete it at once with --force."""
-    with _connect(url, data_dir, access_key_id, credentials_file) as client:
+    with connect(url, data_dir, access_key_id, credentials_file) as client:
         info = client.delete_secret(name, recovery_days=recovery_days, force=force)
     if as_json:
-        _echo_json(_secret_json(info))
+        render.echo_json(render_secrets.secret_json(info))
     elif force:
-        _console().print(Text(f"Deleted secret {info.name}."))
+        render.console().print(Text(f"Deleted secret {info.name}."))
     else:
-        _console().print(
+        render.console().print(
             Text(
-                f"Secret {info.name} will be deleted on {_when(info.delete_after)}; "
+                f"Secret {info.name} will be deleted on {render.when(info.delete_after)}; "
                 f"`rotor secret restore {info.name}` cancels this."
             )
         )
@@ -629,70 +454,9 @@ def restore(
     credentials_file: CredentialsFileOption = None,
 ) -> None:
     """Cancel a secret's scheduled deletion."""
-    with _connect(url, data_dir, access_key_id, credentials_file) as client:
+    with connect(url, data_dir, access_key_id, credentials_file) as client:
         info = client.restore_secret(name)
     if as_json:
-        _echo_json(_secret_json(info))
+        render.echo_json(render_secrets.secret_json(info))
     else:
-        _console().print(Text(f"Restored secret {info.name}."))
-
-
-def password(
-    length: Annotated[
-        int | None, typer.Option(help="Length, 8-128 (default: 32).", show_default=False)
-    ] = None,
-    exclude_characters: Annotated[
-        str | None,
-        typer.Option(help="Characters the password must not contain.", show_default=False),
-    ] = None,
-    exclude_uppercase: Annotated[
-        bool, typer.Option("--exclude-uppercase", help="No upper-case letters.")
-    ] = False,
-    exclude_lowercase: Annotated[
-        bool, typer.Option("--exclude-lowercase", help="No lower-case letters.")
-    ] = False,
-    exclude_numbers: Annotated[bool, typer.Option("--exclude-numbers", help="No digits.")] = False,
-    exclude_punctuation: Annotated[
-        bool, typer.Option("--exclude-punctuation", help="No punctuation.")
-    ] = False,
-    include_space: Annotated[
-        bool, typer.Option("--include-space", help="Allow the space character.")
-    ] = False,
-    require_each_included_type: Annotated[
-        bool | None,
-        typer.Option(
-            "--require-each-included-type/--no-require-each-included-type",
-            help="At least one character of every kind not excluded (default: yes).",
-            show_default=False,
-        ),
-    ] = None,
-    as_json: JsonOption = False,
-    url: UrlOption = None,
-    data_dir: DataDirOption = None,
-    access_key_id: AccessKeyIdOption = None,
-    credentials_file: CredentialsFileOption = None,
-) -> None:
-    """Generate a random password on the server (from the OS CSPRNG) and print it."""
-    options: rotor.client.PasswordOptions = {}
-    if length is not None:
-        options["length"] = length
-    if exclude_characters is not None:
-        options["exclude_characters"] = exclude_characters
-    if exclude_uppercase:
-        options["exclude_uppercase"] = True
-    if exclude_lowercase:
-        options["exclude_lowercase"] = True
-    if exclude_numbers:
-        options["exclude_numbers"] = True
-    if exclude_punctuation:
-        options["exclude_punctuation"] = True
-    if include_space:
-        options["include_space"] = True
-    if require_each_included_type is not None:
-        options["require_each_included_type"] = require_each_included_type
-    with _connect(url, data_dir, access_key_id, credentials_file) as client:
-        generated = client.generate_password(**options)
-    if as_json:
-        _echo_json({"password": generated})
-    else:
-        typer.echo(generated)
+        render.console().print(Text(f"Restored secret {info.name}."))

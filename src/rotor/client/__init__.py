@@ -11,16 +11,12 @@ SQLAlchemy or FastAPI); errors are the :mod:`rotor.errors` classes.
 
 from __future__ import annotations
 
-from rotor.client._base import (
-    DEFAULT_RETRY,
-    DEFAULT_TIMEOUT,
+from rotor.client._base import DEFAULT_RETRY, DEFAULT_TIMEOUT, PasswordOptions, Retry
+from rotor.client._config import ClientConfig, Credentials, resolve_config
+from rotor.client._models import (
     ROTATION_STATUSES,
-    ClientConfig,
     ConfiguredRotation,
-    Credentials,
     Page,
-    PasswordOptions,
-    Retry,
     Rotation,
     RotationConfig,
     RotationEvent,
@@ -29,7 +25,6 @@ from rotor.client._base import (
     SecretStages,
     SecretValue,
     VersionInfo,
-    resolve_config,
 )
 from rotor.client.client import Client
 

@@ -1,7 +1,8 @@
 """The synchronous client of rotor's native API, on httpx.
 
-Each method is one line: :mod:`rotor.client._base` builds the call and parses
-the answer, and :meth:`Client._send` does the I/O and the retries.
+Each method is one line: :mod:`rotor.client._base` builds the call (and
+:mod:`rotor.client._models` parses the answer), and :meth:`Client._send` does
+the I/O and the retries.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any, TypeVar, Unpack
 
 import httpx
 
-from rotor.client import _base
+from rotor.client import _base, _config, _models
 
 T = TypeVar("T")
 
@@ -47,7 +48,7 @@ class Client:
         transport: httpx.BaseTransport | None = None,
         environ: Mapping[str, str] | None = None,
     ) -> None:
-        self.config = _base.resolve_config(
+        self.config = _config.resolve_config(
             url=url,
             access_key_id=access_key_id,
             access_key_secret=access_key_secret,
@@ -120,7 +121,7 @@ class Client:
         secret_type: str | None = None,
         tags: Mapping[str, str] | None = None,
         version_id: str | None = None,
-    ) -> _base.SecretInfo:
+    ) -> _models.SecretInfo:
         """Create a secret; a ``value`` becomes its first version, staged Current."""
         return self._send(
             _base.create_secret(
@@ -133,13 +134,13 @@ class Client:
             )
         )
 
-    def describe_secret(self, name: str) -> _base.SecretInfo:
+    def describe_secret(self, name: str) -> _models.SecretInfo:
         """A secret's metadata and stages; works while it is scheduled for deletion."""
         return self._send(_base.describe_secret(name))
 
     def update_secret(
         self, name: str, *, description: str | None = None, tags: Mapping[str, str] | None = None
-    ) -> _base.SecretInfo:
+    ) -> _models.SecretInfo:
         """Change the description and/or replace all tags."""
         return self._send(_base.update_secret(name, description=description, tags=tags))
 
@@ -151,7 +152,7 @@ class Client:
         include_pending_deletion: bool = False,
         page_size: int | None = None,
         page_token: str | None = None,
-    ) -> _base.Page[_base.SecretInfo]:
+    ) -> _models.Page[_models.SecretInfo]:
         """One page of secrets ordered by name; every tag given must match."""
         return self._send(
             _base.list_secrets(
@@ -170,7 +171,7 @@ class Client:
         tags: Mapping[str, str] | None = None,
         include_pending_deletion: bool = False,
         page_size: int | None = None,
-    ) -> Iterator[_base.SecretInfo]:
+    ) -> Iterator[_models.SecretInfo]:
         """Every secret matching the filters, fetching pages as needed."""
         token: str | None = None
         while True:
@@ -188,11 +189,11 @@ class Client:
 
     def delete_secret(
         self, name: str, *, recovery_days: int | None = None, force: bool = False
-    ) -> _base.SecretInfo:
+    ) -> _models.SecretInfo:
         """Schedule deletion after ``recovery_days`` (7-30, default 30), or delete now with ``force``."""
         return self._send(_base.delete_secret(name, recovery_days=recovery_days, force=force))
 
-    def restore_secret(self, name: str) -> _base.SecretInfo:
+    def restore_secret(self, name: str) -> _models.SecretInfo:
         """Cancel a scheduled deletion."""
         return self._send(_base.restore_secret(name))
 
@@ -200,7 +201,7 @@ class Client:
 
     def get_value(
         self, name: str, *, stage: str | None = None, version_id: str | None = None
-    ) -> _base.SecretValue:
+    ) -> _models.SecretValue:
         """A version's value, by stage (default Current) and/or version id."""
         return self._send(_base.get_value(name, stage=stage, version_id=version_id))
 
@@ -208,7 +209,7 @@ class Client:
         self, name: str, *, stage: str | None = None, version_id: str | None = None
     ) -> dict[str, Any]:
         """A value that holds a JSON object, decoded."""
-        return _base.load_json(self.get_value(name, stage=stage, version_id=version_id))
+        return _models.load_json(self.get_value(name, stage=stage, version_id=version_id))
 
     def put_value(
         self,
@@ -217,7 +218,7 @@ class Client:
         *,
         version_id: str | None = None,
         stages: tuple[str, ...] | list[str] | None = None,
-    ) -> _base.VersionInfo:
+    ) -> _models.VersionInfo:
         """Add a version (text for ``str``, binary for ``bytes``), staged ``stages`` (default Current).
 
         Without ``version_id`` the client picks a UUID, so a retried put never adds two versions.
@@ -226,13 +227,13 @@ class Client:
 
     def list_versions(
         self, name: str, *, page_size: int | None = None, page_token: str | None = None
-    ) -> _base.Page[_base.VersionInfo]:
+    ) -> _models.Page[_models.VersionInfo]:
         """One page of a secret's versions, newest first."""
         return self._send(_base.list_versions(name, page_size=page_size, page_token=page_token))
 
     def iter_versions(
         self, name: str, *, page_size: int | None = None
-    ) -> Iterator[_base.VersionInfo]:
+    ) -> Iterator[_models.VersionInfo]:
         """Every version of a secret, newest first, fetching pages as needed."""
         token: str | None = None
         while True:
@@ -249,7 +250,7 @@ class Client:
         *,
         move_to_version: str | None = None,
         remove_from_version: str | None = None,
-    ) -> _base.SecretStages:
+    ) -> _models.SecretStages:
         """Move a stage to a version and/or remove it from one; moving Current moves Previous."""
         return self._send(
             _base.update_stage(
@@ -273,7 +274,7 @@ class Client:
         window: str | None = None,
         flow: str | None = None,
         rotate_now: bool = True,
-    ) -> _base.ConfiguredRotation:
+    ) -> _models.ConfiguredRotation:
         """Enable rotation of a secret with a rotation function and, optionally, a schedule.
 
         ``every`` (``30d``, ``12h``, ``90m``) or ``cron`` (UTC) is the schedule, ``window``
@@ -299,17 +300,17 @@ class Client:
             )
         )
 
-    def disable_rotation(self, name: str) -> _base.RotationConfig:
+    def disable_rotation(self, name: str) -> _models.RotationConfig:
         """Stop scheduled rotations of a secret (its configuration is kept)."""
         return self._send(_base.disable_rotation(name))
 
-    def describe_rotation(self, name: str) -> _base.RotationConfig:
+    def describe_rotation(self, name: str) -> _models.RotationConfig:
         """A secret's rotation configuration; NotFound when rotation was never configured."""
         return self._send(_base.describe_rotation(name))
 
     def rotate_secret(
         self, name: str, *, version_id: str | None = None, require_new: bool = False
-    ) -> _base.Rotation:
+    ) -> _models.Rotation:
         """Start a rotation now and return at once (``.created`` is False when one was running).
 
         With a rotation already running, returns that one, or raises RotationInProgress
@@ -317,26 +318,26 @@ class Client:
         """
         return self._send(_base.rotate_secret(name, version_id=version_id, require_new=require_new))
 
-    def cancel_rotation(self, name: str) -> _base.Rotation:
+    def cancel_rotation(self, name: str) -> _models.Rotation:
         """Cancel the running rotation of a secret before its end step; Pending is removed.
 
         NotFound when none is running; RotationInProgress when it is in its end step.
         """
         return self._send(_base.cancel_rotation(name))
 
-    def get_rotation(self, rotation_id: str) -> _base.Rotation:
+    def get_rotation(self, rotation_id: str) -> _models.Rotation:
         """One rotation, with its steps and events."""
         return self._send(_base.get_rotation(rotation_id))
 
     def list_rotations(
         self, name: str, *, page_size: int | None = None, page_token: str | None = None
-    ) -> _base.Page[_base.Rotation]:
+    ) -> _models.Page[_models.Rotation]:
         """One page of a secret's rotations, newest first (without events)."""
         return self._send(_base.list_rotations(name, page_size=page_size, page_token=page_token))
 
     def iter_rotations(
         self, name: str, *, page_size: int | None = None
-    ) -> Iterator[_base.Rotation]:
+    ) -> Iterator[_models.Rotation]:
         """Every rotation of a secret, newest first, fetching pages as needed."""
         token: str | None = None
         while True:
@@ -356,8 +357,8 @@ class Client:
         *,
         timeout: float | None = 600.0,
         poll: float = 0.25,
-        on_update: Callable[[_base.Rotation], None] | None = None,
-    ) -> _base.Rotation:
+        on_update: Callable[[_models.Rotation], None] | None = None,
+    ) -> _models.Rotation:
         """Poll a rotation until it is no longer running and return it (with its events).
 
         ``on_update`` is called with every state read, the last one included. Raises

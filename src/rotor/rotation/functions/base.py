@@ -42,9 +42,15 @@ class Credentials:
 
 
 class Redactor:
-    """Remembers secret values a rotation touched, to blank them out of messages and logs."""
+    """Remembers secret values a rotation touched, to blank them out of messages and logs.
+
+    A whole value is remembered; of a JSON object, the fields whose name says they hold
+    a secret (``AccountPassword``, ``AccessKeySecret``, ``Token``...), so that account
+    names and endpoints stay readable in the rotation history.
+    """
 
     MIN_LENGTH = 4
+    SECRET_FIELD_WORDS = ("password", "secret", "token", "key", "credential", "passphrase")
 
     def __init__(self) -> None:
         self._values: set[str] = set()
@@ -62,8 +68,9 @@ class Redactor:
         except ValueError:
             return
         if isinstance(parsed, dict):
-            for field in parsed.values():
-                if isinstance(field, str) and len(field) >= self.MIN_LENGTH:
+            for name, field in parsed.items():
+                secret_like = any(w in str(name).lower() for w in self.SECRET_FIELD_WORDS)
+                if secret_like and isinstance(field, str) and len(field) >= self.MIN_LENGTH:
                     self._values.add(field)
 
     def __call__(self, text: str) -> str:
