@@ -50,19 +50,50 @@ class Settings:
     )
     host: str = _setting("127.0.0.1", "Address `rotor serve` listens on.")
     port: int = _setting(8750, "Port `rotor serve` listens on (0 picks a free port).")
+    tls_cert: str = _setting(
+        "",
+        "PEM certificate (chain) file: with tls_key, `rotor serve` serves HTTPS; "
+        "empty serves plain HTTP.",
+    )
+    tls_key: str = _setting(
+        "", "PEM private key file of tls_cert (unencrypted; keep it readable by rotor only)."
+    )
+    forwarded_allow_ips: str = _setting(
+        "",
+        "Comma-separated addresses of reverse proxies whose X-Forwarded-For and "
+        "X-Forwarded-Proto headers are trusted ('*' for any); empty trusts none, so the "
+        "audit log and the throttle see the connecting address.",
+    )
     max_unstaged_versions: int = _setting(
         100, "Versions without a stage kept per secret; older ones are pruned."
     )
     purge_interval_seconds: int = _setting(
         3600, "How often the server purges secrets whose recovery window has ended."
     )
+    auth_failure_max_delay_seconds: float = _setting(
+        5.0,
+        "Longest delay before answering a failed authentication from a source that keeps "
+        "failing (0 turns the back-off off).",
+    )
     credential_cache_seconds: float = _setting(
         5.0, "How long the server trusts an access key it has verified before re-reading it."
     )
     max_request_bytes: int = _setting(1024 * 1024, "Largest request body the API accepts.")
     log_level: str = _setting("info", "Log level: debug, info, warning, error.")
+    region: str = _setting(
+        "local", "Region in the resource names policies match (acs:kms:REGION:ACCOUNT:secret/NAME)."
+    )
+    account_id: str = _setting(
+        "rotor",
+        "Account in the resource names policies match (acs:kms:REGION:ACCOUNT:secret/NAME).",
+    )
     public_url: str = _setting(
         "", "URL custom rotation functions use to call this server (default: the bound address)."
+    )
+    allow_plaintext_fallback: bool = _setting(
+        True,
+        "Whether database rotation functions may fall back to plaintext when a secret does not "
+        "say whether to use TLS and TLS fails; false forbids it for every secret.",
     )
     rotation_attempts: int = _setting(3, "Attempts per rotation step before the rotation fails.")
     rotation_retry_seconds: float = _setting(
@@ -122,6 +153,12 @@ class Settings:
 
 def _convert(field: dataclasses.Field[Any], raw: str) -> Any:
     kind = field.type if isinstance(field.type, str) else field.type.__name__
+    if kind == "bool":
+        if raw.strip().lower() not in ("true", "false", "1", "0", "yes", "no"):
+            raise ValueError(
+                f"{ENV_PREFIX + field.name.upper()} must be true or false, got {raw!r}"
+            )
+        return raw.strip().lower() in ("true", "1", "yes")
     try:
         if kind == "int":
             return int(raw)

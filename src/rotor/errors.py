@@ -203,7 +203,10 @@ def by_code() -> dict[str, type[RotorError]]:
     pending: list[type[RotorError]] = [RotorError]
     while pending:
         cls = pending.pop()
-        found[cls.code] = cls
+        # Only this module's classes speak on the wire; a subclass elsewhere (a
+        # function's private error) never takes over a code.
+        if cls.__module__ == __name__:
+            found[cls.code] = cls
         pending.extend(cls.__subclasses__())
     found["InternalError"] = InternalError
     return found

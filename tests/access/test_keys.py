@@ -17,7 +17,7 @@ from rotor.store.database import Store
 
 def test_bearer_credentials_authenticate(store: Store) -> None:
     user = principals.create_principal(store, "alice")
-    key_id, secret = keys.create_access_key(store, user)
+    key_id, secret, _ = keys.create_access_key(store, user)
     identity = keys.Authenticator(store, 5).authenticate_bearer(f"Bearer {key_id}.{secret}")
     assert identity.principal_name == "alice"
     assert identity.access_key_id == key_id
@@ -41,7 +41,7 @@ def test_bearer_credentials_authenticate(store: Store) -> None:
 )
 def test_bad_credentials_are_refused_alike(store: Store, header: str | None) -> None:
     user = principals.create_principal(store, "bob")
-    key_id, secret = keys.create_access_key(store, user)
+    key_id, secret, _ = keys.create_access_key(store, user)
     value = header.format(id=key_id, secret=secret) if header else header
     with pytest.raises(errors.Unauthenticated) as caught:
         keys.Authenticator(store, 5).authenticate_bearer(value)
@@ -50,10 +50,10 @@ def test_bad_credentials_are_refused_alike(store: Store, header: str | None) -> 
 
 def test_expired_keys_are_refused_and_purged(store: Store) -> None:
     user = principals.create_principal(store, "temp")
-    key_id, secret = keys.create_access_key(store, user, expires_in_seconds=-1)
+    key_id, secret, _ = keys.create_access_key(store, user, expires_in_seconds=-1)
     with pytest.raises(errors.Unauthenticated):
         keys.Authenticator(store, 5).authenticate_bearer(f"Bearer {key_id}.{secret}")
-    live_id, live_secret = keys.create_access_key(store, user, expires_in_seconds=3600)
+    live_id, live_secret, _ = keys.create_access_key(store, user, expires_in_seconds=3600)
     assert principals.delete_expired_access_keys(store) == 1
     assert principals.load_access_key(store, key_id) is None
     loaded = principals.load_access_key(store, live_id)
@@ -76,7 +76,7 @@ def test_bootstrap_writes_admin_credentials_once(store: Store) -> None:
 
 def test_key_secrets_are_encrypted_at_rest(store: Store) -> None:
     user = principals.create_principal(store, "carol")
-    _, secret = keys.create_access_key(store, user)
+    _, secret, _ = keys.create_access_key(store, user)
     import sqlalchemy as sa
 
     from rotor.store import tables

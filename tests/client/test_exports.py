@@ -9,6 +9,16 @@ import sys
 import rotor.client
 
 EXPECTED = {
+    "AUDIT_OUTCOMES",
+    "AccessKey",
+    "Attachments",
+    "AuditEvent",
+    "CallerIdentity",
+    "NewAccessKey",
+    "Policy",
+    "PolicyInfo",
+    "Principal",
+    "SessionCredentials",
     "Client",
     "ClientConfig",
     "ConfiguredRotation",

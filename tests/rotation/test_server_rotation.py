@@ -232,6 +232,7 @@ class _Endpoint(BaseHTTPRequestHandler):
             self.headers["X-Rotor-Url"],
             access_key_id=self.headers["X-Rotor-Access-Key-Id"],
             access_key_secret=self.headers["X-Rotor-Access-Key-Secret"],
+            security_token=self.headers.get("X-Rotor-Security-Token"),
         ) as client:
             if step == "new":
                 client.put_value(
@@ -437,3 +438,52 @@ def test_due_time_missed_while_down_rotates_once_after_restart(tmp_path: Path) -
             assert history[0]["started_by"] == "scheduler"
     finally:
         stop_server(second)
+
+
+def test_function_credentials_reach_only_the_rotated_secret(
+    server: RunningServer, handler_dir: Path
+) -> None:
+    probe = handler_dir / "handlers" / "probe.py"
+    probe.write_text(
+        textwrap.dedent(
+            """
+            import json
+            from pathlib import Path
+            from rotor import errors
+            from rotor.client import Client
+
+            def handler(event, context):
+                evt = json.loads(event)
+                client = Client()
+                if evt["Step"] == "new":
+                    try:
+                        client.get_value("unrelated/secret")
+                        outcome = "read it"
+                    except errors.AccessDenied:
+                        outcome = "denied"
+                    Path(evt["StateDir"], "probe.txt").write_text(outcome)
+                    client.put_value(evt["SecretName"], "next-value", version_id=evt["VersionId"],
+                                     stages=["Pending"])
+                if evt["Step"] == "end":
+                    client.update_stage(evt["SecretName"], "Current",
+                                        move_to_version=evt["VersionId"])
+                return {"VersionId": evt["VersionId"]}
+            """
+        )
+    )
+    with _admin(server) as http:
+        http.post("/v1/secrets", json={"name": "unrelated/secret", "value": "not-for-you-123"})
+        http.post("/v1/secrets", json={"name": "svc/probe", "value": "initial"})
+        response = http.put(
+            "/v1/secrets/svc/probe:rotation",
+            json={
+                "function": "python-handler",
+                "parameters": {
+                    "Handler": f"{probe}:handler",
+                    "StateDir": str(handler_dir / "state"),
+                },
+            },
+        )
+        done = _wait_rotation(http, response.json()["started"]["id"])
+        assert done["status"] == "succeeded", done
+    assert (handler_dir / "state" / "probe.txt").read_text() == "denied"

@@ -6,7 +6,8 @@
 - :func:`start_server` / :func:`stop_server`: a server of a test's own (restarts, other
   settings). ``start_server`` waits for ``server.json`` (written by this very process),
   ``admin-credentials.json`` and ``GET /healthz``; on failure the error carries the tail of
-  the server's output.
+  the server's output. For a server started with ``--tls-cert``/``--tls-key``, pass the CA
+  that signed its certificate as ``ca_bundle``: the health check and ``client()`` trust it.
 
 The server runs with every ``ROTOR_*`` variable removed from its environment except
 those passed in ``env``.
@@ -19,6 +20,7 @@ import dataclasses
 import json
 import os
 import signal
+import ssl
 import subprocess
 import sys
 import time
@@ -28,6 +30,7 @@ from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy as sa
 
 import rotor.client
 
@@ -50,11 +53,14 @@ class RunningServer:
     access_key_secret: str = dataclasses.field(repr=False)
     process: subprocess.Popen[bytes] = dataclasses.field(repr=False)
     log_path: Path
+    ca_bundle: Path | None = None
 
     def client(self, **kwargs: Any) -> rotor.client.Client:
         """A client of this server with the admin key (``kwargs`` go to :class:`Client`)."""
         kwargs.setdefault("access_key_id", self.access_key_id)
         kwargs.setdefault("access_key_secret", self.access_key_secret)
+        if self.ca_bundle is not None:
+            kwargs.setdefault("ca_bundle", self.ca_bundle)
         return rotor.client.Client(self.url, **kwargs)
 
     @property
@@ -70,8 +76,13 @@ class RunningServer:
 
 
 def server_env(env: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The current environment without any ROTOR_* variable, plus ``env``."""
+    """The current environment without any ROTOR_* variable, plus ``env``.
+
+    The back-off on failed authentication is off: suites here fail on purpose hundreds
+    of times from one address; tests of the back-off turn it on.
+    """
     clean = {k: v for k, v in os.environ.items() if not k.startswith("ROTOR_")}
+    clean["ROTOR_AUTH_FAILURE_MAX_DELAY_SECONDS"] = "0"
     clean.update(env or {})
     return clean
 
@@ -81,6 +92,7 @@ def start_server(
     *,
     env: Mapping[str, str] | None = None,
     extra_args: Sequence[str] = (),
+    ca_bundle: Path | None = None,
 ) -> RunningServer:
     """Start ``rotor serve`` on a free port of 127.0.0.1 and wait until it answers."""
     data_dir = Path(data_dir)
@@ -111,14 +123,14 @@ def start_server(
             start_new_session=True,
         )
     try:
-        return _wait_until_up(process, data_dir, log_path)
+        return _wait_until_up(process, data_dir, log_path, ca_bundle)
     except BaseException:
         _terminate(process)
         raise
 
 
 def _wait_until_up(
-    process: subprocess.Popen[bytes], data_dir: Path, log_path: Path
+    process: subprocess.Popen[bytes], data_dir: Path, log_path: Path, ca_bundle: Path | None
 ) -> RunningServer:
     deadline = time.monotonic() + START_TIMEOUT
     server_file = data_dir / "server.json"
@@ -139,7 +151,7 @@ def _wait_until_up(
             time.sleep(0.05)
             continue
         waiting_for = "GET /healthz"
-        if _healthy(url):
+        if _healthy(url, ca_bundle):
             creds = json.loads(credentials_file.read_text())
             return RunningServer(
                 url=url,
@@ -148,6 +160,7 @@ def _wait_until_up(
                 access_key_secret=creds["access_key_secret"],
                 process=process,
                 log_path=log_path,
+                ca_bundle=ca_bundle,
             )
         time.sleep(0.05)
     raise ServerStartError(
@@ -168,9 +181,10 @@ def _recorded_url(server_file: Path, pid: int) -> str | None:
     return url if isinstance(url, str) else None
 
 
-def _healthy(url: str) -> bool:
+def _healthy(url: str, ca_bundle: Path | None = None) -> bool:
+    verify = ssl.create_default_context(cafile=ca_bundle) if ca_bundle else True
     try:
-        response = httpx.get(f"{url}/healthz", timeout=2.0)
+        response = httpx.get(f"{url}/healthz", timeout=2.0, verify=verify)
     except httpx.TransportError:
         return False
     return response.status_code == 200
@@ -210,3 +224,51 @@ def rotor_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSe
     finally:
         with contextlib.suppress(Exception):
             stop_server(server)
+    leaks = secret_values_leaked(server)
+    assert leaks == [], f"secret values in the audit log or server log: {len(leaks)} found"
+
+
+def secret_values_leaked(server: RunningServer) -> list[str]:
+    """Every secret value the session stored, found in an audit row, a rotation event or
+    the server's log (after the server stopped). Returns where each was seen."""
+    from rotor.config import Settings
+    from rotor.rotation.functions.base import Redactor
+    from rotor.store import tables
+    from rotor.store.database import Store
+    from rotor.store.envelope import Sealed, version_context
+
+    store = Store.open(Settings.load({"data_dir": server.data_dir}, environ={}), initialise=False)
+    try:
+        with store.read() as conn:
+            versions = conn.execute(sa.select(tables.versions)).all()
+            audit_rows = conn.execute(sa.select(tables.audit_events)).all()
+            events = conn.execute(sa.select(tables.rotation_events)).all()
+        values: set[str] = {server.access_key_secret}
+        for row in versions:
+            raw = store.envelope.open(
+                Sealed(row.master_key_id, row.data_key, row.ciphertext),
+                version_context(row.secret_id, row.version_id),
+            )
+            text = raw.decode(errors="replace")
+            values.add(text)
+            with contextlib.suppress(ValueError):
+                parsed = json.loads(text)
+                if isinstance(parsed, dict):
+                    # Passwords and keys, not the names and endpoints beside them.
+                    values |= {
+                        v
+                        for k, v in parsed.items()
+                        if isinstance(v, str)
+                        and any(w in k.lower() for w in Redactor.SECRET_FIELD_WORDS)
+                    }
+    finally:
+        store.close()
+    # Short values (an account name, "x") would match by chance; passwords are longer.
+    values = {v for v in values if len(v) >= 12}
+    haystacks = {
+        "audit": "\n".join(repr(tuple(r)) for r in audit_rows),
+        "rotation events": "\n".join(repr(tuple(r)) for r in events),
+        "server log": server.log_path.read_text(errors="replace"),
+    }
+    assert audit_rows, "the session wrote no audit events at all"
+    return [where for where, text in haystacks.items() for v in values if v in text]

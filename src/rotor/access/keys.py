@@ -1,8 +1,18 @@
-"""Access keys: generating them, checking a bearer credential, and the first admin key.
+"""Access keys: making them, checking a request's credentials, and the first admin key.
 
-A bearer credential is ``<access_key_id>.<access_key_secret>``. Verified keys are
-cached for ``credential_cache_seconds`` so the read path does not decrypt the key
-on every request; the comparison is constant-time whether the key id exists or not.
+Two ways to authenticate a native API request (both resolve to the same
+principals and policies as the compatible dialects):
+
+- **Bearer**: ``Authorization: Bearer <access_key_id>.<access_key_secret>``.
+- **Signed** (:mod:`rotor.access.signing`): an HMAC-SHA256 signature over the
+  method, path, sorted query, body hash, a timestamp and a nonce; the secret
+  never travels.
+
+A key of an assumed role also needs its session token
+(``X-Rotor-Security-Token``). Verified keys and their policies are cached for
+``credential_cache_seconds``, so the read path does not decrypt a key or parse
+policies on every request; comparisons are constant-time whether the key id
+exists or not.
 """
 
 from __future__ import annotations
@@ -10,6 +20,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import datetime as dt
+import hashlib
 import hmac
 import json
 import logging
@@ -19,6 +30,7 @@ import time
 from pathlib import Path
 
 from rotor import errors
+from rotor.access import policies
 from rotor.store import principals
 from rotor.store.database import Store, utcnow
 from rotor.store.master_key import write_private_file
@@ -26,6 +38,7 @@ from rotor.store.master_key import write_private_file
 log = logging.getLogger(__name__)
 
 ADMIN = "admin"
+ADMIN_POLICY = "AdministratorAccess"
 CREDENTIALS_FILE = "admin-credentials.json"
 _CACHE_LIMIT = 10_000
 _DUMMY_SECRET = secrets.token_urlsafe(30)
@@ -33,11 +46,29 @@ _DUMMY_SECRET = secrets.token_urlsafe(30)
 
 @dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
 class Identity:
-    """Who made a request."""
+    """Who made a request, and what they may do."""
 
     principal_id: str
     principal_name: str
     access_key_id: str
+    #: Each layer must allow an action: the principal's policies, then (for an
+    #: assumed role) the session's narrowing policy.
+    layers: tuple[tuple[policies.Policy, ...], ...] = ()
+
+    def allows(self, action: str, resource: str) -> bool:
+        return bool(self.layers) and policies.decide_all(self.layers, action, resource)
+
+    def require(self, action: str, resource: str) -> None:
+        if not self.allows(action, resource):
+            raise errors.AccessDenied(
+                f"{self.principal_name} is not allowed to {action} on {resource}"
+            )
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class _Verified:
+    key: principals.AccessKey
+    identity: Identity
 
 
 def new_key_id() -> str:
@@ -48,16 +79,49 @@ def new_key_secret() -> str:
     return secrets.token_urlsafe(30)
 
 
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
 def create_access_key(
-    store: Store, principal: principals.Principal, *, expires_in_seconds: float | None = None
-) -> tuple[str, str]:
-    """A new key for ``principal``: (id, secret). The secret is shown once."""
+    store: Store,
+    principal: principals.Principal,
+    *,
+    expires_in_seconds: float | None = None,
+    session_policy: str | None = None,
+) -> tuple[str, str, str]:
+    """A new key for ``principal``: (id, secret, session token). The secret is shown once.
+
+    With ``session_policy`` (assumed-role credentials) the key also gets a session
+    token, and the policy narrows what the principal's policies allow.
+    """
     key_id, secret = new_key_id(), new_key_secret()
     expires_at = None
     if expires_in_seconds is not None:
         expires_at = utcnow() + dt.timedelta(seconds=expires_in_seconds)
-    principals.insert_access_key(store, principal, key_id, secret, expires_at=expires_at)
-    return key_id, secret
+    token = ""
+    if session_policy is not None:
+        token = secrets.token_urlsafe(48)
+    principals.insert_access_key(
+        store,
+        principal,
+        key_id,
+        secret,
+        expires_at=expires_at,
+        session_token_hash=token_hash(token) if token else None,
+        session_policy=session_policy,
+    )
+    return key_id, secret, token
+
+
+def ensure_admin_policy(store: Store) -> None:
+    """The built-in AdministratorAccess policy exists (every store has it)."""
+    try:
+        principals.get_policy(store, ADMIN_POLICY)
+    except errors.NotFound:
+        principals.put_policy(
+            store, ADMIN_POLICY, json.dumps(policies.ADMINISTRATOR), "Everything, on everything."
+        )
 
 
 def bootstrap_admin(store: Store, data_dir: Path) -> Path | None:
@@ -65,13 +129,15 @@ def bootstrap_admin(store: Store, data_dir: Path) -> Path | None:
 
     Returns the credentials file when it was written now, else None.
     """
+    ensure_admin_policy(store)
     if principals.get_principal(store, ADMIN) is not None:
         return None
     try:
         admin = principals.create_principal(store, ADMIN)
     except errors.Conflict:
         return None  # another process bootstrapped at the same moment
-    key_id, secret = create_access_key(store, admin)
+    principals.attach_policy(store, ADMIN, ADMIN_POLICY)
+    key_id, secret, _ = create_access_key(store, admin)
     path = data_dir / CREDENTIALS_FILE
     write_private_file(
         path, json.dumps({"access_key_id": key_id, "access_key_secret": secret}, indent=2) + "\n"
@@ -80,45 +146,92 @@ def bootstrap_admin(store: Store, data_dir: Path) -> Path | None:
 
 
 class Authenticator:
-    """Turns a request's credential into an :class:`Identity`, or raises Unauthenticated."""
+    """Turns a request's credentials into an :class:`Identity`, or raises Unauthenticated."""
 
     def __init__(self, store: Store, cache_seconds: float) -> None:
         self.store = store
         self.cache_seconds = cache_seconds
-        self._cache: dict[str, tuple[float, principals.AccessKey]] = {}
+        self._cache: dict[str, tuple[float, _Verified]] = {}
         self._lock = threading.Lock()
 
-    def _key(self, key_id: str) -> principals.AccessKey | None:
+    def _load(self, key_id: str) -> _Verified | None:
         now = time.monotonic()
         hit = self._cache.get(key_id)
         if hit is not None and hit[0] > now:
             return hit[1]
         key = principals.load_access_key(self.store, key_id)
-        if key is not None:
-            with self._lock:
-                if len(self._cache) >= _CACHE_LIMIT:
-                    self._cache.clear()
-                self._cache[key_id] = (now + self.cache_seconds, key)
-        return key
+        if key is None:
+            return None
+        layers: list[tuple[policies.Policy, ...]] = [
+            tuple(
+                policies.parse_policy(doc)
+                for doc in principals.policy_documents_of(self.store, key.principal.id)
+            )
+        ]
+        if key.session_policy is not None:
+            layers.append((policies.parse_policy(key.session_policy),))
+        verified = _Verified(
+            key=key,
+            identity=Identity(
+                principal_id=key.principal.id,
+                principal_name=key.principal.name,
+                access_key_id=key.id,
+                layers=tuple(layers),
+            ),
+        )
+        with self._lock:
+            if len(self._cache) >= _CACHE_LIMIT:
+                self._cache.clear()
+            self._cache[key_id] = (now + self.cache_seconds, verified)
+        return verified
 
-    def forget(self, key_id: str) -> None:
-        self._cache.pop(key_id, None)
+    def forget(self, key_id: str | None = None) -> None:
+        """Drop cached keys (one, or all: after a policy or key change)."""
+        with self._lock:
+            if key_id is None:
+                self._cache.clear()
+            else:
+                self._cache.pop(key_id, None)
 
-    def authenticate_bearer(self, authorization: str | None) -> Identity:
+    def key_secret(self, key_id: str) -> str | None:
+        """The secret of a usable key (for signature schemes), else None."""
+        verified = self._load(key_id)
+        return None if verified is None else verified.key.secret
+
+    def identify(self, key_id: str, security_token: str | None) -> Identity:
+        """The identity of a key whose secret the caller has proved; checks status, expiry
+        and session token."""
+        verified = self._load(key_id)
+        if verified is None:
+            raise errors.Unauthenticated()
+        key = verified.key
+        if key.status != principals.ACTIVE:
+            raise errors.Unauthenticated()
+        if key.expires_at is not None and key.expires_at <= utcnow():
+            raise errors.Unauthenticated()
+        if key.session_token_hash is not None:
+            given = token_hash(security_token or "")
+            if not hmac.compare_digest(given, key.session_token_hash):
+                raise errors.Unauthenticated()
+        elif security_token:
+            raise errors.Unauthenticated()  # a token that does not belong to this key
+        return verified.identity
+
+    def authenticate_bearer(
+        self, authorization: str | None, security_token: str | None = None
+    ) -> Identity:
         if not authorization or not authorization.startswith("Bearer "):
             raise errors.Unauthenticated()
         key_id, _, secret = authorization[7:].strip().partition(".")
         if not key_id or not secret or len(key_id) > 64:
             raise errors.Unauthenticated()
-        key = self._key(key_id)
-        expected = key.secret if key is not None else _DUMMY_SECRET
-        matches = hmac.compare_digest(secret.encode(), expected.encode())
-        if key is None or not matches or key.status != principals.ACTIVE:
+        expected = self.key_secret(key_id)
+        matches = hmac.compare_digest(secret.encode(), (expected or _DUMMY_SECRET).encode())
+        if expected is None or not matches:
             raise errors.Unauthenticated()
-        if key.expires_at is not None and key.expires_at <= utcnow():
-            raise errors.Unauthenticated()
-        return Identity(
-            principal_id=key.principal.id,
-            principal_name=key.principal.name,
-            access_key_id=key.id,
-        )
+        return self.identify(key_id, security_token)
+
+
+def secret_resource(name: str, *, region: str, account: str) -> str:
+    """The resource name policies match a secret by."""
+    return policies.SECRET_RESOURCE.format(region=region, account=account, name=name)

@@ -1,14 +1,13 @@
-"""The ASGI application: one store, one authenticator, one error envelope.
+"""The ASGI application: one store, one authenticator, one audit log, one error envelope.
 
-Every failure leaves through :func:`error_response`, so each has the same JSON
-shape ``{"code", "message", "request_id"}`` and never a stack trace or a value.
+Every failure leaves through :func:`rotor.api.front.error_response`, so each has the
+same JSON shape ``{"code", "message", "request_id"}`` and never a stack trace or a value.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import logging
 import os
 import secrets
@@ -19,12 +18,14 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import Message, Receive, Scope, Send
 
 import rotor
 from rotor import errors
+from rotor.access.audit import AuditLog
 from rotor.access.keys import Authenticator
-from rotor.api.native import health, passwords, reads, rotation
+from rotor.api.front import FrontDoor, error_response
+from rotor.api.native import admin, health, passwords, rotation, sessions
+from rotor.api.native import audit as audit_routes
 from rotor.api.native import secrets as secret_routes
 from rotor.config import Settings
 from rotor.rotation.engine import Engine
@@ -33,134 +34,6 @@ from rotor.store import deletion, principals
 from rotor.store.database import Store
 
 log = logging.getLogger("rotor.api")
-
-
-def error_response(error: errors.RotorError, request_id: str) -> JSONResponse:
-    """The one error envelope."""
-    return JSONResponse(
-        {"code": error.code, "message": error.message, "request_id": request_id},
-        status_code=error.http_status,
-    )
-
-
-def request_id_of(request: Request) -> str:
-    rid: str = request.scope.get("rotor.request_id") or secrets.token_hex(8)
-    return rid
-
-
-# Request ids: unique per process start, cheap to make (no system call per request).
-_REQUEST_ID_PREFIX = secrets.token_hex(3)
-_request_numbers = itertools.count(1)
-
-
-class RequestContext:
-    """Pure ASGI middleware: a request id on every response, authentication of every
-    ``/v1`` request before anything else looks at it, and a cap on body size."""
-
-    def __init__(
-        self, app: FastAPI, max_body: int, authenticator: Authenticator, store: Store
-    ) -> None:
-        self.app = app
-        self.max_body = max_body
-        self.authenticator = authenticator
-        self.store = store
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        rid = f"{_REQUEST_ID_PREFIX}{next(_request_numbers):010x}"
-        scope["rotor.request_id"] = rid
-        authorization = None
-        for name, value in scope["headers"]:
-            if name == b"content-length" and (not value.isdigit() or int(value) > self.max_body):
-                await self._refuse(errors.RequestTooLarge(), rid, scope, receive, send)
-                return
-            if name == b"authorization":
-                authorization = value.decode("latin-1")
-        path: str = scope["path"]
-        if path == "/v1" or path.startswith("/v1/"):
-            try:
-                scope["rotor.identity"] = self.authenticator.authenticate_bearer(authorization)
-            except errors.RotorError as exc:
-                await self._refuse(exc, rid, scope, receive, send)
-                return
-            if scope["method"] == "GET" and await self._read(path, rid, scope, receive, send):
-                return
-        if scope["method"] in ("POST", "PUT", "PATCH"):
-            # Bodies are small: read the whole body first, so an over-long chunked body is
-            # refused before any handler runs, then replay it.
-            chunks = []
-            size = 0
-            while True:
-                message = await receive()
-                if message["type"] != "http.request":
-                    return  # the client went away
-                chunk = message.get("body", b"")
-                size += len(chunk)
-                if size > self.max_body:
-                    await self._refuse(errors.RequestTooLarge(), rid, scope, receive, send)
-                    return
-                chunks.append(chunk)
-                if not message.get("more_body", False):
-                    break
-            body = b"".join(chunks)
-            replayed = False
-
-            async def replay() -> Message:
-                nonlocal replayed
-                if not replayed:
-                    replayed = True
-                    return {"type": "http.request", "body": body, "more_body": False}
-                return await receive()
-
-            receive = replay
-
-        header = (b"x-request-id", rid.encode())
-
-        async def send_with_id(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), header]
-            await send(message)
-
-        await self.app(scope, receive, send_with_id)
-
-    async def _read(self, path: str, rid: str, scope: Scope, receive: Receive, send: Send) -> bool:
-        """Serve ``GET /v1/secrets/NAME:value`` here, without the framework's routing and
-        dependency machinery (most of a read's cost); False leaves it to the app's route,
-        which documents it and answers the unusual requests (unknown query parameters)."""
-        query = reads.parse_read(path, scope["query_string"])
-        if query is None:
-            return False
-        try:
-            body = reads.read_value(self.store, *query)
-        except errors.RotorError as exc:
-            await self._refuse(exc, rid, scope, receive, send)
-            return True
-        except Exception:
-            log.exception("unexpected error on GET %s", path)
-            await self._refuse(errors.InternalError(), rid, scope, receive, send)
-            return True
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 200,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"x-request-id", rid.encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
-        return True
-
-    async def _refuse(
-        self, error: errors.RotorError, rid: str, scope: Scope, receive: Receive, send: Send
-    ) -> None:
-        response = error_response(error, rid)
-        response.headers["X-Request-Id"] = rid
-        await response(scope, receive, send)
 
 
 def _validation_message(exc: RequestValidationError) -> errors.RotorError:
@@ -178,9 +51,7 @@ def _validation_message(exc: RequestValidationError) -> errors.RotorError:
     return errors.InvalidParameter("; ".join(problems[:5]) or "invalid request")
 
 
-def create_app(
-    settings: Settings, store: Store | None = None, *, api_url: str = ""
-) -> RequestContext:
+def create_app(settings: Settings, store: Store | None = None, *, api_url: str = "") -> FrontDoor:
     """The ASGI application; opens (and initialises) the store unless one is given.
 
     The FastAPI app (routes, OpenAPI document, ``state``) is its ``.app``.
@@ -189,11 +60,15 @@ def create_app(
     """
     store = store or Store.open(settings)
     owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
-    engine = Engine(store, settings, owner=owner, api_url=settings.public_url or api_url)
+    audit = AuditLog(store)
+    engine = Engine(
+        store, settings, owner=owner, api_url=settings.public_url or api_url, audit=audit
+    )
     scheduler = Scheduler(engine)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        audit.start()
         purger = asyncio.create_task(_purge_forever(store, settings.purge_interval_seconds))
         scheduler.start()
         try:
@@ -203,6 +78,7 @@ def create_app(
             with contextlib.suppress(asyncio.CancelledError):
                 await purger
             await asyncio.to_thread(scheduler.stop)
+            await asyncio.to_thread(audit.stop)
 
     app = FastAPI(
         title="rotor",
@@ -215,6 +91,7 @@ def create_app(
     authenticator = Authenticator(store, settings.credential_cache_seconds)
     app.state.authenticator = authenticator
     app.state.engine = engine
+    app.state.audit = audit
     app.state.scheduler = scheduler
 
     @app.exception_handler(errors.RotorError)
@@ -228,11 +105,11 @@ def create_app(
                 exc.message,
                 exc_info=exc.__cause__ is not None,
             )
-        return error_response(exc, request_id_of(request))
+        return error_response(exc, request.scope)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        return error_response(_validation_message(exc), request_id_of(request))
+        return error_response(_validation_message(exc), request.scope)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -242,22 +119,23 @@ def create_app(
             )
         else:
             error = errors.from_response(exc.status_code, None, None)
-        return error_response(error, request_id_of(request))
+        return error_response(error, request.scope)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error on %s %s", request.method, request.url.path)
-        return error_response(errors.InternalError(), request_id_of(request))
+        return error_response(errors.InternalError(), request.scope)
 
     app.include_router(health.router)
     app.include_router(secret_routes.router)
     app.include_router(passwords.router)
     app.include_router(rotation.router)
-    # Outermost, in front of the framework's own middleware: the read path is served
-    # here in full, and nothing reaches a route without having been authenticated.
-    return RequestContext(
-        app, max_body=settings.max_request_bytes, authenticator=authenticator, store=store
-    )
+    app.include_router(admin.router)
+    app.include_router(sessions.router)
+    app.include_router(audit_routes.router)
+    # Outermost, in front of the framework's own middleware: nothing reaches a route
+    # without having been authenticated, and plain reads are served there in full.
+    return FrontDoor(app, settings=settings, store=store, authenticator=authenticator, audit=audit)
 
 
 async def _purge_forever(store: Store, interval: int) -> None:

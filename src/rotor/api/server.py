@@ -1,4 +1,12 @@
-"""``rotor serve``: initialise the data dir on first start, bind, record the URL, serve."""
+"""``rotor serve``: initialise the data dir on first start, bind, record the URL, serve.
+
+With ``tls_cert`` and ``tls_key`` the server speaks HTTPS on the socket it bound
+itself (uvicorn wraps pre-bound sockets in TLS too) and records an ``https://``
+URL. Behind a reverse proxy, ``forwarded_allow_ips`` names the proxies whose
+``X-Forwarded-For`` / ``X-Forwarded-Proto`` headers are believed; nobody's are
+by default, so a client cannot pick the source address the audit log records
+and the throttle counts failures against.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +15,13 @@ import logging
 import os
 import signal
 import socket
+import ssl
 import sys
 from types import FrameType
 
 import uvicorn
 
+from rotor import errors
 from rotor.access import keys
 from rotor.api.app import create_app
 from rotor.config import Settings
@@ -33,12 +43,45 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _url(sock: socket.socket, host: str) -> str:
+def _url(sock: socket.socket, host: str, *, tls: bool = False) -> str:
     port = sock.getsockname()[1]
     shown = "127.0.0.1" if host in ("0.0.0.0", "") else host  # noqa: S104
     if ":" in shown:
         shown = f"[{shown}]"
-    return f"http://{shown}:{port}"
+    return f"{'https' if tls else 'http'}://{shown}:{port}"
+
+
+def tls_files(settings: Settings) -> tuple[str, str] | None:
+    """(certificate, key) when the server is to speak HTTPS, after checking that they load.
+
+    Raises InvalidParameter when only one is given, or they cannot be used together.
+    """
+    cert, key = settings.tls_cert, settings.tls_key
+    if not cert and not key:
+        return None
+    if not cert or not key:
+        given, missing = ("--tls-cert", "--tls-key") if cert else ("--tls-key", "--tls-cert")
+        raise errors.InvalidParameter(
+            f"{given} is given without {missing}: HTTPS needs both the certificate and its "
+            "key (ROTOR_TLS_CERT and ROTOR_TLS_KEY), or neither for plain HTTP"
+        )
+    for flag, path in (("--tls-cert", cert), ("--tls-key", key)):
+        if not os.path.isfile(path):
+            raise errors.InvalidParameter(f"{flag} {path}: no such file")
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    try:
+        # An empty password: an encrypted key fails here rather than prompting on a terminal.
+        context.load_cert_chain(cert, key, password="")
+    except ssl.SSLError as exc:
+        raise errors.InvalidParameter(
+            f"cannot use the TLS certificate {cert} with the key {key}: they must be PEM "
+            f"files, the key unencrypted and matching the certificate ({exc.reason or exc})"
+        ) from None
+    except OSError as exc:
+        raise errors.InvalidParameter(
+            f"cannot read the TLS certificate {cert} or key {key}: {exc.strerror or exc}"
+        ) from None
+    return cert, key
 
 
 def _exit_cleanly(signum: int, frame: FrameType | None) -> None:
@@ -52,6 +95,7 @@ def serve(settings: Settings) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    tls = tls_files(settings)
     store = Store.open(settings)
     written = keys.bootstrap_admin(store, settings.data_dir)
     credentials = settings.data_dir / keys.CREDENTIALS_FILE
@@ -60,7 +104,7 @@ def serve(settings: Settings) -> None:
     elif credentials.exists():
         print(f"rotor: admin credentials are in {credentials}", flush=True)
     sock = _bind(settings.host, settings.port)
-    url = _url(sock, settings.host)
+    url = _url(sock, settings.host, tls=tls is not None)
     server_file = settings.data_dir / SERVER_FILE
     write_private_file(server_file, json.dumps({"url": url, "pid": os.getpid()}) + "\n")
     print(f"rotor: serving on {url} (data dir {settings.data_dir})", flush=True)
@@ -73,6 +117,10 @@ def serve(settings: Settings) -> None:
         http="auto",
         lifespan="on",
         timeout_graceful_shutdown=10,
+        ssl_certfile=tls[0] if tls else None,
+        ssl_keyfile=tls[1] if tls else None,
+        proxy_headers=bool(settings.forwarded_allow_ips),
+        forwarded_allow_ips=settings.forwarded_allow_ips or None,
     )
     # uvicorn shuts down gracefully on SIGTERM, then re-raises it with the handler that
     # was installed before it: make that a clean exit, so the cleanup below runs.

@@ -1,8 +1,8 @@
 """The connection options every client command takes, and the client they open.
 
-``--url``, ``--data-dir``, ``--access-key-id`` and ``--credentials-file`` are
-listed under one "Connection" panel of each command's ``--help``; what is not
-given comes from the environment or the data dir, as
+``--url``, ``--data-dir``, ``--access-key-id``, ``--credentials-file``, ``--sign``
+and ``--ca-bundle`` are listed under one "Connection" panel of each command's
+``--help``; what is not given comes from the environment or the data dir, as
 :func:`rotor.client.resolve_config` says. The access key secret is never a flag.
 """
 
@@ -60,12 +60,37 @@ CredentialsFileOption = Annotated[
     ),
 ]
 
+SignOption = Annotated[
+    bool,
+    typer.Option(
+        "--sign",
+        help="Sign each request with the access key (ROTOR-HMAC-SHA256) instead of sending "
+        "its secret as a bearer key. Default from ROTOR_AUTH (bearer or hmac).",
+        rich_help_panel=CONNECTION,
+        show_default=False,
+    ),
+]
+CaBundleOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--ca-bundle",
+        envvar="ROTOR_CA_BUNDLE",
+        help="PEM file of the CA certificates that verify an https:// server "
+        "(default: certifi's public CAs, or SSL_CERT_FILE).",
+        rich_help_panel=CONNECTION,
+        show_default=False,
+    ),
+]
+
 
 def connect(
     url: str | None,
     data_dir: Path | None,
     access_key_id: str | None,
     credentials_file: Path | None,
+    *,
+    sign: bool = False,
+    ca_bundle: Path | None = None,
 ) -> rotor.client.Client:
     """A client for the server the connection options (or the environment) name."""
     return rotor.client.Client(
@@ -73,4 +98,6 @@ def connect(
         access_key_id=access_key_id,
         data_dir=data_dir,
         credentials_file=credentials_file,
+        signing="hmac" if sign else None,
+        ca_bundle=ca_bundle,
     )

@@ -17,7 +17,7 @@ import typer.core
 
 import rotor
 from rotor import errors
-from rotor.cli import admin, passwords, render, rotate, rotation, secrets, serve
+from rotor.cli import access, admin, audit, passwords, render, rotate, rotation, secrets, serve
 
 
 def report(error: errors.RotorError) -> None:
@@ -64,8 +64,8 @@ def _root(
 ) -> None:
     """rotor: a self-hosted secrets manager that rotates database credentials.
 
-    The secret, password, rotation and rotate commands are clients of a running server's
-    HTTP API; serve, purge and master-key work on the data dir directly.
+    The client and access-control commands talk to a running server's HTTP API;
+    serve, purge and master-key work on the data dir directly.
     """
 
 
@@ -74,6 +74,12 @@ app.add_typer(secrets.app, name="secret", rich_help_panel="Client")
 app.command("password", rich_help_panel="Client")(passwords.password)
 app.add_typer(rotation.app, name="rotation", rich_help_panel="Client")
 app.command("rotate", rich_help_panel="Client", epilog=rotate.EXIT_CODES_EPILOG)(rotate.run)
+app.add_typer(access.principal_app, name="principal", rich_help_panel="Access control")
+app.add_typer(access.key_app, name="access-key", rich_help_panel="Access control")
+app.add_typer(access.policy_app, name="policy", rich_help_panel="Access control")
+app.command("whoami", rich_help_panel="Access control")(access.whoami)
+app.command("assume-role", rich_help_panel="Access control")(access.assume_role)
+app.command("audit", rich_help_panel="Access control")(audit.run)
 app.command("purge", rich_help_panel="Offline (data dir)")(admin.purge)
 app.add_typer(admin.master_key_app, name="master-key", rich_help_panel="Offline (data dir)")
 

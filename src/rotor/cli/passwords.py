@@ -15,8 +15,10 @@ import rotor.client
 from rotor.cli import render
 from rotor.cli.connection import (
     AccessKeyIdOption,
+    CaBundleOption,
     CredentialsFileOption,
     DataDirOption,
+    SignOption,
     UrlOption,
     connect,
 )
@@ -57,6 +59,8 @@ def password(
     data_dir: DataDirOption = None,
     access_key_id: AccessKeyIdOption = None,
     credentials_file: CredentialsFileOption = None,
+    sign: SignOption = False,
+    ca_bundle: CaBundleOption = None,
 ) -> None:
     """Generate a random password on the server (from the OS CSPRNG) and print it."""
     options: rotor.client.PasswordOptions = {}
@@ -76,7 +80,9 @@ def password(
         options["include_space"] = True
     if require_each_included_type is not None:
         options["require_each_included_type"] = require_each_included_type
-    with connect(url, data_dir, access_key_id, credentials_file) as client:
+    with connect(
+        url, data_dir, access_key_id, credentials_file, sign=sign, ca_bundle=ca_bundle
+    ) as client:
         generated = client.generate_password(**options)
     if as_json:
         render.echo_json({"password": generated})

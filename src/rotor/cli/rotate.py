@@ -22,8 +22,10 @@ from rotor import errors
 from rotor.cli import render, render_rotation
 from rotor.cli.connection import (
     AccessKeyIdOption,
+    CaBundleOption,
     CredentialsFileOption,
     DataDirOption,
+    SignOption,
     UrlOption,
     connect,
 )
@@ -248,6 +250,8 @@ def run(
     data_dir: DataDirOption = None,
     access_key_id: AccessKeyIdOption = None,
     credentials_file: CredentialsFileOption = None,
+    sign: SignOption = False,
+    ca_bundle: CaBundleOption = None,
 ) -> None:
     """Rotate a secret now, showing each step and its timing as it finishes.
 
@@ -267,7 +271,9 @@ def run(
         )
     if version_id is not None and name is None:
         raise errors.InvalidParameter("--version-id needs a single secret NAME")
-    with connect(url, data_dir, access_key_id, credentials_file) as client:
+    with connect(
+        url, data_dir, access_key_id, credentials_file, sign=sign, ca_bundle=ca_bundle
+    ) as client:
         if name is None:
             _rotate_batch(
                 client,

@@ -22,8 +22,10 @@ from rotor import errors
 from rotor.cli import render, render_rotation
 from rotor.cli.connection import (
     AccessKeyIdOption,
+    CaBundleOption,
     CredentialsFileOption,
     DataDirOption,
+    SignOption,
     UrlOption,
     connect,
 )
@@ -182,6 +184,8 @@ def enable(
     data_dir: DataDirOption = None,
     access_key_id: AccessKeyIdOption = None,
     credentials_file: CredentialsFileOption = None,
+    sign: SignOption = False,
+    ca_bundle: CaBundleOption = None,
 ) -> None:
     """Enable rotation of a secret with a rotation function and, optionally, a schedule.
 
@@ -192,7 +196,9 @@ def enable(
         raise errors.InvalidParameter("give --every or --cron, not both")
     parameters = parse_parameters(param, param_json)
     flow_text = _read_flow(flow, default_flow)
-    with connect(url, data_dir, access_key_id, credentials_file) as client:
+    with connect(
+        url, data_dir, access_key_id, credentials_file, sign=sign, ca_bundle=ca_bundle
+    ) as client:
         result = client.configure_rotation(
             name,
             function=function,
@@ -247,9 +253,13 @@ def disable(
     data_dir: DataDirOption = None,
     access_key_id: AccessKeyIdOption = None,
     credentials_file: CredentialsFileOption = None,
+    sign: SignOption = False,
+    ca_bundle: CaBundleOption = None,
 ) -> None:
     """Stop scheduled rotations of a secret; its configuration is kept for a later enable."""
-    with connect(url, data_dir, access_key_id, credentials_file) as client:
+    with connect(
+        url, data_dir, access_key_id, credentials_file, sign=sign, ca_bundle=ca_bundle
+    ) as client:
         config = client.disable_rotation(name)
     if as_json:
         render.echo_json(render_rotation.config_json(config))
@@ -265,9 +275,13 @@ def show(
     data_dir: DataDirOption = None,
     access_key_id: AccessKeyIdOption = None,
     credentials_file: CredentialsFileOption = None,
+    sign: SignOption = False,
+    ca_bundle: CaBundleOption = None,
 ) -> None:
     """Show a secret's rotation: function, parameters, schedule, next_rotation_at, last_rotated_at."""
-    with connect(url, data_dir, access_key_id, credentials_file) as client:
+    with connect(
+        url, data_dir, access_key_id, credentials_file, sign=sign, ca_bundle=ca_bundle
+    ) as client:
         config = client.describe_rotation(name)
     if as_json:
         render.echo_json(render_rotation.config_json(config))
@@ -286,10 +300,14 @@ def history(
     data_dir: DataDirOption = None,
     access_key_id: AccessKeyIdOption = None,
     credentials_file: CredentialsFileOption = None,
+    sign: SignOption = False,
+    ca_bundle: CaBundleOption = None,
 ) -> None:
     """List a secret's rotations, newest first, with their status and error."""
     found: list[rotor.client.Rotation] = []
-    with connect(url, data_dir, access_key_id, credentials_file) as client:
+    with connect(
+        url, data_dir, access_key_id, credentials_file, sign=sign, ca_bundle=ca_bundle
+    ) as client:
         for rotation in client.iter_rotations(name, page_size=min(limit, 100)):
             found.append(rotation)
             if len(found) >= limit:
@@ -316,9 +334,13 @@ def get(
     data_dir: DataDirOption = None,
     access_key_id: AccessKeyIdOption = None,
     credentials_file: CredentialsFileOption = None,
+    sign: SignOption = False,
+    ca_bundle: CaBundleOption = None,
 ) -> None:
     """Show one rotation: its status, each step's timing and error, and its events."""
-    with connect(url, data_dir, access_key_id, credentials_file) as client:
+    with connect(
+        url, data_dir, access_key_id, credentials_file, sign=sign, ca_bundle=ca_bundle
+    ) as client:
         rotation = client.get_rotation(rotation_id)
     if as_json:
         render.echo_json(render_rotation.rotation_json(rotation))
@@ -336,12 +358,16 @@ def cancel(
     data_dir: DataDirOption = None,
     access_key_id: AccessKeyIdOption = None,
     credentials_file: CredentialsFileOption = None,
+    sign: SignOption = False,
+    ca_bundle: CaBundleOption = None,
 ) -> None:
     """Cancel the running rotation of a secret before its end step; Pending is removed.
 
     Exits 3 when no rotation is running, 4 when it is already in its end step.
     """
-    with connect(url, data_dir, access_key_id, credentials_file) as client:
+    with connect(
+        url, data_dir, access_key_id, credentials_file, sign=sign, ca_bundle=ca_bundle
+    ) as client:
         rotation = client.cancel_rotation(name)
     if as_json:
         render.echo_json(render_rotation.rotation_json(rotation, events=False))
@@ -358,9 +384,13 @@ def due(
     data_dir: DataDirOption = None,
     access_key_id: AccessKeyIdOption = None,
     credentials_file: CredentialsFileOption = None,
+    sign: SignOption = False,
+    ca_bundle: CaBundleOption = None,
 ) -> None:
     """List the secrets whose scheduled rotation is due now."""
-    with connect(url, data_dir, access_key_id, credentials_file) as client:
+    with connect(
+        url, data_dir, access_key_id, credentials_file, sign=sign, ca_bundle=ca_bundle
+    ) as client:
         names = client.list_due_rotations()
     if as_json:
         render.echo_json(list(names))

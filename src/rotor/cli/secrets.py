@@ -24,8 +24,10 @@ from rotor import errors
 from rotor.cli import render, render_secrets
 from rotor.cli.connection import (
     AccessKeyIdOption,
+    CaBundleOption,
     CredentialsFileOption,
     DataDirOption,
+    SignOption,
     UrlOption,
     connect,
 )
@@ -173,10 +175,14 @@ def create(
     data_dir: DataDirOption = None,
     access_key_id: AccessKeyIdOption = None,
     credentials_file: CredentialsFileOption = None,
+    sign: SignOption = False,
+    ca_bundle: CaBundleOption = None,
 ) -> None:
     """Create a secret, optionally with a first value (staged Current)."""
     secret_value = _read_value(value, file, binary, required=False)
-    with connect(url, data_dir, access_key_id, credentials_file) as client:
+    with connect(
+        url, data_dir, access_key_id, credentials_file, sign=sign, ca_bundle=ca_bundle
+    ) as client:
         info = client.create_secret(
             name,
             value=secret_value,
@@ -224,13 +230,17 @@ def get(
     data_dir: DataDirOption = None,
     access_key_id: AccessKeyIdOption = None,
     credentials_file: CredentialsFileOption = None,
+    sign: SignOption = False,
+    ca_bundle: CaBundleOption = None,
 ) -> None:
     """Print a secret's value: just the value, text as it is, binary as raw bytes.
 
     A newline is added only when stdout is a terminal; binary values are not written to a
     terminal (use --output or redirect).
     """
-    with connect(url, data_dir, access_key_id, credentials_file) as client:
+    with connect(
+        url, data_dir, access_key_id, credentials_file, sign=sign, ca_bundle=ca_bundle
+    ) as client:
         secret = client.get_value(name, stage=stage, version_id=version_id)
     if as_json:
         data = (render.json_text(render_secrets.value_json(secret)) + "\n").encode()
@@ -271,6 +281,8 @@ def put(
     data_dir: DataDirOption = None,
     access_key_id: AccessKeyIdOption = None,
     credentials_file: CredentialsFileOption = None,
+    sign: SignOption = False,
+    ca_bundle: CaBundleOption = None,
 ) -> None:
     """Put a new value: a new version of the secret, staged Current unless --stage says otherwise.
 
@@ -278,7 +290,9 @@ def put(
     """
     secret_value = _read_value(value, file, binary, required=True)
     assert secret_value is not None
-    with connect(url, data_dir, access_key_id, credentials_file) as client:
+    with connect(
+        url, data_dir, access_key_id, credentials_file, sign=sign, ca_bundle=ca_bundle
+    ) as client:
         version = client.put_value(name, secret_value, version_id=version_id, stages=stage)
     if as_json:
         render.echo_json(render_secrets.version_json(version))
@@ -309,9 +323,13 @@ def list_(
     data_dir: DataDirOption = None,
     access_key_id: AccessKeyIdOption = None,
     credentials_file: CredentialsFileOption = None,
+    sign: SignOption = False,
+    ca_bundle: CaBundleOption = None,
 ) -> None:
     """List secrets by name (all pages)."""
-    with connect(url, data_dir, access_key_id, credentials_file) as client:
+    with connect(
+        url, data_dir, access_key_id, credentials_file, sign=sign, ca_bundle=ca_bundle
+    ) as client:
         found = list(
             client.iter_secrets(
                 prefix=prefix,
@@ -336,9 +354,13 @@ def describe(
     data_dir: DataDirOption = None,
     access_key_id: AccessKeyIdOption = None,
     credentials_file: CredentialsFileOption = None,
+    sign: SignOption = False,
+    ca_bundle: CaBundleOption = None,
 ) -> None:
     """Show a secret's metadata and stages (never its value)."""
-    with connect(url, data_dir, access_key_id, credentials_file) as client:
+    with connect(
+        url, data_dir, access_key_id, credentials_file, sign=sign, ca_bundle=ca_bundle
+    ) as client:
         info = client.describe_secret(name)
     if as_json:
         render.echo_json(render_secrets.secret_json(info))
@@ -354,9 +376,13 @@ def versions(
     data_dir: DataDirOption = None,
     access_key_id: AccessKeyIdOption = None,
     credentials_file: CredentialsFileOption = None,
+    sign: SignOption = False,
+    ca_bundle: CaBundleOption = None,
 ) -> None:
     """List a secret's versions, newest first, with their stages (all pages)."""
-    with connect(url, data_dir, access_key_id, credentials_file) as client:
+    with connect(
+        url, data_dir, access_key_id, credentials_file, sign=sign, ca_bundle=ca_bundle
+    ) as client:
         found = list(client.iter_versions(name))
     if as_json:
         render.echo_json([render_secrets.version_json(version) for version in found])
@@ -394,9 +420,13 @@ def stage(
     data_dir: DataDirOption = None,
     access_key_id: AccessKeyIdOption = None,
     credentials_file: CredentialsFileOption = None,
+    sign: SignOption = False,
+    ca_bundle: CaBundleOption = None,
 ) -> None:
     """Move a stage to a version and/or remove it from one."""
-    with connect(url, data_dir, access_key_id, credentials_file) as client:
+    with connect(
+        url, data_dir, access_key_id, credentials_file, sign=sign, ca_bundle=ca_bundle
+    ) as client:
         result = client.update_stage(
             name, stage_name, move_to_version=move_to, remove_from_version=remove_from
         )
@@ -427,9 +457,13 @@ def delete(
     data_dir: DataDirOption = None,
     access_key_id: AccessKeyIdOption = None,
     credentials_file: CredentialsFileOption = None,
+    sign: SignOption = False,
+    ca_bundle: CaBundleOption = None,
 ) -> None:
     """Schedule a secret for deletion, or delete it at once with --force."""
-    with connect(url, data_dir, access_key_id, credentials_file) as client:
+    with connect(
+        url, data_dir, access_key_id, credentials_file, sign=sign, ca_bundle=ca_bundle
+    ) as client:
         info = client.delete_secret(name, recovery_days=recovery_days, force=force)
     if as_json:
         render.echo_json(render_secrets.secret_json(info))
@@ -452,9 +486,13 @@ def restore(
     data_dir: DataDirOption = None,
     access_key_id: AccessKeyIdOption = None,
     credentials_file: CredentialsFileOption = None,
+    sign: SignOption = False,
+    ca_bundle: CaBundleOption = None,
 ) -> None:
     """Cancel a secret's scheduled deletion."""
-    with connect(url, data_dir, access_key_id, credentials_file) as client:
+    with connect(
+        url, data_dir, access_key_id, credentials_file, sign=sign, ca_bundle=ca_bundle
+    ) as client:
         info = client.restore_secret(name)
     if as_json:
         render.echo_json(render_secrets.secret_json(info))

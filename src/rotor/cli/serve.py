@@ -18,7 +18,16 @@ import typer
 from rotor import config, errors
 
 _SETTINGS = {field.name: field for field in dataclasses.fields(config.Settings)}
-_FLAGS = ("data_dir", "host", "port", "database_url", "log_level")
+_FLAGS = (
+    "data_dir",
+    "host",
+    "port",
+    "database_url",
+    "log_level",
+    "tls_cert",
+    "tls_key",
+    "forwarded_allow_ips",
+)
 
 
 def _help(name: str, extra: str = "") -> str:
@@ -103,12 +112,44 @@ def run(
             show_default=False,
         ),
     ] = None,
+    tls_cert: Annotated[
+        Path | None,
+        typer.Option(
+            "--tls-cert",
+            envvar=_env("tls_cert"),
+            help=_help("tls_cert").replace("tls_key", "--tls-key"),
+            rich_help_panel="TLS and proxies",
+            show_default=False,
+        ),
+    ] = None,
+    tls_key: Annotated[
+        Path | None,
+        typer.Option(
+            "--tls-key",
+            envvar=_env("tls_key"),
+            help=_help("tls_key").replace("tls_cert", "--tls-cert"),
+            rich_help_panel="TLS and proxies",
+            show_default=False,
+        ),
+    ] = None,
+    forwarded_allow_ips: Annotated[
+        str | None,
+        typer.Option(
+            "--forwarded-allow-ips",
+            envvar=_env("forwarded_allow_ips"),
+            help=_help("forwarded_allow_ips"),
+            rich_help_panel="TLS and proxies",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Run the rotor server until SIGTERM or Ctrl-C.
 
     The first start initialises the data dir (store, master key) and writes the admin
     credentials there (mode 0600). The server records its URL in DATA_DIR/server.json,
     so `ROTOR_DATA_DIR=DATA_DIR rotor secret ...` finds it on this machine.
+
+    With --tls-cert and --tls-key it serves HTTPS (and records an https:// URL).
     """
     settings = load_settings(
         data_dir=data_dir,
@@ -116,6 +157,9 @@ def run(
         port=port,
         database_url=database_url,
         log_level=log_level.value if log_level else None,
+        tls_cert=str(tls_cert) if tls_cert else None,
+        tls_key=str(tls_key) if tls_key else None,
+        forwarded_allow_ips=forwarded_allow_ips,
     )
     from rotor.api import server  # the server's dependencies load only for this command
 

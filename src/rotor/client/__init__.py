@@ -11,6 +11,18 @@ SQLAlchemy or FastAPI); errors are the :mod:`rotor.errors` classes.
 
 from __future__ import annotations
 
+from rotor.client._access_models import (
+    AUDIT_OUTCOMES,
+    AccessKey,
+    Attachments,
+    AuditEvent,
+    CallerIdentity,
+    NewAccessKey,
+    Policy,
+    PolicyInfo,
+    Principal,
+    SessionCredentials,
+)
 from rotor.client._base import DEFAULT_RETRY, DEFAULT_TIMEOUT, PasswordOptions, Retry
 from rotor.client._config import ClientConfig, Credentials, resolve_config
 from rotor.client._models import (
@@ -29,15 +41,24 @@ from rotor.client._models import (
 from rotor.client.client import Client
 
 __all__ = [
+    "AUDIT_OUTCOMES",
     "DEFAULT_RETRY",
     "DEFAULT_TIMEOUT",
     "ROTATION_STATUSES",
+    "AccessKey",
+    "Attachments",
+    "AuditEvent",
+    "CallerIdentity",
     "Client",
     "ClientConfig",
     "ConfiguredRotation",
     "Credentials",
+    "NewAccessKey",
     "Page",
     "PasswordOptions",
+    "Policy",
+    "PolicyInfo",
+    "Principal",
     "Retry",
     "Rotation",
     "RotationConfig",
@@ -46,6 +67,7 @@ __all__ = [
     "SecretInfo",
     "SecretStages",
     "SecretValue",
+    "SessionCredentials",
     "VersionInfo",
     "resolve_config",
 ]

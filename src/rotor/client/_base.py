@@ -18,6 +18,7 @@ import base64
 import dataclasses
 import random
 import re
+import ssl
 import uuid
 from collections.abc import Callable, Mapping
 from typing import Any, Generic, Literal, TypedDict, TypeVar
@@ -25,6 +26,7 @@ from typing import Any, Generic, Literal, TypedDict, TypeVar
 import httpx
 
 from rotor import errors
+from rotor.client import _signing
 from rotor.client._config import ClientConfig
 from rotor.client._models import (
     ConfiguredRotation,
@@ -88,6 +90,8 @@ def retry_delay(
     if retries_done >= policy.attempts:
         return None
     if error is not None:
+        if _certificate_error(error) is not None:
+            return None  # asking again gives the same answer
         never_sent = isinstance(error, httpx.ConnectError | httpx.ConnectTimeout)
         repeatable = isinstance(
             error, httpx.NetworkError | httpx.PoolTimeout | httpx.RemoteProtocolError
@@ -104,14 +108,40 @@ def retry_delay(
 
 def unreachable(client_config: ClientConfig, error: httpx.TransportError) -> errors.RotorError:
     """The error for a request that got no answer."""
-    if isinstance(error, httpx.TimeoutException):
+    certificate = _certificate_error(error)
+    if certificate is not None:
+        trusted = (
+            f"the CA bundle {client_config.ca_bundle} (from {client_config.ca_bundle_source})"
+            if client_config.ca_bundle
+            else "the default CA certificates"
+        )
+        reason = (
+            f"its TLS certificate could not be verified with {trusted}: "
+            f"{certificate.verify_message or certificate.reason}; give the CA certificate "
+            "that signed it with ROTOR_CA_BUNDLE (the CLI's --ca-bundle, the client's ca_bundle)"
+        )
+    elif isinstance(error, httpx.TimeoutException):
         reason = "timed out"
     else:
         reason = str(error) or type(error).__name__
+        if isinstance(error, httpx.RemoteProtocolError) and client_config.url.startswith("http:"):
+            reason += " (if the server serves HTTPS, use an https:// URL)"
     return errors.ServerUnreachable(
         f"cannot reach the rotor server at {client_config.url} "
         f"(from {client_config.url_source}): {reason}"
     )
+
+
+def _certificate_error(error: BaseException) -> ssl.SSLCertVerificationError | None:
+    """The certificate verification failure behind a transport error, if that is what it was."""
+    seen: BaseException | None = error
+    for _ in range(8):  # httpx -> httpcore -> ssl
+        if seen is None:
+            return None
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 # -- calls and responses -----------------------------------------------------------------------
@@ -131,12 +161,34 @@ class Call(Generic[T]):
 
 
 def headers(client_config: ClientConfig, call: Call[Any]) -> dict[str, str]:
-    """The headers of ``call``; raises InvalidParameter when it needs credentials there are not."""
+    """The headers of ``call``; raises InvalidParameter when it needs credentials there are not.
+
+    A signed call gets its ``Authorization`` from :func:`sign`, once it is built.
+    """
     if not call.authenticated:
         return {}
     if client_config.credentials is None:
         raise errors.InvalidParameter(client_config.missing_credentials)
-    return {"Authorization": client_config.credentials.authorization}
+    out = {}
+    if client_config.signing == "bearer":
+        out["Authorization"] = client_config.credentials.authorization
+    if client_config.credentials.security_token:
+        out[_signing.SECURITY_TOKEN_HEADER] = client_config.credentials.security_token
+    return out
+
+
+def sign(client_config: ClientConfig, call: Call[Any], request: httpx.Request) -> None:
+    """Sign ``request`` when the client signs (``hmac``): call it before every attempt, so a
+    retry carries a fresh timestamp and nonce instead of being refused as a replay."""
+    credentials = client_config.credentials
+    if not call.authenticated or client_config.signing != "hmac" or credentials is None:
+        return
+    request.headers["Authorization"] = _signing.authorization(
+        request,
+        access_key_id=credentials.access_key_id,
+        access_key_secret=credentials.access_key_secret,
+        security_token=credentials.security_token,
+    )
 
 
 def handle(call: Call[T], response: httpx.Response) -> T:

@@ -1,9 +1,12 @@
-"""Where a client finds the server and its access key: arguments, environment, data dir.
+"""Where a client finds the server, its access key and how to trust and sign for it.
 
 :func:`resolve_config` turns what the caller gave (or left out) into a
-:class:`ClientConfig`. Nothing here touches the network; a missing access key is
-not an error until a call needs one (so ``healthz`` works without one). No
-message built here ever contains an access key secret.
+:class:`ClientConfig`: the URL, the access key, the way requests are
+authenticated (a bearer key, or an HMAC signature), and the CA bundle that
+verifies an ``https://`` server (:func:`tls_verify`). Nothing here touches the
+network; a missing access key is not an error until a call needs one (so
+``healthz`` works without one). No message built here ever contains an access
+key secret.
 """
 
 from __future__ import annotations
@@ -11,9 +14,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import ssl
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 import httpx
 
@@ -22,7 +26,10 @@ from rotor import config, errors
 ENV_URL = "ROTOR_URL"
 ENV_ACCESS_KEY_ID = "ROTOR_ACCESS_KEY_ID"
 ENV_ACCESS_KEY_SECRET = "ROTOR_ACCESS_KEY_SECRET"
+ENV_SECURITY_TOKEN = "ROTOR_SECURITY_TOKEN"
 ENV_DATA_DIR = "ROTOR_DATA_DIR"
+ENV_AUTH = "ROTOR_AUTH"
+ENV_CA_BUNDLE = "ROTOR_CA_BUNDLE"
 SERVER_FILE = "server.json"
 CREDENTIALS_FILE = "admin-credentials.json"
 
@@ -34,10 +41,19 @@ class Credentials:
     access_key_id: str
     access_key_secret: str = dataclasses.field(repr=False)
     source: str
+    #: The session token of short-lived (assumed-role) credentials.
+    security_token: str = dataclasses.field(default="", repr=False)
 
     @property
     def authorization(self) -> str:
         return f"Bearer {self.access_key_id}.{self.access_key_secret}"
+
+
+Signing = Literal["bearer", "hmac"]
+"""How requests carry the access key: ``bearer`` sends the secret, ``hmac`` signs each
+request with it (``ROTOR-HMAC-SHA256``), so the secret never travels."""
+
+SIGNING_MODES: tuple[str, ...] = get_args(Signing)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -49,6 +65,10 @@ class ClientConfig:
     credentials: Credentials | None
     missing_credentials: str = ""
     """Why there are no credentials, raised as InvalidParameter by the first call that needs them."""
+    signing: Signing = "bearer"
+    ca_bundle: str | None = None
+    """A PEM file of CA certificates that replaces the default ones for ``https://``."""
+    ca_bundle_source: str = ""
 
 
 def resolve_config(
@@ -56,11 +76,14 @@ def resolve_config(
     url: str | None = None,
     access_key_id: str | None = None,
     access_key_secret: str | None = None,
+    security_token: str | None = None,
     data_dir: str | os.PathLike[str] | None = None,
     credentials_file: str | os.PathLike[str] | None = None,
+    signing: Signing | None = None,
+    ca_bundle: str | os.PathLike[str] | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> ClientConfig:
-    """Find the server and the access key.
+    """Find the server and the access key, and how to sign and verify.
 
     The URL comes from ``url``, else ``ROTOR_URL``, else ``server.json`` in the data
     dir. Each part of the access key comes from its argument, else the credentials
@@ -69,6 +92,9 @@ def resolve_config(
     ``data_dir``, else ``ROTOR_DATA_DIR``, else the server's default data dir; the
     default one lends its credentials only to its own server's URL, so a local admin
     key is never sent to a server named elsewhere.
+
+    ``signing`` is ``signing``, else ``ROTOR_AUTH``, else ``bearer``; the CA bundle is
+    ``ca_bundle``, else ``ROTOR_CA_BUNDLE``, else none (the default CAs).
     """
     env = os.environ if environ is None else environ
     explicit_dir = data_dir or env.get(ENV_DATA_DIR) or None
@@ -83,11 +109,69 @@ def resolve_config(
     url = _check_url(url.rstrip("/"), url_source)
     from_dir = bool(explicit_dir) or url_source == str(directory / SERVER_FILE)
     credentials, missing = _resolve_credentials(
-        access_key_id, access_key_secret, credentials_file, env, directory if from_dir else None
+        access_key_id,
+        access_key_secret,
+        security_token,
+        credentials_file,
+        env,
+        directory if from_dir else None,
     )
+    if ca_bundle:
+        bundle, bundle_source = str(Path(ca_bundle).expanduser()), "the ca_bundle argument"
+    elif env.get(ENV_CA_BUNDLE):
+        bundle, bundle_source = str(Path(env[ENV_CA_BUNDLE]).expanduser()), ENV_CA_BUNDLE
+    else:
+        bundle, bundle_source = None, ""
     return ClientConfig(
-        url=url, url_source=url_source, credentials=credentials, missing_credentials=missing
+        url=url,
+        url_source=url_source,
+        credentials=credentials,
+        missing_credentials=missing,
+        signing=_signing(signing, env),
+        ca_bundle=bundle,
+        ca_bundle_source=bundle_source,
     )
+
+
+def _signing(given: str | None, env: Mapping[str, str]) -> Signing:
+    value, source = (given, "signing") if given else (env.get(ENV_AUTH) or "bearer", ENV_AUTH)
+    if value == "bearer":
+        return "bearer"
+    if value == "hmac":
+        return "hmac"
+    raise errors.InvalidParameter(
+        f"{source} must be one of {', '.join(SIGNING_MODES)}, not {value!r}"
+    )
+
+
+def tls_verify(
+    client_config: ClientConfig, verify: bool | str | ssl.SSLContext = True
+) -> bool | ssl.SSLContext:
+    """What httpx's ``verify`` should be: ``verify`` as given (False turns checking off,
+    a context is used as it is), a context trusting the CA bundle when there is one
+    (``verify`` as a path names one too), else True (httpx's default CAs)."""
+    if verify is False or isinstance(verify, ssl.SSLContext):
+        return verify
+    if isinstance(verify, str):
+        bundle, source = verify, "the verify argument"
+    elif client_config.ca_bundle:
+        bundle, source = client_config.ca_bundle, client_config.ca_bundle_source
+    else:
+        return True
+    try:
+        return ssl.create_default_context(cafile=bundle)
+    except FileNotFoundError:
+        raise errors.InvalidParameter(
+            f"the CA bundle {bundle} (from {source}) does not exist"
+        ) from None
+    except ssl.SSLError:  # before OSError, its base class
+        raise errors.InvalidParameter(
+            f"the CA bundle {bundle} (from {source}) holds no PEM certificate"
+        ) from None
+    except OSError as exc:
+        raise errors.InvalidParameter(
+            f"cannot read the CA bundle {bundle} (from {source}): {exc.strerror or exc}"
+        ) from None
 
 
 def _check_url(url: str, source: str) -> str:
@@ -128,6 +212,7 @@ def _url_from_data_dir(directory: Path, *, explicit: bool) -> tuple[str, str]:
 def _resolve_credentials(
     key_id: str | None,
     key_secret: str | None,
+    security_token: str | None,
     credentials_file: str | os.PathLike[str] | None,
     env: Mapping[str, str],
     directory: Path | None,
@@ -148,7 +233,10 @@ def _resolve_credentials(
         sources.append(ENV_ACCESS_KEY_SECRET)
     if key_id and key_secret:
         return Credentials(
-            access_key_id=key_id, access_key_secret=key_secret, source=", ".join(sources)
+            access_key_id=key_id,
+            access_key_secret=key_secret,
+            source=", ".join(sources),
+            security_token=security_token or env.get(ENV_SECURITY_TOKEN, ""),
         ), ""
     if key_id:
         return None, (

@@ -8,6 +8,7 @@ the I/O and the retries.
 from __future__ import annotations
 
 import os
+import ssl
 import time
 from collections.abc import Callable, Iterator, Mapping
 from types import TracebackType
@@ -16,11 +17,12 @@ from typing import Any, TypeVar, Unpack
 import httpx
 
 from rotor.client import _base, _config, _models
+from rotor.client._access_methods import AccessMethods
 
 T = TypeVar("T")
 
 
-class Client:
+class Client(AccessMethods):
     """A connection to a rotor server.
 
     Configuration comes from the arguments, else the ``ROTOR_URL``,
@@ -28,6 +30,13 @@ class Client:
     else the data dir (``data_dir`` or ``ROTOR_DATA_DIR``) of a server running on
     this machine. ``transport`` replaces the network, e.g. with
     ``httpx.ASGITransport`` or ``httpx.MockTransport``.
+
+    ``signing="hmac"`` (or ``ROTOR_AUTH=hmac``) signs every request with the key
+    secret (``ROTOR-HMAC-SHA256``, a fresh timestamp and nonce each time) instead
+    of sending it as a bearer key. An ``https://`` server's certificate is always
+    verified: against ``ca_bundle`` (or ``ROTOR_CA_BUNDLE``), a PEM file of CA
+    certificates, when given, else httpx's default CAs; ``verify`` is passed to
+    httpx as it is unless it is True.
 
     Errors are raised as :mod:`rotor.errors` classes: the one the server
     answered with, or :class:`rotor.errors.ServerUnreachable` when there was no
@@ -40,11 +49,14 @@ class Client:
         *,
         access_key_id: str | None = None,
         access_key_secret: str | None = None,
+        security_token: str | None = None,
         data_dir: str | os.PathLike[str] | None = None,
         credentials_file: str | os.PathLike[str] | None = None,
+        signing: _config.Signing | None = None,
+        ca_bundle: str | os.PathLike[str] | None = None,
         timeout: httpx.Timeout = _base.DEFAULT_TIMEOUT,
         retry: _base.Retry = _base.DEFAULT_RETRY,
-        verify: bool | str = True,
+        verify: bool | str | ssl.SSLContext = True,
         transport: httpx.BaseTransport | None = None,
         environ: Mapping[str, str] | None = None,
     ) -> None:
@@ -52,15 +64,18 @@ class Client:
             url=url,
             access_key_id=access_key_id,
             access_key_secret=access_key_secret,
+            security_token=security_token,
             data_dir=data_dir,
             credentials_file=credentials_file,
+            signing=signing,
+            ca_bundle=ca_bundle,
             environ=environ,
         )
         self.retry = retry
         self._http = httpx.Client(
             base_url=self.config.url,
             timeout=timeout,
-            verify=verify,
+            verify=_config.tls_verify(self.config, verify),
             transport=transport,
             headers={"User-Agent": "rotor-client", "Accept": "application/json"},
         )
@@ -96,6 +111,7 @@ class Client:
         )
         retries = 0
         while True:
+            _base.sign(self.config, call, request)
             try:
                 response = self._http.send(request)
             except httpx.TransportError as exc:

@@ -14,6 +14,7 @@ Before every step the engine re-reads the stages:
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import threading
 import uuid
@@ -22,6 +23,7 @@ from typing import Any
 
 from rotor import errors
 from rotor.access import keys
+from rotor.access.audit import AuditLog
 from rotor.config import Settings
 from rotor.rotation import flows, schedules
 from rotor.rotation import functions as registry
@@ -32,12 +34,31 @@ from rotor.rotation.functions.base import (
     SecretsAccess,
 )
 from rotor.store import principals, rotation_configs, rotations, secrets, stages, versions
+from rotor.store.audit import AuditEvent
 from rotor.store.database import Store, utcnow
 from rotor.store.rotations import EventKind, Rotation, Status
 
 log = logging.getLogger(__name__)
 
 ROTATION_PRINCIPAL = "rotation-functions"
+ROTATION_POLICY = "RotationFunctionAccess"
+ROTATION_POLICY_DOCUMENT = {
+    "Version": "1",
+    "Statement": [
+        {
+            "Effect": "Allow",
+            "Action": [
+                "kms:GetSecretValue",
+                "kms:PutSecretValue",
+                "kms:UpdateSecretVersionStage",
+                "kms:DescribeSecret",
+                "kms:ListSecretVersionIds",
+                "kms:GetRandomPassword",
+            ],
+            "Resource": "*",
+        }
+    ],
+}
 MAX_MESSAGE = 2000
 
 
@@ -68,8 +89,17 @@ def flow_of(function: str, flow_json: str | None) -> flows.Flow:
 class Engine:
     """Starts, runs, cancels and dry-runs rotations against one store."""
 
-    def __init__(self, store: Store, settings: Settings, *, owner: str, api_url: str = "") -> None:
+    def __init__(
+        self,
+        store: Store,
+        settings: Settings,
+        *,
+        owner: str,
+        api_url: str = "",
+        audit: AuditLog | None = None,
+    ) -> None:
         self.store = store
+        self.audit = audit
         self.settings = settings
         self.owner = owner
         self.api_url = api_url or settings.public_url
@@ -201,6 +231,7 @@ class Engine:
                 return  # finished (failed/cancelled) or no longer ours
             local.update(output)
             rotations.step_succeeded(self.store, rotation.id, index, label, local)
+            self._audit(rotation, f"rotor:Rotation{task.step.capitalize()}Step", "succeeded")
         on = secrets.get_secret(self.store, name).stages
         if on.get(stages.CURRENT) != rotation.version_id:
             self._finish(
@@ -238,6 +269,8 @@ class Engine:
                     "rotation %s: %s failed (attempt %d): %s", rotation.id, label, attempt, message
                 )
                 rotations.step_failed(self.store, rotation.id, index, label, message)
+                code = exc.code if isinstance(exc, errors.RotorError) else "FunctionError"
+                self._audit(rotation, f"rotor:Rotation{task.step.capitalize()}Step", "failed", code)
                 if attempt >= self.settings.rotation_attempts:
                     self._finish(rotation, Status.FAILED, label, f"{label} failed: {message}")
                     return None
@@ -261,7 +294,7 @@ class Engine:
         minted: list[str] = []
 
         def mint() -> Credentials:
-            credentials = self._mint_credentials()
+            credentials = self._mint_credentials(rotation, access)
             minted.append(credentials.access_key_id)
             return credentials
 
@@ -296,7 +329,11 @@ class Engine:
             request_id=rotation.version_id,
             rotation_id=rotation.id,
             dry_run=dry_run,
-            parameters=rotation.parameters,
+            parameters=(
+                rotation.parameters
+                if self.settings.allow_plaintext_fallback
+                else {**rotation.parameters, "AllowPlaintextFallback": False}
+            ),
             expected_current=rotation.base_version_id,
             secrets=access,
             log=log,
@@ -305,20 +342,56 @@ class Engine:
             timeout_seconds=self.settings.rotation_function_timeout_seconds,
         )
 
-    def _mint_credentials(self) -> Credentials:
-        """A short-lived access key for a custom function to call rotor's API."""
-        principal = principals.get_principal(self.store, ROTATION_PRINCIPAL)
-        if principal is None:
-            try:
-                principal = principals.create_principal(
-                    self.store, ROTATION_PRINCIPAL, principals.ROLE
-                )
-            except errors.Conflict:
-                principal = principals.get_principal(self.store, ROTATION_PRINCIPAL)
-                assert principal is not None
-        expires = self.settings.rotation_function_timeout_seconds + 300
-        key_id, secret = keys.create_access_key(self.store, principal, expires_in_seconds=expires)
-        return Credentials(access_key_id=key_id, access_key_secret=secret)
+    def _mint_credentials(self, rotation: Rotation, access: SecretsAccess) -> Credentials:
+        """Short-lived credentials for a custom function to call rotor's API: the function's
+        role (parameter ``Role``, default ``rotation-functions``) narrowed to the secrets
+        this rotation may touch."""
+        role_name = str(rotation.parameters.get("Role") or ROTATION_PRINCIPAL)
+        role = principals.get_principal(self.store, role_name)
+        if role is None:
+            if role_name != ROTATION_PRINCIPAL:
+                raise errors.InvalidParameter(f"the function's role {role_name!r} does not exist")
+            role = self._default_role()
+        settings = self.settings
+        session = {
+            "Version": "1",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Action": "*",
+                    "Resource": [
+                        keys.secret_resource(
+                            name, region=settings.region, account=settings.account_id
+                        )
+                        for name in sorted(access.allowed_names)
+                    ],
+                },
+                {"Effect": "Allow", "Action": "kms:GetRandomPassword", "Resource": "*"},
+            ],
+        }
+        key_id, secret, token = keys.create_access_key(
+            self.store,
+            role,
+            expires_in_seconds=settings.rotation_function_timeout_seconds + 300,
+            session_policy=json.dumps(session),
+        )
+        return Credentials(access_key_id=key_id, access_key_secret=secret, security_token=token)
+
+    def _default_role(self) -> principals.Principal:
+        try:
+            role = principals.create_principal(self.store, ROTATION_PRINCIPAL, principals.ROLE)
+        except errors.Conflict:
+            found = principals.get_principal(self.store, ROTATION_PRINCIPAL)
+            assert found is not None
+            return found
+        principals.put_policy(
+            self.store,
+            ROTATION_POLICY,
+            json.dumps(ROTATION_POLICY_DOCUMENT),
+            "What a rotation function needs; each call is narrowed to its secrets.",
+        )
+        principals.attach_policy(self.store, ROTATION_PRINCIPAL, ROTATION_POLICY)
+        return role
 
     def _message(self, exc: Exception, access: SecretsAccess) -> str:
         if isinstance(exc, errors.RotorError):
@@ -347,6 +420,25 @@ class Engine:
             return _Verdict(problem="the Pending version of this rotation does not exist")
         return _Verdict()
 
+    def _audit(
+        self, rotation: Rotation, action: str, outcome: str, error_code: str | None = None
+    ) -> None:
+        if self.audit is None:
+            return
+        self.audit.record(
+            AuditEvent(
+                at=utcnow(),
+                principal=rotation.started_by[:128],
+                source="rotation engine",
+                action=action,
+                secret_name=rotation.secret_name,
+                version_id=rotation.version_id,
+                outcome=outcome,
+                error_code=error_code,
+                rotation_id=rotation.id,
+            )
+        )
+
     def _finish(
         self, rotation: Rotation, status: Status, label: str | None, message: str | None
     ) -> None:
@@ -356,6 +448,12 @@ class Engine:
             schedule = schedule_of(config)
             if schedule is not None:
                 next_at = schedules.after_rotation(schedule, finished_at=utcnow())
+        self._audit(
+            rotation,
+            "rotor:Rotation",
+            str(status),
+            None if status is Status.SUCCEEDED else str(status),
+        )
         rotations.finish(
             self.store,
             rotation.id,

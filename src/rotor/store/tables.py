@@ -137,6 +137,10 @@ access_keys = sa.Table(
     sa.Column("master_key_id", sa.String(32), nullable=False, index=True),
     sa.Column("data_key", sa.LargeBinary(), nullable=False),
     sa.Column("ciphertext", sa.LargeBinary(), nullable=False),
+    # Short-lived (assumed-role) keys: SHA-256 of the session token, and the JSON policy
+    # that narrows what the role's policies allow.
+    sa.Column("session_token_hash", sa.String(64), nullable=True),
+    sa.Column("session_policy", sa.Text(), nullable=True),
 )
 
 rotation_configs = sa.Table(
@@ -237,4 +241,60 @@ rotation_events = sa.Table(
     sa.Column("kind", sa.String(32), nullable=False),
     sa.Column("step", sa.String(128), nullable=True),
     sa.Column("message", sa.Text(), nullable=True),
+)
+
+policies = sa.Table(
+    "policies",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("name", sa.String(128), nullable=False, unique=True),
+    sa.Column("description", sa.String(1024), nullable=False, server_default=""),
+    # The JSON document as given (validated).
+    sa.Column("document", sa.Text(), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+principal_policies = sa.Table(
+    "principal_policies",
+    metadata,
+    sa.Column(
+        "principal_id",
+        sa.String(32),
+        sa.ForeignKey("principals.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column(
+        "policy_id",
+        sa.String(32),
+        sa.ForeignKey("policies.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+)
+
+request_nonces = sa.Table(
+    "request_nonces",
+    metadata,
+    # A signed request's (key, nonce) is accepted once; rows outlive the clock-skew window.
+    sa.Column("access_key_id", sa.String(64), primary_key=True),
+    sa.Column("nonce", sa.String(128), primary_key=True),
+    sa.Column("expires_at", UTCDateTime(), nullable=False, index=True),
+)
+
+audit_events = sa.Table(
+    "audit_events",
+    metadata,
+    sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
+    sa.Column("at", UTCDateTime(), nullable=False, index=True),
+    sa.Column("request_id", sa.String(64), nullable=True),
+    sa.Column("principal", sa.String(128), nullable=True, index=True),
+    sa.Column("access_key_id", sa.String(64), nullable=True),
+    sa.Column("source", sa.String(128), nullable=True),
+    sa.Column("action", sa.String(128), nullable=False, index=True),
+    sa.Column("secret_name", sa.String(192), nullable=True, index=True),
+    sa.Column("version_id", sa.String(64), nullable=True),
+    # allowed / denied / unauthenticated / failed / succeeded
+    sa.Column("outcome", sa.String(32), nullable=False),
+    sa.Column("error_code", sa.String(64), nullable=True),
+    sa.Column("rotation_id", sa.String(32), nullable=True),
 )

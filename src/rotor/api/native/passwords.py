@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
 from rotor.access.keys import Identity
@@ -16,6 +16,9 @@ router = APIRouter(prefix="/v1", tags=["passwords"])
 
 @router.post("/passwords", summary="Generate a random password")
 def generate_password(
-    body: schemas.GeneratePassword, _: Annotated[Identity, Depends(schemas.caller)]
+    request: Request,
+    body: schemas.GeneratePassword,
+    _: Annotated[Identity, Depends(schemas.caller)],
 ) -> JSONResponse:
+    schemas.authorize(request, "kms:GetRandomPassword")
     return JSONResponse({"password": passwords.generate_password(**body.model_dump())})

@@ -27,7 +27,9 @@ def parse_read(path: str, query_string: bytes) -> tuple[str, str | None, str | N
     return match.group(1), given.get("stage"), given.get("version_id")
 
 
-def read_value(store: Store, name: str, stage: str | None, version_id: str | None) -> bytes:
-    """The JSON body answering a read."""
+def read_value(
+    store: Store, name: str, stage: str | None, version_id: str | None
+) -> tuple[bytes, str]:
+    """The JSON body answering a read, and the version id it read."""
     value = versions.get_value(store, name, stage=stage, version_id=version_id)
-    return json.dumps(schemas.value_json(value), separators=(",", ":")).encode()
+    return json.dumps(schemas.value_json(value), separators=(",", ":")).encode(), value.version_id

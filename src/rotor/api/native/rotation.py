@@ -80,6 +80,7 @@ def rotation_json(rotation: rotations.Rotation) -> dict[str, Any]:
 def configure_rotation(
     request: Request, name: str, body: schemas.ConfigureRotation, caller: Caller
 ) -> JSONResponse:
+    schemas.authorize(request, "kms:UpdateSecretRotationPolicy", secret=name)
     engine = _engine(request)
     if not body.enabled:
         config = configuration.disable(engine, name)
@@ -111,6 +112,7 @@ def configure_rotation(
 
 @router.get(SECRET + ":rotation", summary="Show the rotation configuration")
 def describe_rotation(request: Request, name: str, _: Caller) -> JSONResponse:
+    schemas.authorize(request, "kms:DescribeSecret", secret=name)
     return JSONResponse(_config_json(configuration.describe(_engine(request), name)))
 
 
@@ -118,6 +120,7 @@ def describe_rotation(request: Request, name: str, _: Caller) -> JSONResponse:
 def rotate_secret(
     request: Request, name: str, caller: Caller, body: schemas.RotateSecret | None = None
 ) -> JSONResponse:
+    schemas.authorize(request, "kms:RotateSecret", secret=name)
     body = body or schemas.RotateSecret()
     rotation, created = _engine(request).start(
         name,
@@ -131,6 +134,7 @@ def rotate_secret(
 
 @router.post(SECRET + ":cancel-rotation", summary="Cancel the running rotation")
 def cancel_rotation(request: Request, name: str, _: Caller) -> JSONResponse:
+    schemas.authorize(request, "rotor:CancelRotation", secret=name)
     return JSONResponse(rotation_json(_engine(request).cancel(name)))
 
 
@@ -138,6 +142,7 @@ def cancel_rotation(request: Request, name: str, _: Caller) -> JSONResponse:
 def list_rotations(
     request: Request, name: str, _: Caller, page_size: int = 20, page_token: str | None = None
 ) -> JSONResponse:
+    schemas.authorize(request, "rotor:ListRotations", secret=name)
     page = rotations.list_rotations(
         _engine(request).store, name, page_size=page_size, page_token=page_token
     )
@@ -153,6 +158,7 @@ def list_rotations(
 def get_rotation(request: Request, rotation_id: str, _: Caller) -> JSONResponse:
     store = _engine(request).store
     rotation = rotations.get_rotation(store, rotation_id)
+    schemas.authorize(request, "rotor:ListRotations", secret=rotation.secret_name)
     out = rotation_json(rotation)
     out["events"] = [
         {"at": schemas.timestamp(e.at), "kind": e.kind, "step": e.step, "message": e.message}
@@ -163,5 +169,11 @@ def get_rotation(request: Request, rotation_id: str, _: Caller) -> JSONResponse:
 
 @router.get("/due-rotations", summary="Secrets whose scheduled rotation is due")
 def due_rotations(request: Request, _: Caller) -> JSONResponse:
+    request.scope["rotor.audit"] = {"action": "rotor:ListRotations"}
     due = rotation_configs.due_configs(_engine(request).store, utcnow(), limit=1000)
-    return JSONResponse({"secrets": [c.secret_name for c in due]})
+    names = [
+        c.secret_name
+        for c in due
+        if schemas.allowed(request, "rotor:ListRotations", secret=c.secret_name)
+    ]
+    return JSONResponse({"secrets": names})

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.convertors import Convertor, register_url_convertor
 
 from rotor import errors
-from rotor.access.keys import Identity
+from rotor.access.keys import Identity, secret_resource
 from rotor.store.secrets import Secret
 from rotor.store.versions import SecretValue, VersionInfo
 
@@ -157,3 +157,32 @@ async def caller(
     """The authenticated caller (the request-context middleware authenticated every /v1 request)."""
     identity: Identity = request.scope["rotor.identity"]
     return identity
+
+
+def allowed(request: Request, action: str, *, secret: str) -> bool:
+    identity: Identity = request.scope["rotor.identity"]
+    settings = request.app.state.settings
+    return identity.allows(
+        action, secret_resource(secret, region=settings.region, account=settings.account_id)
+    )
+
+
+def authorize(
+    request: Request, action: str, *, secret: str | None = None, resource: str | None = None
+) -> Identity:
+    """Require the caller to be allowed ``action`` on a secret (by name) or another resource;
+    records what the request is about for its audit event."""
+    identity: Identity = request.scope["rotor.identity"]
+    details: dict[str, Any] = {"action": action}
+    if secret is not None:
+        details["secret_name"] = secret
+        settings = request.app.state.settings
+        resource = secret_resource(secret, region=settings.region, account=settings.account_id)
+    request.scope["rotor.audit"] = details
+    identity.require(action, resource or "*")
+    return identity
+
+
+def note_version(request: Request, version_id: str) -> None:
+    """The version a request read or wrote, for its audit event."""
+    request.scope.setdefault("rotor.audit", {})["version_id"] = version_id

@@ -36,6 +36,7 @@ def _parse_tags(raw: list[str]) -> dict[str, str]:
 
 @router.post("/secrets", status_code=201, summary="Create a secret")
 def create_secret(request: Request, body: schemas.CreateSecret, _: Caller) -> JSONResponse:
+    schemas.authorize(request, "kms:CreateSecret", secret=body.name)
     secret = secrets_store.create_secret(
         _store(request),
         name=body.name,
@@ -58,6 +59,7 @@ def list_secrets(
     page_token: str | None = None,
     include_pending_deletion: bool = False,
 ) -> JSONResponse:
+    request.scope["rotor.audit"] = {"action": "kms:ListSecrets"}
     page = secrets_store.list_secrets(
         _store(request),
         prefix=prefix,
@@ -68,7 +70,12 @@ def list_secrets(
     )
     return JSONResponse(
         {
-            "secrets": [schemas.secret_json(s) for s in page.items],
+            # Only the secrets the caller may list are shown.
+            "secrets": [
+                schemas.secret_json(s)
+                for s in page.items
+                if schemas.allowed(request, "kms:ListSecrets", secret=s.name)
+            ],
             "next_page_token": page.next_page_token,
         }
     )
@@ -82,19 +89,23 @@ def get_value(
     stage: str | None = None,
     version_id: str | None = None,
 ) -> Response:
+    schemas.authorize(request, "kms:GetSecretValue", secret=name)
     # Plain reads are answered by the request-context middleware before routing; this
     # route documents the operation and answers the rest (e.g. unknown parameters).
-    body = reads.read_value(_store(request), name, stage, version_id)
+    body, read_version = reads.read_value(_store(request), name, stage, version_id)
+    schemas.note_version(request, read_version)
     return Response(body, media_type="application/json")
 
 
 @router.post(SECRET + ":versions", status_code=201, summary="Put a value (a new version)")
 def put_value(request: Request, name: str, body: schemas.PutValue, _: Caller) -> JSONResponse:
+    schemas.authorize(request, "kms:PutSecretValue", secret=name)
     value = body.decoded(required=True)
     assert value is not None
     version, created = versions.put_value(
         _store(request), name, value, version_id=body.version_id, stages=body.stages
     )
+    schemas.note_version(request, version.version_id)
     return JSONResponse(schemas.version_json(version), status_code=201 if created else 200)
 
 
@@ -106,6 +117,7 @@ def list_versions(
     page_size: int = 50,
     page_token: str | None = None,
 ) -> JSONResponse:
+    schemas.authorize(request, "kms:ListSecretVersionIds", secret=name)
     page = versions.list_versions(_store(request), name, page_size=page_size, page_token=page_token)
     return JSONResponse(
         {
@@ -117,6 +129,7 @@ def list_versions(
 
 @router.post(SECRET + ":stage", summary="Move or remove a stage")
 def update_stage(request: Request, name: str, body: schemas.UpdateStage, _: Caller) -> JSONResponse:
+    schemas.authorize(request, "kms:UpdateSecretVersionStage", secret=name)
     result = stages.update_stage(
         _store(request),
         name,
@@ -129,12 +142,14 @@ def update_stage(request: Request, name: str, body: schemas.UpdateStage, _: Call
 
 @router.post(SECRET + ":restore", summary="Cancel a scheduled deletion")
 def restore_secret(request: Request, name: str, _: Caller) -> JSONResponse:
+    schemas.authorize(request, "kms:RestoreSecret", secret=name)
     deletion.restore_secret(_store(request), name)
     return JSONResponse(schemas.secret_json(secrets_store.get_secret(_store(request), name)))
 
 
 @router.get(SECRET, summary="Describe a secret")
 def describe_secret(request: Request, name: str, _: Caller) -> JSONResponse:
+    schemas.authorize(request, "kms:DescribeSecret", secret=name)
     return JSONResponse(schemas.secret_json(secrets_store.get_secret(_store(request), name)))
 
 
@@ -142,6 +157,7 @@ def describe_secret(request: Request, name: str, _: Caller) -> JSONResponse:
 def update_secret(
     request: Request, name: str, body: schemas.UpdateSecret, _: Caller
 ) -> JSONResponse:
+    schemas.authorize(request, "kms:UpdateSecret", secret=name)
     secret = secrets_store.update_secret(
         _store(request), name, description=body.description, tags=body.tags
     )
@@ -156,6 +172,7 @@ def delete_secret(
     recovery_days: int | None = None,
     force: bool = False,
 ) -> JSONResponse:
+    schemas.authorize(request, "kms:DeleteSecret", secret=name)
     store = _store(request)
     before = secrets_store.get_secret(store, name)
     when = deletion.delete_secret(store, name, recovery_days=recovery_days, force=force)

@@ -46,11 +46,23 @@ class Redactor:
 
     A whole value is remembered; of a JSON object, the fields whose name says they hold
     a secret (``AccountPassword``, ``AccessKeySecret``, ``Token``...), so that account
-    names and endpoints stay readable in the rotation history.
+    names, endpoints and references such as ``MasterSecret`` stay readable in the
+    rotation history.
     """
 
     MIN_LENGTH = 4
-    SECRET_FIELD_WORDS = ("password", "secret", "token", "key", "credential", "passphrase")
+    SECRET_FIELD_WORDS = (
+        "password",
+        "passwd",
+        "passphrase",
+        "token",
+        "credential",
+        "accesskeysecret",
+        "clientsecret",
+        "secretkey",
+        "privatekey",
+        "apikey",
+    )
 
     def __init__(self) -> None:
         self._values: set[str] = set()
@@ -69,7 +81,8 @@ class Redactor:
             return
         if isinstance(parsed, dict):
             for name, field in parsed.items():
-                secret_like = any(w in str(name).lower() for w in self.SECRET_FIELD_WORDS)
+                folded = str(name).lower().replace("_", "").replace("-", "")
+                secret_like = any(w in folded for w in self.SECRET_FIELD_WORDS)
                 if secret_like and isinstance(field, str) and len(field) >= self.MIN_LENGTH:
                     self._values.add(field)
 
@@ -99,6 +112,10 @@ class SecretsAccess:
             for k, v in parameters.items()
             if k.endswith(SECRET_REFERENCE_SUFFIX) and isinstance(v, str)
         }
+
+    @property
+    def allowed_names(self) -> frozenset[str]:
+        return frozenset(self._allowed)
 
     def allow_referenced(self, value: Mapping[str, Any]) -> None:
         """Also allow the secrets named by a (trusted) Current value's ``*Secret`` fields."""

@@ -1,0 +1,188 @@
+"""Policies: JSON documents that allow or deny actions on resources.
+
+The shape is the cloud one (``../shared/reference``)::
+
+    {"Version": "1", "Statement": [{"Effect": "Allow", "Action": ["kms:GetSecretValue"],
+                                    "Resource": ["acs:kms:*:*:secret/app/*"]}]}
+
+Evaluation: default deny; an explicit Deny beats any Allow. ``Action`` and
+``Resource`` take ``*`` and ``?`` wildcards; actions compare case-insensitively
+(as the cloud does), resources case-sensitively. Actions that match no rotor
+operation (``kms:Decrypt``, ``rds:CreateAccount``) are kept as written and simply
+grant nothing in rotor.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import re
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from rotor import errors
+
+MAX_DOCUMENT_BYTES = 32 * 1024
+MAX_STATEMENTS = 100
+_ACTION_RE = re.compile(r"[A-Za-z0-9*?-]+:[A-Za-z0-9*?]+")
+_RESOURCE_RE = re.compile(r"[\x21-\x7e]{1,1024}")
+
+#: The resource name prefix of a secret: ``acs:kms:<region>:<account>:secret/<name>``.
+SECRET_RESOURCE = "acs:kms:{region}:{account}:secret/{name}"
+
+#: Every rotor operation's action. An API operation maps to exactly one of these.
+ACTIONS: dict[str, str] = {
+    # secrets (the KMS names, so one policy serves the native and KMS-compatible APIs)
+    "kms:CreateSecret": "create a secret",
+    "kms:DescribeSecret": "describe a secret, show its rotation configuration",
+    "kms:ListSecrets": "list secrets (only those the resource patterns match are shown)",
+    "kms:UpdateSecret": "change a secret's description and tags",
+    "kms:DeleteSecret": "schedule or force a secret's deletion",
+    "kms:RestoreSecret": "cancel a scheduled deletion",
+    "kms:GetSecretValue": "read a value",
+    "kms:PutSecretValue": "write a new version",
+    "kms:ListSecretVersionIds": "list a secret's versions",
+    "kms:UpdateSecretVersionStage": "move or remove a stage",
+    "kms:GetRandomPassword": "generate a random password",
+    "kms:RotateSecret": "start a rotation now",
+    "kms:UpdateSecretRotationPolicy": "configure, enable or disable rotation",
+    # rotor's own
+    "rotor:CancelRotation": "cancel a running rotation",
+    "rotor:ListRotations": "read rotation history and rotations",
+    "rotor:CreatePrincipal": "create a user or role",
+    "rotor:ListPrincipals": "list principals, show one",
+    "rotor:DeletePrincipal": "delete a principal and its keys",
+    "rotor:CreateAccessKey": "create an access key for a principal",
+    "rotor:ListAccessKeys": "list a principal's access keys (never their secrets)",
+    "rotor:UpdateAccessKey": "disable or enable an access key",
+    "rotor:DeleteAccessKey": "delete an access key",
+    "rotor:CreatePolicy": "create or replace a policy",
+    "rotor:GetPolicy": "show or list policies",
+    "rotor:DeletePolicy": "delete a policy",
+    "rotor:AttachPolicy": "attach a policy to a principal",
+    "rotor:DetachPolicy": "detach a policy from a principal",
+    "rotor:ListAuditEvents": "read the audit log",
+    "sts:AssumeRole": "get short-lived credentials of a role",
+}
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class Statement:
+    effect: str
+    actions: tuple[str, ...]
+    resources: tuple[str, ...]
+
+    def matches(self, action: str, resource: str) -> bool:
+        return any(_matches(p, action, fold=True) for p in self.actions) and any(
+            _matches(p, resource, fold=False) for p in self.resources
+        )
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class Policy:
+    statements: tuple[Statement, ...]
+
+    @property
+    def actions(self) -> list[str]:
+        return [a for s in self.statements for a in s.actions]
+
+    def unmatched_actions(self) -> list[str]:
+        """Actions written in the policy that match no rotor operation (they grant nothing)."""
+        return [
+            a
+            for a in dict.fromkeys(self.actions)
+            if not any(_matches(a, known, fold=True) for known in ACTIONS)
+        ]
+
+
+@functools.lru_cache(maxsize=4096)
+def _pattern(pattern: str, fold: bool) -> re.Pattern[str]:
+    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    return re.compile(regex, re.IGNORECASE | re.DOTALL if fold else re.DOTALL)
+
+
+def _matches(pattern: str, value: str, *, fold: bool) -> bool:
+    return _pattern(pattern, fold).fullmatch(value) is not None
+
+
+def _string_list(value: Any, where: str) -> tuple[str, ...]:
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list) or not items or not all(isinstance(i, str) for i in items):
+        raise errors.InvalidParameter(f"{where} must be a string or a non-empty list of strings")
+    return tuple(items)
+
+
+def parse_policy(document: str | dict[str, Any]) -> Policy:
+    """A validated policy; the error names the problem (statement index, field, value)."""
+    if isinstance(document, str):
+        if len(document.encode()) > MAX_DOCUMENT_BYTES:
+            raise errors.InvalidParameter(
+                f"a policy document is at most {MAX_DOCUMENT_BYTES} bytes"
+            )
+        try:
+            document = json.loads(document)
+        except ValueError as exc:
+            raise errors.InvalidParameter(f"the policy is not valid JSON: {exc.args[0]}") from None
+    if not isinstance(document, dict):
+        raise errors.InvalidParameter("a policy is a JSON object")
+    unknown = set(document) - {"Version", "Statement"}
+    if unknown:
+        raise errors.InvalidParameter(f"unknown policy field(s): {', '.join(sorted(unknown))}")
+    if str(document.get("Version", "1")) != "1":
+        raise errors.InvalidParameter('policy "Version" must be "1"')
+    raw = document.get("Statement")
+    if isinstance(raw, dict):
+        raw = [raw]
+    if not isinstance(raw, list) or not raw:
+        raise errors.InvalidParameter('a policy needs a non-empty "Statement" list')
+    if len(raw) > MAX_STATEMENTS:
+        raise errors.InvalidParameter(f"a policy has at most {MAX_STATEMENTS} statements")
+    return Policy(statements=tuple(_statement(i, s) for i, s in enumerate(raw)))
+
+
+def _statement(index: int, raw: Any) -> Statement:
+    where = f"Statement[{index}]"
+    if not isinstance(raw, dict):
+        raise errors.InvalidParameter(f"{where} must be an object")
+    unknown = set(raw) - {"Effect", "Action", "Resource", "Sid", "Condition"}
+    if unknown:
+        raise errors.InvalidParameter(f"{where}: unknown field(s) {', '.join(sorted(unknown))}")
+    if "Condition" in raw:
+        raise errors.InvalidParameter(f"{where}: Condition is not supported")
+    effect = raw.get("Effect")
+    if effect not in ("Allow", "Deny"):
+        raise errors.InvalidParameter(f'{where}: "Effect" must be "Allow" or "Deny"')
+    actions = _string_list(raw.get("Action"), f"{where}.Action")
+    for action in actions:
+        if action != "*" and not _ACTION_RE.fullmatch(action):
+            raise errors.InvalidParameter(
+                f"{where}: action {action!r} is not service:Name (wildcards * and ? allowed)"
+            )
+    resources = _string_list(raw.get("Resource"), f"{where}.Resource")
+    for resource in resources:
+        if not _RESOURCE_RE.fullmatch(resource):
+            raise errors.InvalidParameter(
+                f"{where}: resource {resource!r} must be 1-1024 printable characters, no spaces"
+            )
+    return Statement(effect=effect, actions=actions, resources=resources)
+
+
+def decide(policies: Iterable[Policy], action: str, resource: str) -> bool:
+    """Whether ``policies`` allow ``action`` on ``resource``: default deny, Deny wins."""
+    allowed = False
+    for policy in policies:
+        for statement in policy.statements:
+            if statement.matches(action, resource):
+                if statement.effect == "Deny":
+                    return False
+                allowed = True
+    return allowed
+
+
+def decide_all(layers: Sequence[Sequence[Policy]], action: str, resource: str) -> bool:
+    """Every layer must allow (a role's policies, then a session's narrowing policy)."""
+    return all(decide(layer, action, resource) for layer in layers)
+
+
+ADMINISTRATOR = {"Version": "1", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}

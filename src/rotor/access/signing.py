@@ -1,0 +1,222 @@
+"""rotor's own request signature, ``ROTOR-HMAC-SHA256``, verified on the server side.
+
+A signed request proves it holds an access key secret without sending it::
+
+    Authorization: ROTOR-HMAC-SHA256 Credential=<key id>, Timestamp=<unix seconds>,
+        Nonce=<16-128 of A-Za-z0-9_->, Signature=<hex>
+    X-Rotor-Security-Token: <session token>        (assumed-role keys only)
+
+The signature is hex(HMAC-SHA256(key secret, string to sign)), where the string
+to sign is these lines joined with ``\\n`` (no trailing newline):
+
+1. ``ROTOR-HMAC-SHA256``
+2. the method (``GET``, ``POST``, ...)
+3. the path exactly as sent, percent-encoding kept, without the query
+4. the canonical query (:func:`canonical_query`; empty line when there is none)
+5. hex SHA-256 of the body (of ``""`` when there is no body)
+6. the timestamp, as written in the header
+7. the nonce
+8. the session token (empty line when there is none)
+
+The server refuses a timestamp more than :data:`MAX_SKEW_SECONDS` from its
+clock, and a (key, nonce) pair it has seen before: nonces are remembered in the
+store until the timestamp could no longer pass, so a replay is refused on every
+node. Every refusal is the same :class:`rotor.errors.Unauthenticated`, whatever
+part was wrong, and secrets and signatures are compared in constant time
+whether the key exists or not.
+
+The client computes the same string in :mod:`rotor.client._signing` (the
+client never imports this package); a test keeps the two in step.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+import hmac
+import re
+import secrets
+import time
+import urllib.parse
+from collections.abc import Callable
+
+from rotor import errors
+from rotor.access import signatures
+from rotor.access.keys import Authenticator, Identity
+from rotor.store import principals
+
+ALGORITHM = "ROTOR-HMAC-SHA256"
+#: Requests whose timestamp is further than this from the server's clock are refused.
+MAX_SKEW_SECONDS = 15 * 60
+#: The most query parameters a signed request may carry.
+MAX_QUERY_PARAMETERS = 1000
+SECURITY_TOKEN_HEADER = "X-Rotor-Security-Token"
+
+_FIELDS = frozenset({"Credential", "Timestamp", "Nonce", "Signature"})
+_KEY_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_TIMESTAMP = re.compile(r"[0-9]{1,12}")
+_NONCE = re.compile(r"[A-Za-z0-9_-]{16,128}")
+_SIGNATURE = re.compile(r"[0-9a-fA-F]{64}")
+_DUMMY_SECRET = secrets.token_urlsafe(30)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class Authorization:
+    """The parts of an ``Authorization: ROTOR-HMAC-SHA256 ...`` header."""
+
+    access_key_id: str
+    #: Unix seconds, as written in the header (that text is what is signed).
+    timestamp: str
+    nonce: str
+    #: Lower-case hex.
+    signature: str
+
+
+def is_signed(authorization: str | None) -> bool:
+    """Whether an ``Authorization`` value claims this scheme (else it may be a bearer key)."""
+    return authorization is not None and authorization.startswith(ALGORITHM + " ")
+
+
+def parse_authorization(value: str) -> Authorization:
+    """The header's parts, in any order, each exactly once; else Unauthenticated."""
+    if not is_signed(value):
+        raise errors.Unauthenticated()
+    fields: dict[str, str] = {}
+    for item in value[len(ALGORITHM) + 1 :].split(","):
+        name, sep, text = item.strip().partition("=")
+        if not sep or name in fields:
+            raise errors.Unauthenticated()
+        fields[name] = text
+    if fields.keys() != _FIELDS:
+        raise errors.Unauthenticated()
+    checks = (
+        (_KEY_ID, "Credential"),
+        (_TIMESTAMP, "Timestamp"),
+        (_NONCE, "Nonce"),
+        (_SIGNATURE, "Signature"),
+    )
+    if not all(pattern.fullmatch(fields[name]) for pattern, name in checks):
+        raise errors.Unauthenticated()
+    return Authorization(
+        access_key_id=fields["Credential"],
+        timestamp=fields["Timestamp"],
+        nonce=fields["Nonce"],
+        signature=fields["Signature"].lower(),
+    )
+
+
+def canonical_query(query: str) -> str:
+    """The query as signed: pairs decoded (``+`` is a space, blank values kept), each key
+    and value percent-encoded per RFC 3986, sorted by encoded key then encoded
+    value, joined as ``k=v`` with ``&``. ``b=2&a=x y&a=1`` → ``a=1&a=x%20y&b=2``."""
+    try:
+        pairs = urllib.parse.parse_qsl(
+            query,
+            keep_blank_values=True,
+            encoding="utf-8",
+            errors="strict",
+            max_num_fields=MAX_QUERY_PARAMETERS,
+        )
+    except (UnicodeDecodeError, ValueError):
+        raise errors.Unauthenticated() from None
+    encode = signatures.percent_encode  # RFC 3986: all but A-Za-z0-9-._~ as %XX of UTF-8
+    encoded = sorted((encode(k), encode(v)) for k, v in pairs)
+    return "&".join(f"{k}={v}" for k, v in encoded)
+
+
+def string_to_sign(
+    *,
+    method: str,
+    path: str,
+    query: str,
+    body: bytes,
+    timestamp: str,
+    nonce: str,
+    security_token: str = "",
+) -> str:
+    return "\n".join(
+        [
+            ALGORITHM,
+            method,
+            path,
+            canonical_query(query),
+            hashlib.sha256(body).hexdigest(),
+            timestamp,
+            nonce,
+            security_token,
+        ]
+    )
+
+
+def signature(secret: str, text: str) -> str:
+    """hex(HMAC-SHA256(secret, text)), both UTF-8."""
+    return hmac.new(secret.encode(), text.encode(), hashlib.sha256).hexdigest()
+
+
+#: Records a (key id, nonce) until the given time; False when it was recorded already.
+NonceClaim = Callable[[str, str, dt.datetime], bool]
+
+
+class Verifier:
+    """Checks ``ROTOR-HMAC-SHA256`` requests against the keys an :class:`Authenticator` knows.
+
+    Nonces go to the store (:func:`rotor.store.principals.use_nonce`) unless
+    ``claim_nonce`` says otherwise.
+    """
+
+    def __init__(
+        self,
+        authenticator: Authenticator,
+        *,
+        claim_nonce: NonceClaim | None = None,
+        max_skew_seconds: float = MAX_SKEW_SECONDS,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.authenticator = authenticator
+        self._claim_nonce = claim_nonce or self._claim_in_store
+        self._max_skew = max_skew_seconds
+        self._clock = clock
+
+    def _claim_in_store(self, key_id: str, nonce: str, expires_at: dt.datetime) -> bool:
+        return principals.use_nonce(self.authenticator.store, key_id, nonce, expires_at)
+
+    def authenticate(
+        self,
+        *,
+        authorization: str,
+        method: str,
+        path: str,
+        query: str,
+        body: bytes,
+        security_token: str | None,
+    ) -> Identity:
+        """The identity of a correctly signed, fresh, first-seen request; else Unauthenticated.
+
+        The nonce is recorded last, so a request refused for any other reason does not
+        use it up (nor write to the store).
+        """
+        auth = parse_authorization(authorization)
+        text = string_to_sign(
+            method=method,
+            path=path,
+            query=query,
+            body=body,
+            timestamp=auth.timestamp,
+            nonce=auth.nonce,
+            security_token=security_token or "",
+        )
+        secret = self.authenticator.key_secret(auth.access_key_id)
+        expected = signature(secret or _DUMMY_SECRET, text)
+        matches = hmac.compare_digest(expected.encode(), auth.signature.encode())
+        if secret is None or not matches:
+            raise errors.Unauthenticated()
+        sent = int(auth.timestamp)
+        if abs(self._clock() - sent) > self._max_skew:
+            raise errors.Unauthenticated()
+        identity = self.authenticator.identify(auth.access_key_id, security_token)
+        # Remember the nonce until this timestamp can no longer pass.
+        until = dt.datetime.fromtimestamp(sent + self._max_skew, dt.UTC)
+        if not self._claim_nonce(auth.access_key_id, auth.nonce, until):
+            raise errors.Unauthenticated()
+        return identity

@@ -1,0 +1,390 @@
+"""``mysql-alternating`` and ``mysql-single-user``: rotate MySQL and MariaDB credentials.
+
+The secret is a JSON object ``{"Endpoint", "AccountName", "AccountPassword", "Port"?,
+"DBName"?, "SSL"?}``; ``mysql-alternating`` also needs ``"MasterSecret"``, the name of
+a secret ``{"Endpoint", "AccountName", "AccountPassword", "Port"?, "SSL"?}`` for an
+account allowed to CREATE USER, GRANT (WITH GRANT OPTION) and ALTER USER on the same
+server. A value that is not such an object, or a missing or mistyped field, fails
+with an error naming the field before anything is changed.
+
+``mysql-alternating`` (alternating accounts, see :mod:`accounts`):
+
+- **new**: copy Current with the other account of the pair (``app`` <-> ``app_rt``)
+  and a fresh password into Pending, unless this version exists. Names longer than the
+  server allows (16, 32, 80 or 128 characters by flavour and version) are refused.
+- **set**: done if the Pending credentials already log in. Otherwise check that Pending
+  is the other account of Current's on the same endpoint, that Current logs in, and
+  that the master secret points at the same endpoint; then, as the master, make the
+  other account a copy of the current one on every host (see :mod:`mysql_accounts`),
+  and give it the new password last.
+- **test**: log in with Pending (retrying briefly), run a query, and check as the
+  master that the Pending account holds exactly what the Current one does. In a dry
+  run (rotation being enabled) set never ran, so test checks everything set would check
+  and changes nothing.
+- **end**: Current moves to the new version; Previous (the other account) keeps working
+  until the next rotation.
+
+``mysql-single-user`` changes the secret's own password with its Current credentials
+(no master, no second account): new -> set (``SET PASSWORD`` on MariaDB, ``ALTER USER
+USER()`` on MySQL) -> test -> end. The trade-off: from set until applications read the
+new Current, connections opened with the old password fail, and only the account entry
+the server matched (one host) changes.
+
+Rotation parameters: the password policy of ``generated-password`` (``ExcludeCharacters``
+defaults to ``/@"'\\``), and the TLS settings of :mod:`mysql_connections`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from typing import TYPE_CHECKING, Any
+
+import pymysql
+
+from rotor import errors
+from rotor.rotation.functions import accounts, generated, mysql_accounts
+from rotor.rotation.functions.base import (
+    InvocationContext,
+    options_of,
+    parse_json_object,
+    step_of,
+    version_of,
+)
+from rotor.rotation.functions.mysql_connections import (
+    Connector,
+    Endpoint,
+    Login,
+    LoginRefused,
+    ServerVersion,
+    TlsMode,
+    TlsSettings,
+    current_user,
+    read_version,
+)
+from rotor.store import passwords, stages
+
+if TYPE_CHECKING:
+    from rotor.rotation.functions.mysql_connections import Connection
+
+DEFAULT_EXCLUDED_CHARACTERS = "/@\"'\\"
+#: Logins with new credentials are retried: some servers apply a change with a delay.
+LOGIN_ATTEMPTS = 5
+LOGIN_FIRST_DELAY_SECONDS = 0.05
+_REQUIRED = {"Endpoint": str, "AccountName": str, "AccountPassword": str}
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class DatabaseSecret:
+    """A parsed user or master secret."""
+
+    value: dict[str, Any] = dataclasses.field(repr=False)
+    endpoint: Endpoint
+    account: str
+    password: str = dataclasses.field(repr=False)
+    database: str | None
+    tls: TlsMode
+    master_secret: str | None
+
+    @classmethod
+    def parse(cls, raw: str | bytes, what: str, *, master_field: bool = False) -> DatabaseSecret:
+        value = parse_json_object(raw, what)
+        fields: dict[str, type] = dict(_REQUIRED)
+        if master_field:
+            fields["MasterSecret"] = str
+        accounts.require_fields(value, fields, what)
+        if not value["AccountName"]:
+            raise errors.InvalidParameter(f"{what}: field 'AccountName' is empty")
+        database = value.get("DBName")
+        if database is not None and not isinstance(database, str):
+            raise errors.InvalidParameter(f"{what}: field 'DBName' has the wrong type")
+        return cls(
+            value=value,
+            endpoint=Endpoint.of(value, what),
+            account=value["AccountName"],
+            password=value["AccountPassword"],
+            database=database or None,
+            tls=TlsMode.of(value),
+            master_secret=value.get("MasterSecret"),
+        )
+
+    def login(self, label: str, *, database: bool = True) -> Login:
+        return Login(
+            endpoint=self.endpoint,
+            user=self.account,
+            password=self.password,
+            database=self.database if database else None,
+            tls=self.tls,
+            label=label,
+        )
+
+
+class _Step:
+    """What every step of both functions works with."""
+
+    def __init__(self, event: dict[str, Any], context: InvocationContext) -> None:
+        self.context = context
+        self.access = context.secrets
+        self.name = context.secrets.secret_name
+        self.version = version_of(event, context)
+        self.options = options_of(event, context)
+        self.connector = Connector(TlsSettings.of(self.options), context.log)
+
+    def current(self, *, master_field: bool) -> DatabaseSecret:
+        value = self.access.get_value(self.name, stage=stages.CURRENT)
+        secret = DatabaseSecret.parse(
+            value.value, f"the Current value of secret {self.name!r}", master_field=master_field
+        )
+        self.access.allow_referenced(secret.value)
+        return secret
+
+    def pending(self, *, master_field: bool) -> DatabaseSecret:
+        value = self.access.get_value(self.name, version_id=self.version)
+        return DatabaseSecret.parse(
+            value.value, f"the Pending value of secret {self.name!r}", master_field=master_field
+        )
+
+    def put_new(self, current: DatabaseSecret, account: str) -> None:
+        options = {"ExcludeCharacters": DEFAULT_EXCLUDED_CHARACTERS, **self.options}
+        password = passwords.generate_password(**generated.password_policy(options))
+        value = {**current.value, "AccountName": account, "AccountPassword": password}
+        self.access.put_pending(self.name, json.dumps(value), self.version)
+
+    def exists(self) -> bool:
+        return self.access.find_value(self.name, version_id=self.version) is not None
+
+    def same_endpoint(self, current: DatabaseSecret, other: DatabaseSecret, what: str) -> None:
+        if other.endpoint != current.endpoint:
+            raise errors.InvalidParameter(
+                f"{what} is for another server than the Current value: its Endpoint and "
+                f"Port give {other.endpoint}, not {current.endpoint}"
+            )
+
+    def prove_login(self, login: Login) -> None:
+        """Log in (retrying a refusal with backoff), check the account, run a query."""
+        delay = LOGIN_FIRST_DELAY_SECONDS
+        for attempt in range(1, LOGIN_ATTEMPTS + 1):
+            try:
+                with self.connector.connect(login) as conn:
+                    if current_user(conn) != login.user:
+                        raise errors.FunctionFailed(
+                            f"{login.label} log in, but as another account than {login.user!r}"
+                        )
+                    with conn.cursor() as cursor:
+                        cursor.execute("SELECT 1")
+                        if cursor.fetchone() != (1,):
+                            raise errors.FunctionFailed("the test query returned a wrong result")
+                return
+            except LoginRefused:
+                if attempt == LOGIN_ATTEMPTS:
+                    raise
+                time.sleep(delay)
+                delay *= 2
+
+    def end(self) -> None:
+        self.access.finish(self.name, self.version, expected_current=self.context.expected_current)
+
+
+class MySQLAlternating:
+    """Alternating accounts through a master secret; see the module docstring."""
+
+    def invoke(self, event: dict[str, Any], context: InvocationContext) -> dict[str, Any] | None:
+        step_name = step_of(event)
+        step = _Step(event, context)
+        if step_name == "new":
+            self._new(step)
+        elif step_name == "set":
+            self._set(step)
+        elif step_name == "test":
+            self._test(step)
+        else:
+            step.end()
+        return {"VersionId": step.version}
+
+    def _new(self, step: _Step) -> None:
+        if step.exists():
+            return
+        current = step.current(master_field=True)
+        with step.connector.connect(current.login("the Current credentials")) as conn:
+            server = read_version(conn)
+        other = accounts.alternate_name(current.account, max_length=server.max_user_name_length)
+        step.put_new(current, other)
+        step.context.log(f"new: the next account is {other!r} ({server})")
+
+    def _set(self, step: _Step) -> None:
+        current = step.current(master_field=True)
+        pending = step.pending(master_field=True)
+        self._check_pair(step, current, pending)
+        if step.connector.logs_in(pending.login("the Pending credentials")):
+            step.context.log(f"set: {pending.account!r} already logs in with the new password")
+            return
+        master = self._master(step, current, pending)
+        with step.connector.connect(master.login("the master credentials", database=False)) as conn:
+            plan = self._plan(conn, master, current, pending)
+            mysql_accounts.apply_copy(conn, plan, pending.password, step.context.log)
+
+    def _test(self, step: _Step) -> None:
+        current = step.current(master_field=True)
+        pending = step.pending(master_field=True)
+        self._check_pair(step, current, pending)
+        if step.context.dry_run:
+            # set never ran: check all that set would check, change nothing.
+            master = self._master(step, current, pending)
+            login = master.login("the master credentials", database=False)
+            with step.connector.connect(login) as conn:
+                plan = self._plan(conn, master, current, pending)
+            step.context.log(
+                f"test: dry run: {current.account!r} on {len(plan.hosts)} host(s) can be "
+                f"copied to {pending.account!r} by {master.account!r} ({plan.server})"
+            )
+            return
+        step.prove_login(pending.login("the Pending credentials"))
+        master = self._master(step, current, pending, current_must_log_in=False)
+        with step.connector.connect(master.login("the master credentials", database=False)) as conn:
+            server = read_version(conn)
+            with conn.cursor() as cursor:
+                plan = mysql_accounts.plan_copy(cursor, server, current.account, pending.account)
+            problems = mysql_accounts.compare(conn, plan, plugin=True)
+        if problems:
+            raise errors.FunctionFailed(
+                f"{pending.account!r} does not hold the same as {current.account!r}: "
+                + "; ".join(problems)
+            )
+        step.context.log(
+            f"test: {pending.account!r} logs in and holds the same privileges as "
+            f"{current.account!r} on {len(plan.hosts)} host(s)"
+        )
+
+    def _check_pair(self, step: _Step, current: DatabaseSecret, pending: DatabaseSecret) -> None:
+        if not accounts.is_pair(current.account, pending.account):
+            raise errors.InvalidParameter(
+                f"the Pending account {pending.account!r} is not the other account of the "
+                f"Current one, {current.account!r}; refusing to modify it"
+            )
+        step.same_endpoint(current, pending, "the Pending value")
+
+    def _master(
+        self,
+        step: _Step,
+        current: DatabaseSecret,
+        pending: DatabaseSecret,
+        *,
+        current_must_log_in: bool = True,
+    ) -> DatabaseSecret:
+        """The master secret, once Current is known to log in and the endpoints agree."""
+        if current_must_log_in and not step.connector.logs_in(
+            current.login("the Current credentials")
+        ):
+            raise errors.FunctionFailed(
+                f"the Current credentials of {current.account!r} no longer log in to "
+                f"{current.endpoint}; refusing to change anything"
+            )
+        name = str(current.master_secret)
+        what = f"the master secret {name!r}"
+        master = DatabaseSecret.parse(step.access.get_value(name, stage=stages.CURRENT).value, what)
+        step.same_endpoint(current, master, what)
+        if master.account in (pending.account, current.account):
+            raise errors.InvalidParameter(
+                f"{what} is for {master.account!r}, one of the accounts being rotated"
+            )
+        return master
+
+    def _plan(
+        self,
+        conn: Connection,
+        master: DatabaseSecret,
+        current: DatabaseSecret,
+        pending: DatabaseSecret,
+    ) -> mysql_accounts.Plan:
+        """Everything set needs, read and checked as the master; nothing is changed."""
+        server = read_version(conn)
+        if len(pending.account) > server.max_user_name_length:
+            raise errors.InvalidParameter(
+                f"{pending.account!r} is longer than the {server.max_user_name_length} "
+                f"characters {server} allows"
+            )
+        try:
+            with conn.cursor() as cursor:
+                plan = mysql_accounts.plan_copy(cursor, server, current.account, pending.account)
+                cursor.execute("SHOW GRANTS")
+                own = [str(row[0]) for row in cursor.fetchall()]
+        except pymysql.err.MySQLError as exc:
+            raise mysql_accounts.sql_error("reading the master's privileges", exc) from exc
+        creates = any(copy.existing is None for copy in plan.hosts)
+        reason = mysql_accounts.missing_authority(
+            own, [copy.grants for copy in plan.hosts], creates=creates
+        )
+        if reason is not None:
+            raise errors.FunctionFailed(
+                f"the master account {master.account!r} cannot give {pending.account!r} the "
+                f"privileges of {current.account!r}: {reason}"
+            )
+        return plan
+
+
+class MySQLSingleUser:
+    """One account changes its own password; see the module docstring."""
+
+    def invoke(self, event: dict[str, Any], context: InvocationContext) -> dict[str, Any] | None:
+        step_name = step_of(event)
+        step = _Step(event, context)
+        if step_name == "new":
+            if not step.exists():
+                current = step.current(master_field=False)
+                step.put_new(current, current.account)
+        elif step_name == "set":
+            self._set(step)
+        elif step_name == "test":
+            if step.context.dry_run:
+                current = step.current(master_field=False)
+                with step.connector.connect(current.login("the Current credentials")) as conn:
+                    server = read_version(conn)
+                step.context.log(f"test: dry run: {current.account!r} logs in ({server})")
+            else:
+                pending = step.pending(master_field=False)
+                step.prove_login(pending.login("the Pending credentials"))
+        else:
+            step.end()
+        return {"VersionId": step.version}
+
+    def _set(self, step: _Step) -> None:
+        current = step.current(master_field=False)
+        pending = step.pending(master_field=False)
+        if pending.account != current.account:
+            raise errors.InvalidParameter(
+                f"the Pending account {pending.account!r} is not the Current one, "
+                f"{current.account!r}; refusing to modify it"
+            )
+        step.same_endpoint(current, pending, "the Pending value")
+        if step.connector.logs_in(pending.login("the Pending credentials")):
+            step.context.log(f"set: {pending.account!r} already logs in with the new password")
+            return
+        with step.connector.connect(current.login("the Current credentials")) as conn:
+            server = read_version(conn)
+            sql, args = own_password_statement(server, pending.password, current.password)
+            try:
+                with conn.cursor() as cursor:
+                    cursor.execute(sql, args)
+            except pymysql.err.MySQLError as exc:
+                raise mysql_accounts.sql_error(
+                    f"changing the password of {current.account!r}", exc
+                ) from exc
+        step.context.log(f"set: new password set for {current.account!r} ({server})")
+
+
+def own_password_statement(
+    server: ServerVersion, new: str, old: str
+) -> tuple[str, tuple[str, ...]]:
+    """How an account without privileges changes its own password.
+
+    MariaDB's ALTER USER needs CREATE USER even for oneself, but its SET PASSWORD does
+    not (and keeps the account's authentication plugin); MySQL 5.7.6+ documents
+    ``ALTER USER USER()``, with ``REPLACE`` (the current password) from 8.0.13, which
+    accounts with ``PASSWORD REQUIRE CURRENT`` need.
+    """
+    if server.mariadb or not server.has_alter_user:
+        return "SET PASSWORD = PASSWORD(%s)", (new,)
+    if server.has_replace_clause:
+        return "ALTER USER USER() IDENTIFIED BY %s REPLACE %s", (new, old)
+    return "ALTER USER USER() IDENTIFIED BY %s", (new,)

@@ -1,0 +1,453 @@
+"""Connections of the MySQL/MariaDB rotation functions: endpoints, TLS, server versions.
+
+A secret's ``SSL`` field chooses the TLS mode of its connections:
+
+- ``true`` / ``"true"``: TLS with certificate and host name verification, never plaintext;
+- ``false`` / ``"false"``: plaintext (PyMySQL's TLS is switched off entirely);
+- absent, or anything else: TLS with verification when it works, else plaintext, with a
+  warning in the rotation history (the rotation parameter ``AllowPlaintextFallback``
+  set to false forbids that fallback).
+
+Rotation parameters: ``CaBundle`` (PEM file of trusted CAs; default: the system's),
+``ClientCertificate`` and ``ClientKey`` (PEM files, for accounts that ``REQUIRE X509``).
+One :class:`ssl.SSLContext` is built per set of TLS settings and reused by every
+connection (PyMySQL would otherwise build one per connect, which costs far more than
+the connect itself). Connects time out after 5 seconds.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import enum
+import logging
+import os
+import re
+import socket
+import ssl
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, TypeAlias
+
+import pymysql
+import pymysql.cursors
+
+from rotor import errors
+
+if TYPE_CHECKING:
+    from pymysql.connections import Connection as _Connection
+
+    Connection: TypeAlias = _Connection[pymysql.cursors.Cursor]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PORT = 3306
+CONNECT_TIMEOUT_SECONDS = 5.0
+#: Reads and writes of an open connection (a TLS handshake included).
+IO_TIMEOUT_SECONDS = 30.0
+
+# Client-side error codes (CR_*) and server error codes (ER_*) the messages name.
+# 1698: MariaDB's answer for some user names that do not exist.
+_ACCESS_DENIED = (1045, 1698)
+_DB_ACCESS_DENIED = 1044
+_UNKNOWN_DATABASE = 1049
+_CONN_HOST_ERROR = 2003
+_SERVER_LOST = 2013
+_SSL_CONNECTION_ERROR = 2026
+# OpenSSL's X509_V_ERR_HOSTNAME_MISMATCH and X509_V_ERR_IP_ADDRESS_MISMATCH.
+_NAME_MISMATCH_CODES = (62, 64)
+
+
+class TlsMode(enum.Enum):
+    """How a secret's connections use TLS (its ``SSL`` field)."""
+
+    #: ``SSL`` true: TLS with verification, never plaintext.
+    REQUIRED = "required"
+    #: ``SSL`` absent or neither true nor false: TLS if it works, else plaintext with a warning.
+    PREFERRED = "preferred"
+    #: ``SSL`` false: plaintext.
+    DISABLED = "disabled"
+
+    @classmethod
+    def of(cls, secret: Mapping[str, Any]) -> TlsMode:
+        value = secret.get("SSL")
+        if isinstance(value, str):
+            value = {"true": True, "false": False}.get(value.strip().lower(), value)
+        if value is True:
+            return cls.REQUIRED
+        if value is False:
+            return cls.DISABLED
+        return cls.PREFERRED
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, order=True)
+class Endpoint:
+    """A server address: host (lower case) and port."""
+
+    host: str
+    port: int = DEFAULT_PORT
+
+    @classmethod
+    def of(cls, secret: Mapping[str, Any], what: str) -> Endpoint:
+        """The ``Endpoint`` (``host``, ``host:port`` or ``[v6]:port``) and ``Port`` of a secret."""
+        raw = secret.get("Endpoint")
+        if not isinstance(raw, str) or not raw.strip():
+            raise errors.InvalidParameter(f"{what}: field 'Endpoint' must be a host name")
+        host, embedded = _split_host_port(raw.strip(), what)
+        port = embedded
+        if "Port" in secret and secret["Port"] is not None:
+            port = _port_of(secret["Port"], what)
+            if embedded is not None and embedded != port:
+                raise errors.InvalidParameter(
+                    f"{what}: 'Endpoint' names port {embedded} but 'Port' is {port}"
+                )
+        return cls(host=host.lower().rstrip("."), port=port or DEFAULT_PORT)
+
+    def __str__(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
+
+
+def _split_host_port(text: str, what: str) -> tuple[str, int | None]:
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        if rest and not rest.startswith(":"):
+            raise errors.InvalidParameter(f"{what}: field 'Endpoint' is not a host name")
+        return host, _port_of(rest[1:], what) if rest else None
+    if text.count(":") == 1:
+        host, _, port = text.partition(":")
+        return host, _port_of(port, what)
+    return text, None
+
+
+def _port_of(value: object, what: str) -> int:
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value.strip())
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 65536:
+        raise errors.InvalidParameter(f"{what}: field 'Port' must be a port number (1-65535)")
+    return value
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Login:
+    """Credentials to log in with, and what they are (for messages)."""
+
+    endpoint: Endpoint
+    user: str
+    password: str = dataclasses.field(repr=False)
+    database: str | None = None
+    tls: TlsMode = TlsMode.PREFERRED
+    #: e.g. "the Current credentials"; messages say "cannot log in with {label}".
+    label: str
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class TlsSettings:
+    """The TLS rotation parameters."""
+
+    ca_bundle: str | None = None
+    client_certificate: str | None = None
+    client_key: str | None = None
+    allow_plaintext_fallback: bool = True
+
+    @classmethod
+    def of(cls, options: Mapping[str, Any]) -> TlsSettings:
+        paths: dict[str, str | None] = {}
+        for key in ("CaBundle", "ClientCertificate", "ClientKey"):
+            value = options.get(key)
+            if value is not None and (not isinstance(value, str) or not value):
+                raise errors.InvalidParameter(f"{key} must be the path of a PEM file")
+            paths[key] = value
+        if bool(paths["ClientCertificate"]) != bool(paths["ClientKey"]):
+            raise errors.InvalidParameter("give both ClientCertificate and ClientKey, or neither")
+        fallback = options.get("AllowPlaintextFallback", True)
+        if isinstance(fallback, str) and fallback.strip().lower() in ("true", "false"):
+            fallback = fallback.strip().lower() == "true"
+        if not isinstance(fallback, bool):
+            raise errors.InvalidParameter("AllowPlaintextFallback must be true or false")
+        return cls(
+            ca_bundle=paths["CaBundle"],
+            client_certificate=paths["ClientCertificate"],
+            client_key=paths["ClientKey"],
+            allow_plaintext_fallback=fallback,
+        )
+
+
+class _Contexts:
+    """One TLS context per set of settings (and file versions), shared by all rotations."""
+
+    MAX = 32
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._cache: dict[tuple[object, ...], ssl.SSLContext] = {}
+
+    def get(self, settings: TlsSettings) -> ssl.SSLContext:
+        files = (settings.ca_bundle, settings.client_certificate, settings.client_key)
+        key = tuple((path, _mtime(path)) for path in files)
+        with self._lock:
+            context = self._cache.get(key)
+            if context is None:
+                context = _build_context(settings)
+                if len(self._cache) >= self.MAX:
+                    self._cache.pop(next(iter(self._cache)))
+                self._cache[key] = context
+            return context
+
+
+def _mtime(path: str | None) -> int | None:
+    if path is None:
+        return None
+    try:
+        return os.stat(path).st_mtime_ns
+    except OSError:
+        return None  # reported with a clear message when the context is built
+
+
+def _build_context(settings: TlsSettings) -> ssl.SSLContext:
+    try:
+        context = ssl.create_default_context(cafile=settings.ca_bundle)
+        if settings.client_certificate and settings.client_key:
+            context.load_cert_chain(settings.client_certificate, settings.client_key)
+    except (OSError, ssl.SSLError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "not valid PEM"
+        raise errors.InvalidParameter(
+            f"cannot load the TLS files (CaBundle, ClientCertificate, ClientKey): {reason}"
+        ) from exc
+    return context
+
+
+_CONTEXTS = _Contexts()
+
+
+class LoginRefused(errors.FunctionFailed):
+    """The server refused the credentials (access denied), as opposed to being unreachable."""
+
+
+class Connector:
+    """Opens the connections of one step and records plaintext fallbacks in its history."""
+
+    def __init__(self, settings: TlsSettings, history: Callable[[str], None]) -> None:
+        self.settings = settings
+        self._history = history
+        self._warned: set[tuple[Endpoint, str]] = set()
+
+    @contextlib.contextmanager
+    def connect(self, login: Login) -> Iterator[Connection]:
+        """A connection (autocommit) as ``login``; FunctionFailed with a clear reason otherwise."""
+        conn = self._open(login)
+        try:
+            yield conn
+        except pymysql.err.MySQLError as exc:
+            code = exc.args[0] if exc.args else None
+            raise errors.FunctionFailed(
+                f"a query on {login.endpoint} as {login.user!r} failed: MySQL error {code}"
+            ) from exc
+        finally:
+            conn.close()
+
+    def logs_in(self, login: Login) -> bool:
+        """Whether ``login`` logs in as its own user; False when refused, errors when unreachable."""
+        try:
+            with self.connect(login) as conn:
+                return current_user(conn) == login.user
+        except LoginRefused:
+            return False
+
+    def _open(self, login: Login) -> Connection:
+        if login.tls is TlsMode.DISABLED:
+            try:
+                return _attempt(login, None)
+            except pymysql.err.MySQLError as exc:
+                raise _failure(login, exc) from exc
+        context = _CONTEXTS.get(self.settings)
+        try:
+            return _attempt(login, context)
+        except pymysql.err.MySQLError as exc:
+            problem = _tls_problem(exc, login)
+            if problem is None:
+                raise _failure(login, exc) from exc
+            if login.tls is TlsMode.REQUIRED:
+                raise errors.FunctionFailed(
+                    f"cannot connect to {login.endpoint} with {login.label} over TLS "
+                    f"(the secret sets SSL, so never without it): {problem}"
+                ) from exc
+            if not self.settings.allow_plaintext_fallback:
+                raise errors.FunctionFailed(
+                    f"cannot connect to {login.endpoint} with {login.label} over TLS: {problem}; "
+                    "falling back to plaintext is forbidden (AllowPlaintextFallback is false)"
+                ) from exc
+            self._warn_fallback(login, problem)
+            try:
+                return _attempt(login, None)
+            except pymysql.err.MySQLError as plain:
+                raise _failure(login, plain, tls_problem=problem) from plain
+
+    def _warn_fallback(self, login: Login, problem: str) -> None:
+        key = (login.endpoint, login.user)
+        if key in self._warned:
+            return
+        self._warned.add(key)
+        message = (
+            f"warning: TLS to {login.endpoint} failed ({problem}); connected as {login.user!r} "
+            'without TLS, because the secret does not set SSL. Set "SSL": true to require '
+            'TLS, or "SSL": false to connect without trying it.'
+        )
+        log.warning("%s", message)
+        self._history(message)
+
+
+def _attempt(login: Login, context: ssl.SSLContext | None) -> Connection:
+    tls: dict[str, Any] = {"ssl": context} if context is not None else {"ssl_disabled": True}
+    return pymysql.connect(
+        host=login.endpoint.host,
+        port=login.endpoint.port,
+        user=login.user,
+        password=login.password,
+        database=login.database,
+        connect_timeout=CONNECT_TIMEOUT_SECONDS,
+        read_timeout=IO_TIMEOUT_SECONDS,
+        write_timeout=IO_TIMEOUT_SECONDS,
+        autocommit=True,
+        charset="utf8mb4",
+        **tls,
+    )
+
+
+def _tls_problem(exc: pymysql.err.MySQLError, login: Login) -> str | None:
+    """What went wrong with TLS, or None when the failure is not about TLS."""
+    code = exc.args[0] if exc.args else None
+    if code == _SSL_CONNECTION_ERROR:
+        return "the server does not support TLS"
+    cause = getattr(exc, "original_exception", None)
+    if isinstance(cause, ssl.SSLCertVerificationError):
+        if cause.verify_code in _NAME_MISMATCH_CODES:
+            message = (
+                f"TLS host name check failed: the server's certificate is not valid for "
+                f"{login.endpoint.host!r}"
+            )
+            log.warning("%s (endpoint %s)", message, login.endpoint)
+            return message
+        return f"certificate verification failed: {cause.verify_message}"
+    if isinstance(cause, ssl.SSLError):
+        return f"TLS handshake failed ({cause.reason or 'protocol error'})"
+    return None
+
+
+def _failure(
+    login: Login, exc: pymysql.err.MySQLError, *, tls_problem: str | None = None
+) -> errors.FunctionFailed:
+    """A clear error for a failed login; never the driver's text (it may quote SQL)."""
+    code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
+    cause = getattr(exc, "original_exception", None)
+    where = f"{login.endpoint} as {login.user!r}"
+    after = (
+        f" (after TLS failed: {tls_problem}; the account may require TLS)" if tls_problem else ""
+    )
+    if code in _ACCESS_DENIED:
+        return LoginRefused(f"cannot log in to {where} with {login.label}: access denied{after}")
+    if code == _DB_ACCESS_DENIED:
+        return errors.FunctionFailed(
+            f"cannot log in to {where} with {login.label}: no access to database {login.database!r}"
+        )
+    if code == _UNKNOWN_DATABASE:
+        return errors.FunctionFailed(
+            f"cannot log in to {where} with {login.label}: database {login.database!r} "
+            "does not exist"
+        )
+    if code == _CONN_HOST_ERROR:
+        if isinstance(cause, ConnectionRefusedError):
+            reason = "connection refused"
+        elif isinstance(cause, TimeoutError | socket.timeout):
+            reason = f"no answer within {CONNECT_TIMEOUT_SECONDS:g} s"
+        elif isinstance(cause, socket.gaierror):
+            reason = f"cannot resolve host name {login.endpoint.host!r}"
+        elif isinstance(cause, OSError) and cause.strerror:
+            reason = cause.strerror
+        else:
+            reason = "cannot connect"
+        return errors.FunctionFailed(f"cannot connect to {login.endpoint}: {reason}")
+    if code == _SERVER_LOST:
+        return errors.FunctionFailed(f"lost the connection to {login.endpoint} while logging in")
+    return errors.FunctionFailed(
+        f"cannot log in to {where} with {login.label}: MySQL error {code}{after}"
+    )
+
+
+def current_user(conn: Connection) -> str:
+    """The user part of ``CURRENT_USER()``: the account the server matched."""
+    with conn.cursor() as cursor:
+        cursor.execute("SELECT CURRENT_USER()")
+        row = cursor.fetchone()
+    text = str(row[0]) if row else ""
+    return text.rpartition("@")[0]
+
+
+# -- server versions --------------------------------------------------------------------
+
+
+class Flavour(enum.StrEnum):
+    """Which server family: their SQL differs in places."""
+
+    MYSQL = "MySQL"
+    MARIADB = "MariaDB"
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ServerVersion:
+    """A server's flavour and version, and what its SQL can do."""
+
+    flavour: Flavour
+    version: tuple[int, int, int]
+
+    @classmethod
+    def parse(cls, text: str) -> ServerVersion:
+        """From ``SELECT VERSION()``: ``8.0.36``, ``5.7.44-log``, ``10.11.6-MariaDB-0+deb12u1``."""
+        mariadb = "mariadb" in text.lower()
+        found = re.findall(r"(\d+)\.(\d+)\.(\d+)", text)
+        if mariadb and text.startswith("5.5.5-") and len(found) > 1:
+            found = found[1:]  # the replication-compatibility prefix of MariaDB 10+
+        if not found:
+            raise errors.FunctionFailed("cannot understand the server's version")
+        major, minor, patch = (int(part) for part in found[0])
+        return cls(
+            flavour=Flavour.MARIADB if mariadb else Flavour.MYSQL,
+            version=(major, minor, patch),
+        )
+
+    def __str__(self) -> str:
+        return f"{self.flavour} {'.'.join(map(str, self.version))}"
+
+    @property
+    def mariadb(self) -> bool:
+        return self.flavour is Flavour.MARIADB
+
+    @property
+    def max_user_name_length(self) -> int:
+        """Characters allowed in a user name."""
+        if self.mariadb:
+            if self.version < (5, 5, 31):
+                return 16
+            return 80 if self.version < (10, 6, 0) else 128
+        return 16 if self.version < (5, 7, 8) else 32
+
+    @property
+    def has_alter_user(self) -> bool:
+        """``ALTER USER ... IDENTIFIED BY / REQUIRE / WITH`` (else SET PASSWORD and GRANT USAGE)."""
+        return self.version >= ((10, 2, 0) if self.mariadb else (5, 7, 6))
+
+    @property
+    def has_roles(self) -> bool:
+        return self.version >= ((10, 0, 5) if self.mariadb else (8, 0, 0))
+
+    @property
+    def has_replace_clause(self) -> bool:
+        """MySQL's ``ALTER USER ... REPLACE 'current'`` for changing one's own password."""
+        return not self.mariadb and self.version >= (8, 0, 13)
+
+
+def read_version(conn: Connection) -> ServerVersion:
+    with conn.cursor() as cursor:
+        cursor.execute("SELECT VERSION()")
+        row = cursor.fetchone()
+    return ServerVersion.parse(str(row[0]) if row else "")

@@ -1,0 +1,132 @@
+"""Every API operation maps to exactly one action, and the README's table says which.
+
+The table must list every ``/v1`` route of the server, name only actions of
+``policies.ACTIONS``, and use each of them; and each operation, sent by a key with
+no permissions, must be checked against (and audited as) the action the table names.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from rotor.access import policies
+from rotor.api.app import create_app
+from tests.access.conftest import World, events_of
+from tests.conftest import make_settings
+
+README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+ROW = re.compile(r"^\| `(GET|POST|PUT|PATCH|DELETE) (/v1/[^`]*)` \| (`([a-z]+:\w+)`|none[^|]*) \|")
+NO_ACTION = "none"
+
+
+def documented() -> dict[tuple[str, str], str]:
+    """(method, path) -> action, from the README's table."""
+    table: dict[tuple[str, str], str] = {}
+    for line in README.splitlines():
+        match = ROW.match(line)
+        if match:
+            key = (match.group(1), match.group(2))
+            assert key not in table, f"{key} is in the table twice"
+            table[key] = match.group(4) or NO_ACTION
+    return table
+
+
+def served(tmp_path: Path) -> set[tuple[str, str]]:
+    """(method, path) of every ``/v1`` operation, from the server's OpenAPI document."""
+    app = create_app(make_settings(tmp_path)).app
+    try:
+        paths = app.openapi()["paths"]
+    finally:
+        app.state.store.close()
+    return {
+        (method.upper(), path)
+        for path, operations in paths.items()
+        if path.startswith("/v1/")
+        for method in operations
+    }
+
+
+def test_the_table_lists_every_route_and_every_action(tmp_path: Path) -> None:
+    table = documented()
+    assert set(table) == served(tmp_path)
+    actions = set(table.values()) - {NO_ACTION}
+    assert actions == set(policies.ACTIONS)
+
+
+BODIES: dict[tuple[str, str], Any] = {
+    ("POST", "/v1/secrets"): {"name": "{secret}-new"},
+    ("PATCH", "/v1/secrets/{name}"): {},
+    ("POST", "/v1/secrets/{name}:versions"): {"value": "x"},
+    ("POST", "/v1/secrets/{name}:stage"): {"stage": "Current", "move_to_version": "v"},
+    ("POST", "/v1/passwords"): {},
+    ("PUT", "/v1/secrets/{name}:rotation"): {"function": "generated-password"},
+    ("POST", "/v1/secrets/{name}:rotate"): {},
+    ("POST", "/v1/principals"): {"name": "{principal}-new"},
+    ("POST", "/v1/principals/{name}/access-keys"): {},
+    ("PUT", "/v1/policies/{name}"): {"document": {}},
+    ("POST", "/v1/assume-role"): {"role": "{role}"},
+}
+OPEN = {
+    ("GET", "/v1/secrets"),
+    ("GET", "/v1/principals"),
+    ("GET", "/v1/policies"),
+    ("GET", "/v1/due-rotations"),
+    ("GET", "/v1/whoami"),
+}
+
+
+def fill(template: Any, names: dict[str, str]) -> Any:
+    if isinstance(template, str):
+        return template.format(**names)
+    if isinstance(template, dict):
+        return {k: fill(v, names) for k, v in template.items()}
+    return template
+
+
+def test_each_operation_is_checked_as_its_documented_action(world: World) -> None:
+    secret = f"{world.name('ops')}/db"
+    world.admin.create_secret(secret, value="v")
+    rotation = world.admin.configure_rotation(secret, function="generated-password").started
+    assert rotation is not None
+    world.admin.wait_for_rotation(rotation.id, timeout=30)
+    role = world.name("ops-role")
+    world.admin.create_principal(role, kind="role")
+    nobody = world.actor("ops-nobody")
+    policy = world.name("ops-policy")
+    world.admin.put_policy(
+        policy,
+        {
+            "Version": "1",
+            "Statement": [{"Effect": "Allow", "Action": "kms:ListSecrets", "Resource": "*"}],
+        },
+    )
+    names = {
+        "secret": secret,
+        "principal": nobody.name,
+        "role": role,
+        "policy": policy,
+        "key_id": nobody.key.access_key_id,
+        "rotation_id": rotation.id,
+    }
+    sent: dict[str, tuple[tuple[str, str], str]] = {}
+    with nobody.http() as http:
+        for (method, path), action in documented().items():
+            name = secret if path.startswith("/v1/secrets/") else names["principal"]
+            if path.startswith("/v1/policies/"):
+                name = policy
+            url = fill(path.replace("{name}", "{n}"), {**names, "n": name})
+            body = fill(BODIES.get((method, path)), names)
+            response = http.request(method, url, json=body)
+            # Listings show only what may be listed, and whoami needs no action.
+            expected = 200 if (method, path) in OPEN else 403
+            assert response.status_code == expected, (method, path, response.text)
+            sent[response.headers["x-request-id"]] = ((method, path), action)
+    events = {e.request_id: e for e in events_of(world.admin, principal=nobody.name)}
+    for request_id, (operation, action) in sent.items():
+        event = events[request_id]
+        if action == NO_ACTION:
+            assert event.action == f"{operation[0]} {fill(operation[1], names)}", operation
+        else:
+            assert event.action == action, operation

@@ -1,0 +1,309 @@
+"""Parsing without a server: SHOW GRANTS rows, versions, endpoints, TLS settings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from rotor import errors
+from rotor.rotation.functions import mysql, mysql_accounts, mysql_grants
+from rotor.rotation.functions.mysql_connections import (
+    Endpoint,
+    Flavour,
+    ServerVersion,
+    TlsMode,
+    TlsSettings,
+)
+from rotor.rotation.functions.mysql_grants import Account, AccountGrants, Privilege, Target
+
+APP = Account("app", "%")
+MARIADB = ServerVersion.parse("10.11.6-MariaDB-0+deb12u1")
+MYSQL8 = ServerVersion.parse("8.0.36")
+
+
+def quote(text: str) -> str:
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def grants(*rows: str, account: Account = APP) -> AccountGrants:
+    return mysql_grants.parse_grants(rows, account)
+
+
+@pytest.mark.parametrize(
+    ("row", "atoms"),
+    [
+        ("GRANT USAGE ON *.* TO `app`@`%`", set()),
+        (
+            "GRANT USAGE ON *.* TO `app`@`%` IDENTIFIED BY PASSWORD '*ABC' REQUIRE SSL "
+            "WITH MAX_QUERIES_PER_HOUR 10 MAX_STATEMENT_TIME 1.500000",
+            set(),
+        ),
+        ("GRANT PROCESS, RELOAD ON *.* TO 'app'@'%'", {("*.*", "PROCESS"), ("*.*", "RELOAD")}),
+        ("GRANT ALL ON `db`.* TO `app`@`%`", {("`db`.*", "ALL PRIVILEGES")}),
+        (
+            "GRANT SELECT, INSERT ON `app\\_%`.* TO `app`@`%` WITH GRANT OPTION",
+            {("`app\\_%`.*", "SELECT"), ("`app\\_%`.*", "INSERT")},
+        ),
+        (
+            "GRANT SELECT (`a`, `odd TO name`), UPDATE (`b`) ON `db`.`t` TO `app`@`%`",
+            {("`db`.`t`", "SELECT (`a`)"), ("`db`.`t`", "SELECT (`odd TO name`)")}
+            | {("`db`.`t`", "UPDATE (`b`)")},
+        ),
+        ("GRANT EXECUTE ON PROCEDURE `db`.`p` TO `app`@`%`", {("PROCEDURE `db`.`p`", "EXECUTE")}),
+        (
+            "GRANT EXECUTE, ALTER ROUTINE ON FUNCTION `db`.`f` TO `app`@`%`",
+            {("FUNCTION `db`.`f`", "EXECUTE"), ("FUNCTION `db`.`f`", "ALTER ROUTINE")},
+        ),
+        (
+            "GRANT EXECUTE ON PACKAGE BODY `db`.`p` TO `app`@`%`",
+            {("PACKAGE BODY `db`.`p`", "EXECUTE")},
+        ),
+        (
+            "GRANT BACKUP_ADMIN,XA_RECOVER_ADMIN ON *.* TO `app`@`%`",  # MySQL 8 dynamic privileges
+            {("*.*", "BACKUP_ADMIN"), ("*.*", "XA_RECOVER_ADMIN")},
+        ),
+        ("GRANT SELECT ON `we``ird db`.`a'b` TO `app`@`%`", {("`we``ird db`.`a'b`", "SELECT")}),
+    ],
+)
+def test_privilege_rows(row: str, atoms: set[tuple[str, str]]) -> None:
+    parsed = grants(row)
+    assert {(t.sql(), mysql_grants.privilege_sql([p])) for t, p in parsed.privileges} == atoms
+
+
+def test_grant_options_roles_proxies_default_roles() -> None:
+    parsed = grants(
+        "GRANT SELECT ON `app\\_%`.* TO `app`@`%` WITH GRANT OPTION",
+        "GRANT USAGE ON *.* TO `app`@`%` WITH GRANT OPTION MAX_USER_CONNECTIONS 3",
+        "GRANT `r 1` TO `app`@`%` WITH ADMIN OPTION",
+        "GRANT `r2`@`%`,`r3`@`10.%` TO `app`@`%`",
+        "GRANT PROXY ON ''@'%' TO 'app'@'%' WITH GRANT OPTION",
+        "SET DEFAULT ROLE `r 1` FOR `app`@`%`",
+    )
+    assert parsed.grant_options == {Target("", "app\\_%", None), Target("", None, None)}
+    assert parsed.roles == {
+        (Account("r 1"), True),
+        (Account("r2", "%"), False),
+        (Account("r3", "10.%"), False),
+    }
+    assert parsed.proxies == {(Account("", "%"), True)}
+    assert parsed.default_roles == {Account("r 1")}
+
+
+@pytest.mark.parametrize(
+    ("row", "problem"),
+    [
+        ("REVOKE SELECT ON `mysql`.* FROM `app`@`%`", "partial revokes"),
+        ("GRANT SELECT ON `db`.* TO `other`@`%`", "it is for 'other'@'%'"),
+        ("GRANT SELECT ON `db`.* TO `app`@`%` WITH SOMETHING", "unknown WITH option"),
+        ("GRANT SELECT ON `db` TO `app`@`%`", "expected database.object"),
+        ("GRANT SELECT ON `db`.* TO `app`@`%` ; DROP", "unexpected character"),
+        ("SELECT 1", "expected GRANT"),
+    ],
+)
+def test_rows_that_cannot_be_copied_are_refused(row: str, problem: str) -> None:
+    with pytest.raises(mysql_grants.Unsupported, match=problem):
+        grants(row)
+
+
+def test_a_refused_row_is_quoted_without_its_password_hash() -> None:
+    row = "GRANT USAGE ON *.* TO `app`@`other` IDENTIFIED BY PASSWORD '*SECRETHASH'"
+    with pytest.raises(mysql_grants.Unsupported) as caught:
+        grants(row)
+    assert "SECRETHASH" not in str(caught.value)
+    assert "GRANT USAGE ON *.* TO `app`@`other`" in str(caught.value)
+
+
+def test_copy_revokes_before_it_grants() -> None:
+    want = grants(
+        "GRANT SELECT ON `db`.* TO `app`@`%`",
+        "GRANT SELECT (`a`) ON `db`.`t` TO `app`@`%`",
+        "GRANT `r1` TO `app`@`%` WITH ADMIN OPTION",
+        "GRANT USAGE ON `x`.* TO `app`@`%` WITH GRANT OPTION",
+    )
+    have = grants(
+        "GRANT ALL PRIVILEGES ON `db`.* TO `app`@`%` WITH GRANT OPTION",
+        "GRANT SELECT (`a`, `b`) ON `db`.`t` TO `app`@`%`",
+        "GRANT `r1` TO `app`@`%`",
+        "GRANT `old` TO `app`@`%`",
+        "SET DEFAULT ROLE `old` FOR `app`@`%`",
+    )
+    statements = mysql_grants.copy_statements(want, have, "'app_rt'@'%'", quote, MARIADB)
+    assert statements == [
+        "REVOKE SELECT (`b`) ON `db`.`t` FROM 'app_rt'@'%'",
+        "REVOKE ALL PRIVILEGES ON `db`.* FROM 'app_rt'@'%'",
+        "REVOKE GRANT OPTION ON `db`.* FROM 'app_rt'@'%'",
+        "REVOKE 'old' FROM 'app_rt'@'%'",
+        "REVOKE 'r1' FROM 'app_rt'@'%'",
+        "GRANT SELECT ON `db`.* TO 'app_rt'@'%'",
+        "GRANT USAGE ON `x`.* TO 'app_rt'@'%' WITH GRANT OPTION",
+        "GRANT 'r1' TO 'app_rt'@'%' WITH ADMIN OPTION",
+        "SET DEFAULT ROLE NONE FOR 'app_rt'@'%'",
+    ]
+    assert mysql_grants.copy_statements(want, want, "x", quote, MARIADB) == []
+
+
+def test_default_roles_on_mysql() -> None:
+    want = AccountGrants(default_roles=frozenset({Account("r", "%")}))
+    assert mysql_grants.copy_statements(want, AccountGrants(), "'a'@'%'", quote, MYSQL8) == [
+        "ALTER USER 'a'@'%' DEFAULT ROLE 'r'@'%'"
+    ]
+
+
+def test_differences_are_listed_both_ways() -> None:
+    want = grants("GRANT SELECT, INSERT ON `db`.* TO `app`@`%`")
+    have = grants("GRANT SELECT, DELETE ON `db`.* TO `app`@`%`")
+    assert want.differences(have) == ["missing: INSERT ON `db`.*", "extra: DELETE ON `db`.*"]
+
+
+@pytest.mark.parametrize(
+    ("master", "creates", "reason"),
+    [
+        (["GRANT ALL PRIVILEGES ON *.* TO `m`@`%` WITH GRANT OPTION"], True, None),
+        (["GRANT ALL PRIVILEGES ON *.* TO `m`@`%`"], False, "lacks the GRANT OPTION"),
+        (["GRANT SELECT ON *.* TO `m`@`%` WITH GRANT OPTION"], True, "lacks the CREATE USER"),
+        (
+            [
+                "GRANT CREATE USER ON *.* TO `m`@`%`",
+                "GRANT ALL ON `d`.* TO `m`@`%` WITH GRANT OPTION",
+            ],
+            True,
+            "lacks the GRANT OPTION on *.*, needed to grant PROCESS",
+        ),
+        (
+            ["GRANT CREATE USER, SELECT ON *.* TO `m`@`%` WITH GRANT OPTION"],
+            True,
+            "does not hold PROCESS on *.* itself",
+        ),
+    ],
+)
+def test_the_masters_authority(master: list[str], creates: bool, reason: str | None) -> None:
+    want = grants("GRANT PROCESS ON *.* TO `app`@`%`", "GRANT SELECT ON `d`.* TO `app`@`%`")
+    found = mysql_accounts.missing_authority(master, [want], creates=creates)
+    assert (found is None) if reason is None else (reason in (found or ""))
+
+
+@pytest.mark.parametrize(
+    ("text", "flavour", "version", "length", "alter_user", "roles"),
+    [
+        ("5.6.51-log", Flavour.MYSQL, (5, 6, 51), 16, False, False),
+        ("5.7.5-m15", Flavour.MYSQL, (5, 7, 5), 16, False, False),
+        ("5.7.44", Flavour.MYSQL, (5, 7, 44), 32, True, False),
+        ("8.0.36-0ubuntu0.22.04.1", Flavour.MYSQL, (8, 0, 36), 32, True, True),
+        ("9.1.0", Flavour.MYSQL, (9, 1, 0), 32, True, True),
+        ("5.5.30-MariaDB", Flavour.MARIADB, (5, 5, 30), 16, False, False),
+        ("10.1.48-MariaDB-0+deb9u2", Flavour.MARIADB, (10, 1, 48), 80, False, True),
+        ("10.2.0-MariaDB", Flavour.MARIADB, (10, 2, 0), 80, True, True),
+        ("5.5.5-10.5.23-MariaDB", Flavour.MARIADB, (10, 5, 23), 80, True, True),
+        ("10.11.6-MariaDB-0+deb12u1", Flavour.MARIADB, (10, 11, 6), 128, True, True),
+        ("11.4.2-MariaDB-log", Flavour.MARIADB, (11, 4, 2), 128, True, True),
+    ],
+)
+def test_server_versions(
+    text: str,
+    flavour: Flavour,
+    version: tuple[int, int, int],
+    length: int,
+    alter_user: bool,
+    roles: bool,
+) -> None:
+    server = ServerVersion.parse(text)
+    assert (server.flavour, server.version) == (flavour, version)
+    assert server.max_user_name_length == length
+    assert server.has_alter_user is alter_user
+    assert server.has_roles is roles
+    assert server.has_replace_clause is (flavour is Flavour.MYSQL and version >= (8, 0, 13))
+
+
+@pytest.mark.parametrize(
+    ("server", "plugin", "clause"),
+    [
+        (MARIADB, "mysql_native_password", "IDENTIFIED BY %s"),
+        (MARIADB, "ed25519", "IDENTIFIED VIA ed25519 USING PASSWORD(%s)"),
+        (MYSQL8, "caching_sha2_password", "IDENTIFIED WITH caching_sha2_password BY %s"),
+        (MYSQL8, "", "IDENTIFIED WITH mysql_native_password BY %s"),
+        (ServerVersion.parse("5.6.51"), "mysql_native_password", "IDENTIFIED BY %s"),
+    ],
+)
+def test_password_clause_keeps_the_plugin(server: ServerVersion, plugin: str, clause: str) -> None:
+    assert mysql_accounts.identified(server, plugin, APP) == clause
+
+
+def test_accounts_without_a_password_plugin_are_refused() -> None:
+    with pytest.raises(errors.FunctionFailed, match="plugin 'unix_socket'"):
+        mysql_accounts.identified(MARIADB, "unix_socket", APP)
+
+
+@pytest.mark.parametrize(
+    ("secret", "endpoint"),
+    [
+        ({"Endpoint": "DB.Example.com."}, Endpoint(host="db.example.com", port=3306)),
+        ({"Endpoint": "db", "Port": 3307}, Endpoint(host="db", port=3307)),
+        ({"Endpoint": "db", "Port": "3307"}, Endpoint(host="db", port=3307)),
+        ({"Endpoint": "db:3307"}, Endpoint(host="db", port=3307)),
+        ({"Endpoint": "[::1]:3307", "Port": 3307}, Endpoint(host="::1", port=3307)),
+        ({"Endpoint": "fe80::1"}, Endpoint(host="fe80::1", port=3306)),
+    ],
+)
+def test_endpoints(secret: dict[str, Any], endpoint: Endpoint) -> None:
+    assert Endpoint.of(secret, "x") == endpoint
+
+
+@pytest.mark.parametrize(
+    ("secret", "problem"),
+    [
+        ({"Endpoint": ""}, "'Endpoint' must be a host name"),
+        ({"Endpoint": "db", "Port": 0}, "'Port' must be a port number"),
+        ({"Endpoint": "db", "Port": True}, "'Port' must be a port number"),
+        ({"Endpoint": "db:3307", "Port": 3306}, "names port 3307 but 'Port' is 3306"),
+    ],
+)
+def test_bad_endpoints(secret: dict[str, Any], problem: str) -> None:
+    with pytest.raises(errors.InvalidParameter, match=problem):
+        Endpoint.of(secret, "x")
+
+
+@pytest.mark.parametrize(
+    ("secret", "mode"),
+    [
+        ({}, TlsMode.PREFERRED),
+        ({"SSL": True}, TlsMode.REQUIRED),
+        ({"SSL": " TRUE "}, TlsMode.REQUIRED),
+        ({"SSL": False}, TlsMode.DISABLED),
+        ({"SSL": "false"}, TlsMode.DISABLED),
+        ({"SSL": "yes"}, TlsMode.PREFERRED),
+        ({"SSL": 1}, TlsMode.PREFERRED),
+        ({"SSL": None}, TlsMode.PREFERRED),
+    ],
+)
+def test_tls_modes(secret: dict[str, Any], mode: TlsMode) -> None:
+    assert TlsMode.of(secret) is mode
+
+
+def test_tls_settings() -> None:
+    assert TlsSettings.of({}).allow_plaintext_fallback
+    assert not TlsSettings.of({"AllowPlaintextFallback": "False"}).allow_plaintext_fallback
+    with pytest.raises(errors.InvalidParameter, match="both ClientCertificate and ClientKey"):
+        TlsSettings.of({"ClientCertificate": "/c.pem"})
+    with pytest.raises(errors.InvalidParameter, match="AllowPlaintextFallback"):
+        TlsSettings.of({"AllowPlaintextFallback": "maybe"})
+
+
+def test_privilege_sql_groups_columns() -> None:
+    privileges = [Privilege("SELECT", "a"), Privilege("SELECT", "b`c"), Privilege("INSERT")]
+    assert mysql_grants.privilege_sql(privileges) == "SELECT (`a`, `b``c`), INSERT"
+
+
+@pytest.mark.parametrize(
+    ("version", "statement"),
+    [
+        ("10.11.6-MariaDB", "SET PASSWORD = PASSWORD(%s)"),
+        ("5.6.51", "SET PASSWORD = PASSWORD(%s)"),
+        ("5.7.44", "ALTER USER USER() IDENTIFIED BY %s"),
+        ("8.0.36", "ALTER USER USER() IDENTIFIED BY %s REPLACE %s"),
+    ],
+)
+def test_how_an_account_changes_its_own_password(version: str, statement: str) -> None:
+    sql, args = mysql.own_password_statement(ServerVersion.parse(version), "new", "old")
+    assert sql == statement
+    assert args == ("new", "old")[: sql.count("%s")]
