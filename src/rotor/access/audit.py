@@ -8,7 +8,6 @@ A request that fails still has its event queued; events are flushed at least eve
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 
 from rotor.store import audit
@@ -18,67 +17,68 @@ from rotor.store.database import Store
 log = logging.getLogger(__name__)
 
 FLUSH_SECONDS = 0.2
-BATCH = 500
+BATCH = 2000
 
 
 class AuditLog:
+    """Events go into a buffer (an append under a lock); one thread writes the buffer
+    every ``FLUSH_SECONDS`` in one transaction, or at once when asked to flush."""
+
     def __init__(self, store: Store) -> None:
         self.store = store
-        self._queue: queue.SimpleQueue[AuditEvent | None] = queue.SimpleQueue()
+        self._buffer: list[AuditEvent] = []
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stopping = False
+        self._written = threading.Condition()
+        self._recorded = 0
+        self._done = 0
         self._thread: threading.Thread | None = None
-        self._flushed = threading.Condition()
-        self._pending = 0
 
     def record(self, event: AuditEvent) -> None:
-        with self._flushed:
-            self._pending += 1
-        self._queue.put(event)
+        with self._lock:
+            self._buffer.append(event)
+            self._recorded += 1
 
     def start(self) -> None:
+        self._stopping = False
         self._thread = threading.Thread(target=self._run, name="audit", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
         if self._thread is not None:
-            self._queue.put(None)
+            self._stopping = True
+            self._wake.set()
             self._thread.join()
             self._thread = None
+        self._write_pending()
 
     def flush(self, timeout: float = 10.0) -> bool:
-        """Wait until every event recorded so far is written (tests, shutdown)."""
+        """Wait until every event recorded so far is written (queries, tests, shutdown)."""
+        with self._lock:
+            target = self._recorded
         if self._thread is None:
-            self._write(self._drain())
+            self._write_pending()
             return True
-        with self._flushed:
-            return self._flushed.wait_for(lambda: self._pending == 0, timeout)
-
-    def _drain(self, first: AuditEvent | None = None) -> list[AuditEvent]:
-        batch = [first] if first is not None else []
-        while len(batch) < BATCH:
-            try:
-                item = self._queue.get_nowait()
-            except queue.Empty:
-                break
-            if item is None:
-                self._queue.put(None)  # keep the stop signal for the loop
-                break
-            batch.append(item)
-        return batch
+        self._wake.set()
+        with self._written:
+            return self._written.wait_for(lambda: self._done >= target, timeout)
 
     def _run(self) -> None:
+        while not self._stopping:
+            self._wake.wait(FLUSH_SECONDS)
+            self._wake.clear()
+            self._write_pending()
+
+    def _write_pending(self) -> None:
         while True:
-            try:
-                first = self._queue.get(timeout=FLUSH_SECONDS)
-            except queue.Empty:
-                continue
-            if first is None:
-                self._write(self._drain())
+            with self._lock:
+                batch, self._buffer = self._buffer[:BATCH], self._buffer[BATCH:]
+            if not batch:
                 return
-            self._write(self._drain(first))
+            self._write(batch)
 
     def _write(self, batch: list[AuditEvent]) -> None:
-        if not batch:
-            return
         for attempt in range(5):
             try:
                 audit.insert_events(self.store, batch)
@@ -88,6 +88,6 @@ class AuditLog:
                     "could not write %d audit events (attempt %d)", len(batch), attempt + 1
                 )
                 threading.Event().wait(0.5 * (attempt + 1))
-        with self._flushed:
-            self._pending -= len(batch)
-            self._flushed.notify_all()
+        with self._written:
+            self._done += len(batch)
+            self._written.notify_all()
