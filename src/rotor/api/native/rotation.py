@@ -157,12 +157,18 @@ def list_rotations(
 @router.get("/rotations/{rotation_id}", summary="One rotation, with its steps and events")
 def get_rotation(request: Request, rotation_id: str, _: Caller) -> JSONResponse:
     store = _engine(request).store
-    rotation = rotations.get_rotation(store, rotation_id)
-    schemas.authorize(request, "rotor:ListRotations", secret=rotation.secret_name)
-    out = rotation_json(rotation)
+    schemas.authorize(
+        request,
+        "rotor:ListRotations",
+        secret=rotations.get_rotation(store, rotation_id).secret_name,
+    )
+    # Events first, then the record: every event shown is reflected in the steps shown
+    # (a step's error and its step_failed event are written together).
+    events = rotations.list_events(store, rotation_id)
+    out = rotation_json(rotations.get_rotation(store, rotation_id))
     out["events"] = [
         {"at": schemas.timestamp(e.at), "kind": e.kind, "step": e.step, "message": e.message}
-        for e in rotations.list_events(store, rotation_id)
+        for e in events
     ]
     return JSONResponse(out)
 
