@@ -16,6 +16,7 @@ pytest_plugins = [
     "tests.services.postgres",
     "tests.services.mariadb",
     "tests.services.server",
+    "tests.services.cloud_sdk",
 ]
 
 
