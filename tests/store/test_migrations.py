@@ -24,7 +24,7 @@ def test_reopening_an_existing_store_keeps_its_data(settings: Settings) -> None:
     again.migrate()
     assert versions.get_value(again, "kept").value == "v"
     with again.engine.connect() as conn:
-        assert MigrationContext.configure(conn).get_current_revision() == "0003"
+        assert MigrationContext.configure(conn).get_current_revision() == "0004"
     again.close()
 
 
@@ -35,19 +35,19 @@ def test_a_store_made_by_an_older_release_upgrades_in_place(settings: Settings) 
     from rotor.store import rotation_configs
     from rotor.store.database import MIGRATIONS
 
-    # Build the schema of the first release only, and write through it.
+    # Write a secret, then take the schema back to the first release's (the data stays).
     first = Store.open(settings)  # creates data dir and master key, migrates to head...
+    secrets.create_secret(first, name="from/v1", value="old value")
     with first.engine.begin() as conn:
         cfg = Config()
         cfg.set_main_option("script_location", str(MIGRATIONS))
         cfg.attributes["connection"] = conn
         command.downgrade(cfg, "0001")  # ...so step back to the first release's schema
-    secrets.create_secret(first, name="from/v1", value="old value")
     first.close()
     upgraded = Store.open(settings)
     assert versions.get_value(upgraded, "from/v1").value == "old value"
     with upgraded.engine.connect() as conn:
-        assert MigrationContext.configure(conn).get_current_revision() == "0003"
+        assert MigrationContext.configure(conn).get_current_revision() == "0004"
     rotation_configs.put_config(
         upgraded,
         "from/v1",

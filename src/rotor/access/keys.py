@@ -65,6 +65,18 @@ class Identity:
             )
 
 
+class KeyRefused(errors.Unauthenticated):
+    """A key whose secret was proved but that may not be used now.
+
+    ``reason`` says why, for dialects whose errors tell (the native API's 401s do
+    not): ``disabled``, ``expired``, ``token-missing`` or ``token-mismatch``.
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__()
+        self.reason = reason
+
+
 @dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
 class _Verified:
     key: principals.AccessKey
@@ -206,15 +218,16 @@ class Authenticator:
             raise errors.Unauthenticated()
         key = verified.key
         if key.status != principals.ACTIVE:
-            raise errors.Unauthenticated()
+            raise KeyRefused("disabled")
         if key.expires_at is not None and key.expires_at <= utcnow():
-            raise errors.Unauthenticated()
+            raise KeyRefused("expired")
         if key.session_token_hash is not None:
-            given = token_hash(security_token or "")
-            if not hmac.compare_digest(given, key.session_token_hash):
-                raise errors.Unauthenticated()
+            if not security_token:
+                raise KeyRefused("token-missing")
+            if not hmac.compare_digest(token_hash(security_token), key.session_token_hash):
+                raise KeyRefused("token-mismatch")
         elif security_token:
-            raise errors.Unauthenticated()  # a token that does not belong to this key
+            raise KeyRefused("token-mismatch")  # a token that does not belong to this key
         return verified.identity
 
     def authenticate_bearer(

@@ -29,6 +29,8 @@ from rotor import errors
 from rotor.access import signing
 from rotor.access.audit import AuditLog
 from rotor.access.keys import Authenticator, Identity, secret_resource
+from rotor.api.bodies import ClientGone, read_capped
+from rotor.api.kms.endpoint import KmsEndpoint, is_kms_request
 from rotor.api.native import reads
 from rotor.config import Settings
 from rotor.store.audit import AuditEvent
@@ -99,6 +101,14 @@ class FrontDoor:
         self.verifier = signing.Verifier(authenticator)
         self.audit = audit
         self.throttle = Throttle(settings.auth_failure_max_delay_seconds)
+        self.kms = KmsEndpoint(
+            settings=settings,
+            authenticator=authenticator,
+            engine=app.state.engine,
+            scheduler=app.state.scheduler,
+            max_body=self.max_body,
+            on_auth_failure=self._slow_down,
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -107,7 +117,8 @@ class FrontDoor:
         rid = f"{_REQUEST_ID_PREFIX}{next(_request_numbers):010x}"
         scope["rotor.request_id"] = rid
         path: str = scope["path"]
-        if not (path == "/v1" or path.startswith("/v1/")):
+        native = path == "/v1" or path.startswith("/v1/")
+        if not native and not is_kms_request(scope):
             await self._forward(scope, receive, send)
             return
         status = {"code": 500}
@@ -118,7 +129,10 @@ class FrontDoor:
             await send(message)
 
         try:
-            await self._v1(path, scope, receive, send_tracking)
+            if native:
+                await self._v1(path, scope, receive, send_tracking)
+            else:
+                await self.kms(scope, receive, send_tracking)
         finally:
             self._audit(scope, status["code"])
 
@@ -148,9 +162,7 @@ class FrontDoor:
             else:
                 identity = self.authenticator.authenticate_bearer(authorization, token)
         except errors.RotorError as exc:
-            delay = self.throttle.delay_after_failure(_source(scope))
-            if delay:
-                await asyncio.sleep(delay)
+            await self._slow_down(scope)
             await self._refuse(exc, scope, receive, send)
             return
         scope["rotor.identity"] = identity
@@ -158,22 +170,21 @@ class FrontDoor:
             return
         await self._forward(scope, receive, send, body)
 
+    async def _slow_down(self, scope: Scope) -> None:
+        """After a failed authentication: wait, if this source keeps failing."""
+        delay = self.throttle.delay_after_failure(_source(scope))
+        if delay:
+            await asyncio.sleep(delay)
+
     async def _read_body(self, scope: Scope, receive: Receive, send: Send) -> bytes | None:
         """The whole body, or None once it was refused as too large (or the client left)."""
-        chunks = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":
-                return None  # the client went away
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.max_body:
-                await self._refuse(errors.RequestTooLarge(), scope, receive, send)
-                return None
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                return b"".join(chunks)
+        try:
+            return await read_capped(receive, self.max_body)
+        except ClientGone:
+            return None
+        except errors.RequestTooLarge as exc:
+            await self._refuse(exc, scope, receive, send)
+            return None
 
     async def _forward(
         self, scope: Scope, receive: Receive, send: Send, body: bytes | None = None
@@ -251,7 +262,9 @@ class FrontDoor:
     def _audit(self, scope: Scope, status: int) -> None:
         identity: Identity | None = scope.get("rotor.identity")
         details: dict[str, Any] = scope.get("rotor.audit") or {}
-        if status == 401:
+        if "rotor.outcome" in scope:
+            outcome = scope["rotor.outcome"]
+        elif status == 401:
             outcome = "unauthenticated"
         elif status == 403:
             outcome = "denied"

@@ -30,6 +30,9 @@ class RotationRequest:
     window: str | None = None
     flow: str | None = None
     rotate_now: bool = True
+    #: Test the function (new, then test, into a throwaway version) when enabling
+    #: without rotating now.
+    dry_run: bool = True
 
 
 def _check_parameters(parameters: dict[str, Any]) -> dict[str, Any]:
@@ -92,7 +95,7 @@ def configure(
     else:
         flow_json = existing.flow if existing else None
     flow = flow_of(function, flow_json)
-    if request.enabled and not request.rotate_now:
+    if request.enabled and not request.rotate_now and request.dry_run:
         engine.dry_run(name, function, parameters, flow)
     now = utcnow()
     next_at = None

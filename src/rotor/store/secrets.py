@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import datetime as dt
 import re
 import uuid
@@ -24,6 +25,7 @@ MAX_DESCRIPTION = 1024
 MAX_TAGS = 50
 MAX_TAG_VALUE = 256
 MAX_TYPE = 64
+MAX_EXTENDED_CONFIG_BYTES = 4096
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
@@ -40,6 +42,8 @@ class Secret:
     delete_after: dt.datetime | None
     #: Stage name -> version id.
     stages: dict[str, str]
+    #: Settings other dialects keep with a secret (a JSON object), or None.
+    extended_config: dict[str, Any] | None = None
 
 
 def validate_tags(tags: Mapping[str, str] | None) -> dict[str, str]:
@@ -52,6 +56,19 @@ def validate_tags(tags: Mapping[str, str] | None) -> dict[str, str]:
         if not isinstance(value, str) or len(value) > MAX_TAG_VALUE:
             raise errors.InvalidParameter(f"tag values must be strings of at most {MAX_TAG_VALUE}")
     return tags
+
+
+def _extended_config_text(config: Mapping[str, Any] | None) -> str | None:
+    if config is None:
+        return None
+    if not isinstance(config, Mapping):
+        raise errors.InvalidParameter("the extended configuration must be a JSON object")
+    text = json.dumps(dict(config), separators=(",", ":"), ensure_ascii=False)
+    if len(text.encode()) > MAX_EXTENDED_CONFIG_BYTES:
+        raise errors.InvalidParameter(
+            f"the extended configuration must be at most {MAX_EXTENDED_CONFIG_BYTES} bytes"
+        )
+    return text
 
 
 def _validate_description(description: str) -> str:
@@ -69,10 +86,12 @@ def create_secret(
     tags: Mapping[str, str] | None = None,
     value: str | bytes | None = None,
     version_id: str | None = None,
+    extended_config: Mapping[str, Any] | None = None,
 ) -> Secret:
     """Create a secret, with its first version (staged Current) when ``value`` is given."""
     validate_name(name)
     _validate_description(description)
+    extended = _extended_config_text(extended_config)
     if not secret_type or len(secret_type) > MAX_TYPE:
         raise errors.InvalidParameter(f"type must be 1-{MAX_TYPE} characters")
     tags = validate_tags(tags)
@@ -97,6 +116,7 @@ def create_secret(
                     created_at=now,
                     updated_at=now,
                     delete_after=None,
+                    extended_config=extended,
                 )
             )
             if tags:
@@ -132,6 +152,7 @@ def _secrets_from_rows(conn: sa.Connection, rows: Sequence[sa.Row[Any]]) -> list
             updated_at=r.updated_at,
             delete_after=r.delete_after,
             stages=stage_map[r.id],
+            extended_config=json.loads(r.extended_config) if r.extended_config else None,
         )
         for r in rows
     ]
@@ -189,17 +210,21 @@ def update_secret(
     *,
     description: str | None = None,
     tags: Mapping[str, str] | None = None,
+    extended_config: Mapping[str, Any] | None = None,
 ) -> Secret:
-    """Change the description and/or replace the tags."""
+    """Change the description, replace the tags and/or the extended configuration."""
     validate_name(name)
     if description is not None:
         _validate_description(description)
+    extended = _extended_config_text(extended_config)
     new_tags = validate_tags(tags) if tags is not None else None
     with store.write() as conn:
         row = load_row(conn, name, for_update=True)
         changes: dict[str, Any] = {"updated_at": utcnow()}
         if description is not None:
             changes["description"] = description
+        if extended is not None:
+            changes["extended_config"] = extended
         conn.execute(t.secrets.update().where(t.secrets.c.id == row.id).values(**changes))
         if new_tags is not None:
             conn.execute(t.secret_tags.delete().where(t.secret_tags.c.secret_id == row.id))

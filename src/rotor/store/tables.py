@@ -54,6 +54,8 @@ secrets = sa.Table(
     sa.Column("created_at", UTCDateTime(), nullable=False),
     sa.Column("updated_at", UTCDateTime(), nullable=False),
     sa.Column("delete_after", UTCDateTime(), nullable=True),
+    # A JSON object of settings other dialects keep with a secret (KMS ExtendedConfig).
+    sa.Column("extended_config", sa.Text(), nullable=True),
 )
 
 secret_tags = sa.Table(

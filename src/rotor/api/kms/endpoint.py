@@ -1,0 +1,209 @@
+"""The KMS-compatible endpoint: signed RPC-style calls on ``/``, beside the native API.
+
+A request is a KMS call when its path is ``/`` (an absolute-form target too) and it
+names an action (``Action`` in the query, or ``x-acs-action``). The body is read
+(capped), the signature checked under either scheme
+(:mod:`rotor.access.signatures`; nonces in the store, so every node of a shared
+store refuses a replay), the key resolved to a rotor principal (status, expiry and
+session token checked), then the action runs and answers JSON. Every failure
+answers in the dialect's error shape (:mod:`rotor.api.kms.wire`), never with a
+stack trace or a value.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import logging
+import urllib.parse
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from starlette.types import Receive, Scope, Send
+
+from rotor import errors
+from rotor.access import signatures
+from rotor.access.keys import Authenticator, Identity
+from rotor.api.bodies import ClientGone, read_capped
+from rotor.api.kms import actions, wire
+from rotor.api.kms.wire import KmsError
+from rotor.config import Settings
+from rotor.rotation.engine import Engine
+from rotor.rotation.scheduler import Scheduler
+from rotor.store import principals
+
+log = logging.getLogger("rotor.api.kms")
+
+#: Parameters every action takes besides its own (the V1 SDK always sends RegionId).
+COMMON_PARAMETERS = frozenset({"RegionId"})
+_JSON = b"application/json;charset=utf-8"
+
+
+def is_kms_request(scope: Scope) -> bool:
+    """Whether the request is a call of the KMS dialect (cheap: no parsing of values)."""
+    path: str = scope["path"]
+    if path != "/" and not path.startswith(("http://", "https://")):
+        return False
+    query: bytes = scope["query_string"]
+    if query.startswith(b"Action=") or b"&Action=" in query:
+        return True
+    return any(name == b"x-acs-action" for name, _ in scope["headers"])
+
+
+class StoredNonces:
+    """Signature nonces in the store, shared by every server on it."""
+
+    def __init__(self, authenticator: Authenticator) -> None:
+        self.authenticator = authenticator
+
+    def claim(self, key: str, expires_at: float) -> bool:
+        key_id, _, nonce = key.partition("\n")
+        when = dt.datetime.fromtimestamp(expires_at, dt.UTC)
+        return principals.use_nonce(self.authenticator.store, key_id, nonce[:128], when)
+
+
+class KmsEndpoint:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        authenticator: Authenticator,
+        engine: Engine,
+        scheduler: Scheduler,
+        max_body: int,
+        on_auth_failure: Callable[[Scope], Awaitable[None]],
+    ) -> None:
+        self.settings = settings
+        self.authenticator = authenticator
+        self.engine = engine
+        self.scheduler = scheduler
+        self.max_body = max_body
+        self.on_auth_failure = on_auth_failure
+        self.verifier = signatures.Verifier(
+            self._signing_key, nonces=StoredNonces(authenticator), check_tokens=False
+        )
+
+    def _signing_key(self, key_id: str) -> signatures.SigningKey | None:
+        if len(key_id) > 64:
+            return None
+        secret = self.authenticator.key_secret(key_id)
+        return (
+            None if secret is None else signatures.SigningKey(access_key_id=key_id, secret=secret)
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        rid: str = scope["rotor.request_id"]
+        audit: dict[str, Any] = {"action": f"kms:{_action_hint(scope)}"[:128]}
+        scope["rotor.audit"] = audit
+        try:
+            if scope["method"] not in ("GET", "POST"):
+                raise KmsError("UnsupportedHTTPMethod", "Use GET or POST.", 405)
+            body = await read_capped(receive, self.max_body)
+            request = signatures.SignedRequest.from_target(
+                scope["method"],
+                _target(scope),
+                [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]],
+                body,
+            )
+            try:
+                verified, identity = await asyncio.to_thread(self._authenticate, request)
+            except errors.RotorError:
+                scope["rotor.outcome"] = "unauthenticated"
+                await self.on_auth_failure(scope)
+                raise
+            scope["rotor.identity"] = identity
+            audit["action"] = f"kms:{verified.action}"[:128]
+            result = await asyncio.to_thread(self._dispatch, verified, identity, audit)
+            status, payload = 200, {"RequestId": rid, **result}
+        except ClientGone:
+            return
+        except KmsError as exc:
+            status, payload = exc.status, wire.error_body(exc, rid)
+            scope["rotor.error_code"] = exc.code
+        except errors.RotorError as exc:
+            error = wire.translate(exc)
+            if error.status >= 500:
+                log.error("%s on KMS %s: %s", exc.code, audit["action"], exc.message)
+            status, payload = error.status, wire.error_body(error, rid)
+            scope["rotor.error_code"] = error.code
+        except Exception:
+            log.exception("unexpected error on KMS %s", audit["action"])
+            error = wire.translate(errors.InternalError())
+            status, payload = error.status, wire.error_body(error, rid)
+            scope["rotor.error_code"] = error.code
+        if status == 403:
+            scope["rotor.outcome"] = "denied"
+        data = json.dumps(payload, ensure_ascii=False).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [
+                    (b"content-type", _JSON),
+                    (b"content-length", str(len(data)).encode()),
+                    (b"x-acs-request-id", rid.encode()),
+                    (b"x-request-id", rid.encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": data})
+
+    def _authenticate(
+        self, request: signatures.SignedRequest
+    ) -> tuple[signatures.VerifiedRequest, Identity]:
+        verified = self.verifier.verify(request)
+        identity = self.authenticator.identify(verified.access_key_id, verified.security_token)
+        return verified, identity
+
+    def _dispatch(
+        self, verified: signatures.VerifiedRequest, identity: Identity, audit: dict[str, Any]
+    ) -> dict[str, Any]:
+        if verified.version != wire.API_VERSION:
+            raise KmsError(
+                "InvalidVersion",
+                f"Specified parameter Version {verified.version!r} is not valid; "
+                f"use {wire.API_VERSION}.",
+            )
+        entry = actions.ACTIONS.get(verified.action)
+        if entry is None:
+            raise KmsError(
+                "InvalidAction.NotFound",
+                f"Specified api {verified.action!r} is not found, please check your url "
+                "and method.",
+                404,
+            )
+        action, accepted = entry
+        given = verified.api_parameters
+        unknown = sorted(set(given) - accepted - COMMON_PARAMETERS)
+        if unknown:
+            raise KmsError(
+                "InvalidParameter",
+                f"{verified.action} does not take the parameter(s) {', '.join(unknown)}.",
+            )
+        call = actions.Call(
+            identity=identity,
+            params=wire.Params(given),
+            settings=self.settings,
+            engine=self.engine,
+            scheduler=self.scheduler,
+            audit=audit,
+        )
+        return action(call)
+
+
+def _action_hint(scope: Scope) -> str:
+    """The action the request names, before anything is verified (for the audit event)."""
+    for key, value in scope["headers"]:
+        if key == b"x-acs-action":
+            return str(value.decode("latin-1"))
+    query = urllib.parse.parse_qs(scope["query_string"].decode("latin-1"), max_num_fields=1000)
+    return str(query.get("Action", [""])[0])
+
+
+def _target(scope: Scope) -> str:
+    """The request target as sent: the raw path (absolute form kept) and raw query."""
+    raw: bytes | None = scope.get("raw_path")
+    path = raw.decode("latin-1") if raw else str(scope["path"])
+    query: bytes = scope["query_string"]
+    return f"{path}?{query.decode('latin-1')}" if query else path
