@@ -14,7 +14,11 @@ process group, a fresh temporary working directory, no stdin, a minimal environm
 that imports the handler and calls it with the event as JSON text and a context shaped
 like the cloud runtime's. The function's short-lived credentials reach it through
 ``context.credentials`` and the ``ROTOR_URL`` / ``ROTOR_ACCESS_KEY_ID`` /
-``ROTOR_ACCESS_KEY_SECRET`` variables, never through the command line. Its stdout and
+``ROTOR_ACCESS_KEY_SECRET`` variables, never through the command line. They are the
+role's (parameter ``Role``) narrowed to the rotated secret and the secrets named by the
+``*Secret`` parameters and by the ``*Secret`` fields of its Current value (a cloud
+handler finds its ``MasterSecret`` there). When the handler's dependencies include the
+cloud's V1 SDK, its KMS endpoint for the event's ``RegionId`` is rotor. Its stdout and
 stderr (the root logger writes there at INFO) go to the rotation history line by line,
 with secret values redacted. On timeout the whole process group is killed.
 """
@@ -159,6 +163,7 @@ class PythonHandler:
             event_text = json.dumps(event)
         except (TypeError, ValueError):
             raise errors.InvalidParameter("the event is not JSON-serialisable") from None
+        _allow_referenced_secrets(context)
         credentials = context.mint_credentials()
         for value in (credentials.access_key_secret, credentials.security_token):
             if value:
@@ -344,18 +349,44 @@ def _log_output(context: InvocationContext, run: _Run) -> None:
         context.log(f"(output truncated: {run.dropped} more bytes not shown)")
 
 
+def _allow_referenced_secrets(context: InvocationContext) -> None:
+    """Let the handler's credentials reach the secrets the rotated secret's Current value
+    names in a field ending in ``Secret`` (e.g. ``MasterSecret``), as a built-in function's
+    may: a cloud handler finds its master secret there, not in its parameters.
+
+    The role's own policy still bounds what the credentials can do.
+    """
+    try:
+        current = context.secrets.find_value(context.secrets.secret_name, stage=stages.CURRENT)
+    except errors.RotorError:
+        return
+    if current is None:
+        return
+    try:
+        parsed = json.loads(current.value)
+    except (ValueError, RecursionError):
+        return
+    if isinstance(parsed, dict):
+        context.secrets.allow_referenced(parsed)
+
+
 def _remember_secret_values(event: Mapping[str, Any], context: InvocationContext) -> None:
     """Teach the redactor the values the handler may have read or written through the API.
 
     A handler reaches rotor over HTTP, not through ``context.secrets``, so the
     redactor knows nothing it saw. Read them now (after the run, so a Pending value
-    it just created is included): the rotated secret and the ``*Secret`` parameters,
+    it just created is included): the secrets its credentials could reach (the rotated
+    secret, the ``*Secret`` parameters and the ``*Secret`` fields of its Current value),
     at Current, Pending and Previous.
     """
-    names = [context.secrets.secret_name] + [
-        value
-        for key, value in event.items()
-        if key.endswith(SECRET_REFERENCE_SUFFIX) and isinstance(value, str)
+    names = [
+        context.secrets.secret_name,
+        *sorted(context.secrets.allowed_names),
+        *(
+            value
+            for key, value in event.items()
+            if key.endswith(SECRET_REFERENCE_SUFFIX) and isinstance(value, str)
+        ),
     ]
     for name in dict.fromkeys(names):
         for stage in stages.RESERVED:

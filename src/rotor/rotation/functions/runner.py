@@ -102,7 +102,7 @@ def main() -> int:
     context = _context(spec)
     try:
         handler = load_handler(str(spec["handler"]))
-        _point_cloud_sdk_at_rotor(context.rotor_url, context.region)
+        _point_cloud_sdk_at_rotor(context.rotor_url, _regions(context.region, event))
     except LoadError as exc:
         traceback.print_exc()
         cause = exc.__cause__ or exc
@@ -178,17 +178,33 @@ def _import_file(path: str) -> ModuleType:
     return module
 
 
-def _point_cloud_sdk_at_rotor(rotor_url: str, region: str) -> None:
+def _regions(region: str, event: str) -> list[str]:
+    """The regions a handler may build its SDK client for: the context's, and the event's
+    ``RegionId`` (what a cloud handler reads), when the event is a JSON object naming one."""
+    regions = [region] if region else []
+    try:
+        parsed = json.loads(event)
+    except (ValueError, RecursionError):
+        return regions
+    named = parsed.get("RegionId") if isinstance(parsed, dict) else None
+    if isinstance(named, str) and named.strip() and named not in regions:
+        regions.append(named)
+    return regions
+
+
+def _point_cloud_sdk_at_rotor(rotor_url: str, regions: list[str]) -> None:
     """Send the cloud V1 SDK's KMS calls to rotor, when the handler's dependencies include it.
 
     The SDK's process-wide endpoint table is consulted before a client's own
-    ``add_endpoint``, so a handler that names its cloud endpoint still reaches rotor.
+    ``add_endpoint``, so a handler that names its cloud endpoint (``kms-vpc.<region>...``)
+    still reaches rotor, for each region in ``regions``.
     """
-    if not rotor_url or not region or importlib.util.find_spec("aliyunsdkcore") is None:
+    if not rotor_url or not regions or importlib.util.find_spec("aliyunsdkcore") is None:
         return
     try:
         provider = importlib.import_module("aliyunsdkcore.profile.region_provider")
-        provider.add_endpoint("kms", region, rotor_url.rstrip("/"))
+        for region in regions:
+            provider.add_endpoint("kms", region, rotor_url.rstrip("/"))
     except Exception:
         logging.getLogger(__name__).warning("could not point the cloud SDK at rotor", exc_info=True)
 
