@@ -290,7 +290,7 @@ def test_wrong_secret_and_unknown_key(verifier: Verifier) -> None:
         ("Signature", "MissingParameter"),
         ("AccessKeyId", "MissingParameter"),
         ("SignatureNonce", "MissingParameter"),
-        ("Timestamp", "MissingParameter"),
+        ("Timestamp", "IllegalTimestamp"),
     ],
 )
 def test_rpc_v1_required_parameters(verifier: Verifier, missing: str, code: str) -> None:

@@ -431,9 +431,11 @@ class Verifier:
     # -- RPC v1 -----------------------------------------------------------------------
 
     def _verify_rpc_v1(self, request: SignedRequest, params: dict[str, str]) -> VerifiedRequest:
-        for name in ("Signature", "AccessKeyId", "SignatureNonce", "Timestamp"):
+        for name in ("Signature", "AccessKeyId", "SignatureNonce"):
             if not params.get(name):
                 raise _missing(name)
+        if not params.get("Timestamp"):
+            raise _rejected("IllegalTimestamp", 'The input parameter "Timestamp" is missing.')
         if params.get("SignatureMethod") != RPC_V1_METHOD:
             raise _rejected(
                 "InvalidParameter",

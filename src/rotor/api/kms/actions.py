@@ -417,7 +417,7 @@ def update_secret(call: Call) -> dict[str, Any]:
     name = call.secret_name()
     call.authorize("UpdateSecret", name)
     description = call.params.text("Description")
-    custom = call.params.json("ExtendedConfig.CustomData")
+    custom = _custom_data(call.params)
     extended = None
     if custom is not None:
         if not isinstance(custom, dict):
@@ -428,6 +428,32 @@ def update_secret(call: Call) -> dict[str, Any]:
         raise KmsError("MissingParameter", 'Give "Description" or "ExtendedConfig.CustomData".')
     secrets_store.update_secret(call.store, name, description=description, extended_config=extended)
     return {"SecretName": name}
+
+
+CUSTOM_DATA = "ExtendedConfig.CustomData"
+
+
+def _custom_data(params: Params) -> Any:
+    """``ExtendedConfig.CustomData``: JSON text (V1 SDK), or flattened into one parameter
+    per key, ``ExtendedConfig.CustomData.owner=team-a`` (tea SDK; nested keys go deeper)."""
+    flat = {k: v for k, v in params.values.items() if k.startswith(CUSTOM_DATA + ".")}
+    if not flat:
+        return params.json(CUSTOM_DATA)
+    if params.text(CUSTOM_DATA):
+        raise invalid(CUSTOM_DATA, "give it as JSON or as flattened keys, not both")
+    data: dict[str, Any] = {}
+    for key, value in sorted(flat.items()):
+        *parents, leaf = key[len(CUSTOM_DATA) + 1 :].split(".")
+        node = data
+        for part in parents:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise invalid(key, "conflicts with another CustomData key")
+            node = child
+        if not leaf or isinstance(node.get(leaf), dict):
+            raise invalid(key, "conflicts with another CustomData key")
+        node[leaf] = value
+    return data
 
 
 def delete_secret(call: Call) -> dict[str, Any]:
@@ -598,7 +624,7 @@ ACTIONS: dict[str, tuple[Action, frozenset[str]]] = {
     ),
     "UpdateSecret": (
         update_secret,
-        frozenset({"SecretName", "Description", "ExtendedConfig.CustomData"}),
+        frozenset({"SecretName", "Description", CUSTOM_DATA}),
     ),
     "DeleteSecret": (
         delete_secret,
@@ -611,3 +637,6 @@ ACTIONS: dict[str, tuple[Action, frozenset[str]]] = {
         frozenset({"SecretName", "EnableAutomaticRotation", "RotationInterval"}),
     ),
 }
+
+#: Prefixes of parameters an action takes flattened, one per key (the tea SDK's form).
+FLATTENED: dict[Action, tuple[str, ...]] = {update_secret: (CUSTOM_DATA + ".",)}

@@ -175,7 +175,11 @@ class KmsEndpoint:
             )
         action, accepted = entry
         given = verified.api_parameters
-        unknown = sorted(set(given) - accepted - COMMON_PARAMETERS)
+        unknown = sorted(
+            name
+            for name in set(given) - accepted - COMMON_PARAMETERS
+            if not any(name.startswith(prefix) for prefix in actions.FLATTENED.get(action, ()))
+        )
         if unknown:
             raise KmsError(
                 "InvalidParameter",
