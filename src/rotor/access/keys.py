@@ -73,7 +73,8 @@ class KeyRefused(errors.Unauthenticated):
     """
 
     def __init__(self, reason: str) -> None:
-        super().__init__()
+        # The native API's message stays that of every other 401.
+        super().__init__(errors.Unauthenticated().message)
         self.reason = reason
 
 

@@ -30,7 +30,7 @@ from rotor.access import signing
 from rotor.access.audit import AuditLog
 from rotor.access.keys import Authenticator, Identity, secret_resource
 from rotor.api.bodies import ClientGone, read_capped
-from rotor.api.kms.endpoint import KmsEndpoint, is_kms_request
+from rotor.api.dialects.aliyun.endpoint import KmsEndpoint, is_kms_request
 from rotor.api.native import reads
 from rotor.config import Settings
 from rotor.store.audit import AuditEvent

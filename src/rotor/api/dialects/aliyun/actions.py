@@ -18,7 +18,7 @@ from typing import Any
 
 from rotor import errors
 from rotor.access.keys import Identity, secret_resource
-from rotor.api.kms.wire import (
+from rotor.api.dialects.aliyun.wire import (
     KmsError,
     Params,
     invalid,

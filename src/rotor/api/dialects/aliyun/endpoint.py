@@ -6,7 +6,7 @@ names an action (``Action`` in the query, or ``x-acs-action``). The body is read
 (:mod:`rotor.access.signatures`; nonces in the store, so every node of a shared
 store refuses a replay), the key resolved to a rotor principal (status, expiry and
 session token checked), then the action runs and answers JSON. Every failure
-answers in the dialect's error shape (:mod:`rotor.api.kms.wire`), never with a
+answers in the dialect's error shape (:mod:`rotor.api.dialects.aliyun.wire`), never with a
 stack trace or a value.
 """
 
@@ -26,14 +26,14 @@ from rotor import errors
 from rotor.access import signatures
 from rotor.access.keys import Authenticator, Identity
 from rotor.api.bodies import ClientGone, read_capped
-from rotor.api.kms import actions, wire
-from rotor.api.kms.wire import KmsError
+from rotor.api.dialects.aliyun import actions, wire
+from rotor.api.dialects.aliyun.wire import KmsError
 from rotor.config import Settings
 from rotor.rotation.engine import Engine
 from rotor.rotation.scheduler import Scheduler
 from rotor.store import principals
 
-log = logging.getLogger("rotor.api.kms")
+log = logging.getLogger("rotor.api.dialects.aliyun")
 
 #: Parameters every action takes besides its own (the V1 SDK always sends RegionId).
 COMMON_PARAMETERS = frozenset({"RegionId"})
