@@ -1,22 +1,18 @@
-"""The access-control and audit methods of :class:`rotor.client.Client`.
+"""The access-control and audit methods of both clients.
 
-Kept apart from the secret and rotation methods so each class stays one concept;
-:class:`AccessMethods` is a base of ``Client`` and needs only its ``_send``.
+Kept apart from the secret and rotation methods so each class stays one concept.
+Each method is written once and builds the :class:`_base.Call` it stands for;
+:mod:`rotor.client._methods` makes it send that call on a
+:class:`rotor.client.Client` and on a :class:`rotor.client.AsyncClient`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
-from typing import Literal, Protocol, TypeVar
+from typing import Literal
 
 from rotor.client import _access, _access_models, _base, _models
-
-T = TypeVar("T")
-
-
-class _Sender(Protocol):
-    def _send(self, call: _base.Call[T]) -> T: ...
+from rotor.client._methods import Pages, operation, paginated
 
 
 class AccessMethods:
@@ -24,102 +20,116 @@ class AccessMethods:
 
     # -- principals ----------------------------------------------------------------------------
 
+    @operation
     def create_principal(
-        self: _Sender, name: str, *, kind: Literal["user", "role"] = "user"
-    ) -> _access_models.Principal:
+        self, name: str, *, kind: Literal["user", "role"] = "user"
+    ) -> _base.Call[_access_models.Principal]:
         """Create a user, or a role (which can be assumed, see :meth:`assume_role`)."""
-        return self._send(_access.create_principal(name, kind=kind))
+        return _access.create_principal(name, kind=kind)
 
-    def list_principals(self: _Sender) -> tuple[_access_models.Principal, ...]:
+    @operation
+    def list_principals(self) -> _base.Call[tuple[_access_models.Principal, ...]]:
         """The principals the caller may list, by name."""
-        return self._send(_access.list_principals())
+        return _access.list_principals()
 
-    def get_principal(self: _Sender, name: str) -> _access_models.Principal:
+    @operation
+    def get_principal(self, name: str) -> _base.Call[_access_models.Principal]:
         """A principal with its attached policies and (if the caller may list them) its keys."""
-        return self._send(_access.get_principal(name))
+        return _access.get_principal(name)
 
-    def delete_principal(self: _Sender, name: str) -> _access_models.Principal:
+    @operation
+    def delete_principal(self, name: str) -> _base.Call[_access_models.Principal]:
         """Delete a principal with its keys; its credentials stop working at once."""
-        return self._send(_access.delete_principal(name))
+        return _access.delete_principal(name)
 
     # -- access keys ---------------------------------------------------------------------------
 
+    @operation
     def create_access_key(
-        self: _Sender, principal: str, *, expires_in_seconds: int | None = None
-    ) -> _access_models.NewAccessKey:
+        self, principal: str, *, expires_in_seconds: int | None = None
+    ) -> _base.Call[_access_models.NewAccessKey]:
         """A new key for ``principal``; its ``access_key_secret`` is never shown again."""
-        return self._send(
-            _access.create_access_key(principal, expires_in_seconds=expires_in_seconds)
-        )
+        return _access.create_access_key(principal, expires_in_seconds=expires_in_seconds)
 
-    def list_access_keys(self: _Sender, principal: str) -> tuple[_access_models.AccessKey, ...]:
+    @operation
+    def list_access_keys(self, principal: str) -> _base.Call[tuple[_access_models.AccessKey, ...]]:
         """A principal's keys, oldest first (never their secrets)."""
-        return self._send(_access.list_access_keys(principal))
+        return _access.list_access_keys(principal)
 
-    def disable_access_key(self: _Sender, key_id: str) -> _access_models.AccessKey:
+    @operation
+    def disable_access_key(self, key_id: str) -> _base.Call[_access_models.AccessKey]:
         """Refuse the key from the next request on, until it is enabled again."""
-        return self._send(_access.set_access_key_status(key_id, enabled=False))
+        return _access.set_access_key_status(key_id, enabled=False)
 
-    def enable_access_key(self: _Sender, key_id: str) -> _access_models.AccessKey:
-        return self._send(_access.set_access_key_status(key_id, enabled=True))
+    @operation
+    def enable_access_key(self, key_id: str) -> _base.Call[_access_models.AccessKey]:
+        return _access.set_access_key_status(key_id, enabled=True)
 
-    def delete_access_key(self: _Sender, key_id: str) -> _access_models.AccessKey:
-        return self._send(_access.delete_access_key(key_id))
+    @operation
+    def delete_access_key(self, key_id: str) -> _base.Call[_access_models.AccessKey]:
+        return _access.delete_access_key(key_id)
 
     # -- policies ------------------------------------------------------------------------------
 
+    @operation
     def put_policy(
-        self: _Sender, name: str, document: _access.PolicyDocument, *, description: str = ""
-    ) -> _access_models.Policy:
+        self, name: str, document: _access.PolicyDocument, *, description: str = ""
+    ) -> _base.Call[_access_models.Policy]:
         """Create or replace a policy. JSON text is kept exactly as written.
 
         An invalid document raises InvalidParameter naming the problem; actions that
         no rotor operation has are kept and listed in ``unmatched_actions``.
         """
-        return self._send(_access.put_policy(name, document, description=description))
+        return _access.put_policy(name, document, description=description)
 
-    def get_policy(self: _Sender, name: str) -> _access_models.Policy:
-        return self._send(_access.get_policy(name))
+    @operation
+    def get_policy(self, name: str) -> _base.Call[_access_models.Policy]:
+        return _access.get_policy(name)
 
-    def list_policies(self: _Sender) -> tuple[_access_models.PolicyInfo, ...]:
+    @operation
+    def list_policies(self) -> _base.Call[tuple[_access_models.PolicyInfo, ...]]:
         """The policies the caller may read, by name (without documents)."""
-        return self._send(_access.list_policies())
+        return _access.list_policies()
 
-    def delete_policy(self: _Sender, name: str) -> _access_models.PolicyInfo:
+    @operation
+    def delete_policy(self, name: str) -> _base.Call[_access_models.PolicyInfo]:
         """Delete a policy; Conflict while it is attached to a principal."""
-        return self._send(_access.delete_policy(name))
+        return _access.delete_policy(name)
 
-    def attach_policy(self: _Sender, policy: str, principal: str) -> _access_models.Attachments:
-        return self._send(_access.attach_policy(policy, principal))
+    @operation
+    def attach_policy(self, policy: str, principal: str) -> _base.Call[_access_models.Attachments]:
+        return _access.attach_policy(policy, principal)
 
-    def detach_policy(self: _Sender, policy: str, principal: str) -> _access_models.Attachments:
-        return self._send(_access.detach_policy(policy, principal))
+    @operation
+    def detach_policy(self, policy: str, principal: str) -> _base.Call[_access_models.Attachments]:
+        return _access.detach_policy(policy, principal)
 
     # -- identity ------------------------------------------------------------------------------
 
-    def get_caller_identity(self: _Sender) -> _access_models.CallerIdentity:
+    @operation
+    def get_caller_identity(self) -> _base.Call[_access_models.CallerIdentity]:
         """Who this client's access key belongs to (needs no permission)."""
-        return self._send(_access.get_caller_identity())
+        return _access.get_caller_identity()
 
+    @operation
     def assume_role(
-        self: _Sender,
+        self,
         role: str,
         *,
         duration_seconds: int | None = None,
         policy: _access.PolicyDocument | None = None,
-    ) -> _access_models.SessionCredentials:
+    ) -> _base.Call[_access_models.SessionCredentials]:
         """Short-lived credentials of ``role`` (900-43200 s, default 3600), carrying its
         policies, narrowed further by ``policy`` when given. Use all three parts:
         ``Client(url, access_key_id=..., access_key_secret=..., security_token=...)``.
         """
-        return self._send(
-            _access.assume_role(role, duration_seconds=duration_seconds, policy=policy)
-        )
+        return _access.assume_role(role, duration_seconds=duration_seconds, policy=policy)
 
     # -- audit ---------------------------------------------------------------------------------
 
+    @operation
     def list_audit_events(
-        self: _Sender,
+        self,
         *,
         secret: str | None = None,
         principal: str | None = None,
@@ -129,23 +139,22 @@ class AccessMethods:
         until: dt.datetime | str | None = None,
         page_size: int | None = None,
         page_token: str | None = None,
-    ) -> _models.Page[_access_models.AuditEvent]:
+    ) -> _base.Call[_models.Page[_access_models.AuditEvent]]:
         """One page of audit events, newest first; ``since`` inclusive, ``until`` exclusive."""
-        return self._send(
-            _access.list_audit_events(
-                secret=secret,
-                principal=principal,
-                action=action,
-                outcome=outcome,
-                since=since,
-                until=until,
-                page_size=page_size,
-                page_token=page_token,
-            )
+        return _access.list_audit_events(
+            secret=secret,
+            principal=principal,
+            action=action,
+            outcome=outcome,
+            since=since,
+            until=until,
+            page_size=page_size,
+            page_token=page_token,
         )
 
+    @paginated
     def iter_audit_events(
-        self: _Sender,
+        self,
         *,
         secret: str | None = None,
         principal: str | None = None,
@@ -154,23 +163,15 @@ class AccessMethods:
         since: dt.datetime | str | None = None,
         until: dt.datetime | str | None = None,
         page_size: int | None = None,
-    ) -> Iterator[_access_models.AuditEvent]:
+    ) -> Pages[_access_models.AuditEvent]:
         """Every matching audit event, newest first, fetching pages as needed."""
-        token: str | None = None
-        while True:
-            page = self._send(
-                _access.list_audit_events(
-                    secret=secret,
-                    principal=principal,
-                    action=action,
-                    outcome=outcome,
-                    since=since,
-                    until=until,
-                    page_size=page_size,
-                    page_token=token,
-                )
-            )
-            yield from page.items
-            if page.next_page_token is None:
-                return
-            token = page.next_page_token
+        return lambda token: _access.list_audit_events(
+            secret=secret,
+            principal=principal,
+            action=action,
+            outcome=outcome,
+            since=since,
+            until=until,
+            page_size=page_size,
+            page_token=token,
+        )
