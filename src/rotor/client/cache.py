@@ -1,0 +1,363 @@
+"""An in-process cache of secret values for applications: :class:`SecretCache`.
+
+    from rotor.client import SecretCache
+
+    cache = SecretCache()                    # a Client from ROTOR_URL/... or the data dir
+    password = cache.get_value("app/db")     # the server the first time, memory after that
+    settings = cache.get_json("app/config")  # a value that holds a JSON object
+
+Entries are keyed by (secret name, stage, version id); a read by stage alone
+(default ``Current``) and a read by version id are different entries. An entry
+is served from memory for ``refresh_interval`` seconds (default five minutes)
+after it was fetched; the first read after that fetches it again, in the
+reading thread. A rotation is therefore seen at the latest one interval after
+it moved ``Current``, or at once after :meth:`SecretCache.refresh`.
+
+Errors: when a refresh fails because the server is unreachable or answers 5xx
+(:class:`rotor.errors.ServerUnreachable`, :class:`rotor.errors.ServerError`), the
+last value is served and the key is not tried again before a capped exponential
+backoff (``backoff``, doubled after each failure, at most ``max_backoff``
+seconds). Any other error (``NotFound``, ``AccessDenied``, ...) is raised and
+drops the entry: a value the server refuses is not served from memory. A miss
+with nothing cached raises whatever the server (or its absence) raised.
+
+Threads: a hit is one dict lookup and one clock read, with no lock; the lock is
+never held during network I/O. Only one thread fetches a key at a time: others
+asking for the same key meanwhile get the last value when there is one, else
+wait for that fetch's outcome. No background thread is started.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import logging
+import os
+import ssl
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from typing import Any, TypedDict, Unpack
+
+import httpx
+
+from rotor import errors
+from rotor.client import _base, _config, _models
+from rotor.client._closing import ClosesOnExit
+from rotor.client.client import Client
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_REFRESH_INTERVAL = 300.0
+"""Seconds a fetched value is served from memory before the next read fetches it again."""
+DEFAULT_MAX_SIZE = 1024
+"""Entries kept before the least recently read one is evicted."""
+
+_TRANSIENT = (errors.ServerUnreachable, errors.ServerError)
+"""Failures a stale value is served through: no answer, or a 5xx one."""
+
+_Key = tuple[str, str | None, str | None]
+"""(secret name, stage, version id); the stage is ``Current`` when neither is given."""
+
+
+class ClientOptions(TypedDict, total=False):
+    """The arguments of :class:`rotor.client.Client`, for a :class:`SecretCache` that builds one."""
+
+    url: str | None
+    access_key_id: str | None
+    access_key_secret: str | None
+    security_token: str | None
+    data_dir: str | os.PathLike[str] | None
+    credentials_file: str | os.PathLike[str] | None
+    signing: _config.Signing | None
+    ca_bundle: str | os.PathLike[str] | None
+    timeout: httpx.Timeout
+    retry: _base.Retry
+    verify: bool | str | ssl.SSLContext
+    transport: httpx.BaseTransport | None
+    environ: Mapping[str, str] | None
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class _Entry:
+    """A cached value; replaced whole, never changed, so readers need no lock."""
+
+    secret: _models.SecretValue
+    refresh_at: float
+    """The clock reading from which a read fetches the value again."""
+    ticket: int
+    """The number of the fetch that produced it; a later fetch's value wins."""
+    failures: int = 0
+    """Refreshes failed in a row (transiently) since the value was fetched."""
+
+
+class _Fetch:
+    """One fetch of a key in progress, which other threads may wait for."""
+
+    __slots__ = ("discarded", "done", "error", "secret", "ticket")
+
+    def __init__(self, ticket: int) -> None:
+        self.ticket = ticket
+        self.done = threading.Event()
+        self.secret: _models.SecretValue | None = None
+        self.error: BaseException | None = None
+        self.discarded = False
+        """Set by invalidate/clear: the value may predate them, so it is not stored."""
+
+    def result(self) -> _models.SecretValue:
+        self.done.wait()
+        if self.error is not None:
+            raise self.error
+        assert self.secret is not None
+        return self.secret
+
+
+class SecretCache(ClosesOnExit):
+    """A thread-safe, in-process cache of secret values in front of a :class:`Client`.
+
+    ``client`` is used as given (and left open by :meth:`close`); without it the cache
+    builds one from ``client_options`` (the arguments of :class:`Client`, which falls
+    back on ``ROTOR_URL``, ``ROTOR_ACCESS_KEY_ID``/``_SECRET`` or the data dir) and
+    closes it with :meth:`close`. A cache that reads through a stale value pays the
+    client's own retries first; give the client a smaller :class:`Retry` to fail over
+    to the cached value sooner.
+
+    ``refresh_interval`` is how long a fetched value is served from memory;
+    ``max_size`` how many entries are kept, the least recently read evicted first;
+    ``backoff`` and ``max_backoff`` how long a key whose refresh failed (unreachable
+    or 5xx) keeps serving its last value before the next try (doubling from
+    ``backoff`` up to ``max_backoff`` seconds). ``clock`` returns seconds on a
+    monotonic scale (tests pass their own).
+    """
+
+    def __init__(
+        self,
+        client: Client | None = None,
+        *,
+        refresh_interval: float = DEFAULT_REFRESH_INTERVAL,
+        max_size: int = DEFAULT_MAX_SIZE,
+        backoff: float = 1.0,
+        max_backoff: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+        **client_options: Unpack[ClientOptions],
+    ) -> None:
+        if refresh_interval < 0:
+            raise ValueError("refresh_interval must not be negative")
+        if max_size < 1:
+            raise ValueError("max_size must be at least 1")
+        if not 0 < backoff <= max_backoff:
+            raise ValueError("backoff must be positive and at most max_backoff")
+        if client is not None and client_options:
+            raise TypeError("give either a client or the options to build one, not both")
+        self.client = client if client is not None else Client(**client_options)
+        self.refresh_interval = refresh_interval
+        self.max_size = max_size
+        self.backoff = backoff
+        self.max_backoff = max_backoff
+        self._owns_client = client is None
+        self._clock = clock
+        self._entries: OrderedDict[_Key, _Entry] = OrderedDict()
+        self._fetches: dict[_Key, _Fetch] = {}
+        self._tickets = itertools.count(1)
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {len(self._entries)}/{self.max_size} of {self.client!r}>"
+
+    def __len__(self) -> int:
+        """The number of cached entries."""
+        return len(self._entries)
+
+    # -- reads ---------------------------------------------------------------------------------
+
+    def get_value(
+        self, name: str, *, stage: str | None = None, version_id: str | None = None
+    ) -> str | bytes:
+        """A secret's value (``str`` for text, ``bytes`` for binary), by stage (default
+        Current) and/or version id, from memory while it is fresh.
+
+        Unlike :meth:`Client.get_value`, this returns the value itself; use
+        :meth:`get_secret_value` for its version id and stages.
+        """
+        return self.get_secret_value(name, stage=stage, version_id=version_id).value
+
+    def get_secret_value(
+        self, name: str, *, stage: str | None = None, version_id: str | None = None
+    ) -> _models.SecretValue:
+        """Like :meth:`get_value`, with the version id, stages and creation time.
+
+        A hit is one dict lookup and one clock read, without the lock.
+        """
+        key = (name, "Current" if stage is None and version_id is None else stage, version_id)
+        entry = self._entries.get(key)
+        if entry is not None and self._clock() < entry.refresh_at:
+            try:  # noqa: SIM105 - contextlib.suppress would cost more than the whole hit
+                self._entries.move_to_end(key)  # most recently used; atomic without the lock
+            except KeyError:  # evicted or invalidated since it was read
+                pass
+            return entry.secret
+        return self._read(key)
+
+    def get_json(
+        self, name: str, *, stage: str | None = None, version_id: str | None = None
+    ) -> dict[str, Any]:
+        """A value that holds a JSON object, decoded (a new dict each call).
+
+        Raises InvalidParameter, naming the secret and version but not quoting the
+        value, when it is not JSON or not an object.
+        """
+        return _models.load_json(self.get_secret_value(name, stage=stage, version_id=version_id))
+
+    def refresh(
+        self, name: str, *, stage: str | None = None, version_id: str | None = None
+    ) -> _models.SecretValue:
+        """Fetch a value now, cache it and return it; errors are raised, even transient ones
+        (the last value stays cached, and is served under the usual backoff)."""
+        key = (name, "Current" if stage is None and version_id is None else stage, version_id)
+        with self._lock:
+            self._check_open()
+            fetch = self._start(key)
+        return self._fetch(key, fetch, serve_stale=False)
+
+    def invalidate(
+        self, name: str, *, stage: str | None = None, version_id: str | None = None
+    ) -> None:
+        """Forget a secret's cached values: every one without ``stage``/``version_id``, else the
+        one they name. The next read fetches; a fetch already under way is not cached."""
+        with self._lock:
+            if stage is None and version_id is None:
+                keys = [key for key in self._entries if key[0] == name]
+                keys += [key for key in self._fetches if key[0] == name]
+            else:
+                keys = [(name, stage, version_id)]
+            for key in keys:
+                self._entries.pop(key, None)
+                fetch = self._fetches.pop(key, None)
+                if fetch is not None:
+                    fetch.discarded = True
+
+    def clear(self) -> None:
+        """Forget every cached value."""
+        with self._lock:
+            self._entries.clear()
+            for fetch in self._fetches.values():
+                fetch.discarded = True
+            self._fetches.clear()
+
+    def close(self) -> None:
+        """Forget every value and close the client if the cache built it; reads then fail."""
+        with self._lock:
+            self._closed = True
+        self.clear()
+        if self._owns_client:
+            self.client.close()
+
+    # -- the slow path -------------------------------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise RuntimeError("the secret cache is closed")
+
+    def _start(self, key: _Key) -> _Fetch:
+        """Register a new fetch of ``key`` (under the lock); later readers wait for it."""
+        fetch = _Fetch(next(self._tickets))
+        self._fetches[key] = fetch
+        return fetch
+
+    def _read(self, key: _Key) -> _models.SecretValue:
+        """A miss or an expired entry: fetch, or let the thread already fetching do it."""
+        with self._lock:
+            self._check_open()
+            entry = self._entries.get(key)
+            if entry is not None and self._clock() < entry.refresh_at:
+                return entry.secret  # refreshed by another thread meanwhile
+            running = self._fetches.get(key)
+            if running is None:
+                running, leader = self._start(key), True
+            elif entry is not None:
+                return entry.secret  # being refreshed by another thread: the last value meanwhile
+            else:
+                leader = False
+        if not leader:
+            return running.result()
+        return self._fetch(key, running, serve_stale=True)
+
+    def _fetch(self, key: _Key, fetch: _Fetch, *, serve_stale: bool) -> _models.SecretValue:
+        """Run ``fetch`` of ``key`` (without the lock), store its outcome, and wake its waiters."""
+        name, stage, version_id = key
+        try:
+            secret = self.client.get_value(name, stage=stage, version_id=version_id)
+        except _TRANSIENT as exc:
+            stale = self._failed(key, fetch, exc)
+            if stale is None or not serve_stale:
+                raise
+            return stale
+        except errors.RotorError as exc:
+            with self._lock:
+                entry = self._entries.get(key)
+                if entry is not None and entry.ticket < fetch.ticket:
+                    del self._entries[key]  # refused now: never serve it again
+                self._finish(key, fetch, error=exc)
+            raise
+        except BaseException as exc:
+            with self._lock:
+                self._finish(key, fetch, error=exc)
+            raise
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None and entry.ticket > fetch.ticket:
+                secret = entry.secret  # a fetch started later has finished first
+            elif not fetch.discarded:
+                refresh_at = self._clock() + self.refresh_interval
+                self._entries[key] = _Entry(
+                    secret=secret, refresh_at=refresh_at, ticket=fetch.ticket
+                )
+                self._entries.move_to_end(key)
+                while len(self._entries) > self.max_size:
+                    self._entries.popitem(last=False)
+            self._finish(key, fetch, secret=secret)
+        return secret
+
+    def _failed(
+        self, key: _Key, fetch: _Fetch, exc: errors.RotorError
+    ) -> _models.SecretValue | None:
+        """Record a transient failure; returns the value to serve meanwhile, if there is one."""
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None and entry.ticket > fetch.ticket:
+                self._finish(key, fetch, secret=entry.secret)
+                return entry.secret  # a fetch started later has succeeded meanwhile
+            if entry is None or fetch.discarded:
+                self._finish(key, fetch, error=exc)
+                return None
+            failures = entry.failures + 1
+            delay = min(self.max_backoff, self.backoff * 2.0 ** (failures - 1))
+            self._entries[key] = dataclasses.replace(
+                entry, refresh_at=self._clock() + delay, failures=failures
+            )
+            self._finish(key, fetch, secret=entry.secret)
+        logger.warning(
+            "serving the cached value of %r (version %s) after a failed refresh (%s); "
+            "trying again in %.3g s",
+            key[0],
+            entry.secret.version_id,
+            exc.message,
+            delay,
+        )
+        return entry.secret
+
+    def _finish(
+        self,
+        key: _Key,
+        fetch: _Fetch,
+        *,
+        secret: _models.SecretValue | None = None,
+        error: BaseException | None = None,
+    ) -> None:
+        """End ``fetch`` (under the lock) and wake the threads waiting for it."""
+        if self._fetches.get(key) is fetch:
+            del self._fetches[key]
+        fetch.secret, fetch.error = secret, error
+        fetch.done.set()
