@@ -25,6 +25,7 @@ from rotor.client._access_models import (
 )
 from rotor.client._base import DEFAULT_RETRY, DEFAULT_TIMEOUT, PasswordOptions, Retry
 from rotor.client._config import ClientConfig, Credentials, resolve_config
+from rotor.client._database import DatabaseCredentials
 from rotor.client._models import (
     ROTATION_STATUSES,
     ConfiguredRotation,
@@ -38,7 +39,8 @@ from rotor.client._models import (
     SecretValue,
     VersionInfo,
 )
-from rotor.client.client import Client
+from rotor.client.cache import SecretCache
+from rotor.client.client import AsyncClient, Client
 
 __all__ = [
     "AUDIT_OUTCOMES",
@@ -46,6 +48,7 @@ __all__ = [
     "DEFAULT_TIMEOUT",
     "ROTATION_STATUSES",
     "AccessKey",
+    "AsyncClient",
     "Attachments",
     "AuditEvent",
     "CallerIdentity",
@@ -53,6 +56,7 @@ __all__ = [
     "ClientConfig",
     "ConfiguredRotation",
     "Credentials",
+    "DatabaseCredentials",
     "NewAccessKey",
     "Page",
     "PasswordOptions",
@@ -64,6 +68,7 @@ __all__ = [
     "RotationConfig",
     "RotationEvent",
     "RotationStep",
+    "SecretCache",
     "SecretInfo",
     "SecretStages",
     "SecretValue",
