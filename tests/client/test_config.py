@@ -177,3 +177,93 @@ def test_secret_hidden_from_repr(no_default_dir: dict[str, str]) -> None:
     with client:
         assert "topsecret" not in repr(client)
         assert "topsecret" not in repr(client.config)
+
+
+# -- the client config file --------------------------------------------------------------
+
+
+def write_config(path: Path, mode: int = 0o600, **settings: object) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(settings))
+    path.chmod(mode)
+    return path
+
+
+def test_config_file_in_xdg_config_home(tmp_path: Path, no_default_dir: dict[str, str]) -> None:
+    write_config(
+        tmp_path / "conf" / "rotor" / "client.json",
+        url="https://file:3",
+        access_key_id="RKFILE",
+        access_key_secret="filesecret",
+        signing="hmac",
+    )
+    env = {**no_default_dir, "XDG_CONFIG_HOME": str(tmp_path / "conf")}
+    config = rotor.client.resolve_config(environ=env)
+    assert config.url == "https://file:3"
+    assert config.url_source == str(tmp_path / "conf" / "rotor" / "client.json")
+    assert config.credentials is not None
+    assert config.credentials.authorization == "Bearer RKFILE.filesecret"
+    assert config.signing == "hmac"
+
+
+def test_environment_beats_config_file_and_file_beats_data_dir(
+    tmp_path: Path, no_default_dir: dict[str, str]
+) -> None:
+    path = write_config(
+        tmp_path / "client.json",
+        url="https://file:3",
+        access_key_id="RKFILE",
+        access_key_secret="filesecret",
+    )
+    data_dir = str(write_data_dir(tmp_path / "d"))
+    env = {**no_default_dir, "ROTOR_CONFIG": str(path), "ROTOR_DATA_DIR": data_dir}
+    from_file = rotor.client.resolve_config(environ=env)
+    assert from_file.url == "https://file:3"
+    assert from_file.credentials is not None
+    assert from_file.credentials.access_key_id == "RKFILE"
+
+    env |= {"ROTOR_URL": "http://env:1", "ROTOR_ACCESS_KEY_ID": "RKENV"}
+    mixed = rotor.client.resolve_config(environ=env)
+    assert (mixed.url, mixed.url_source) == ("http://env:1", "ROTOR_URL")
+    # A key id from the environment is never paired with the file's secret.
+    assert mixed.credentials is None
+    assert "no secret" in mixed.missing_credentials
+
+
+def test_config_file_holding_a_secret_must_be_private(
+    tmp_path: Path, no_default_dir: dict[str, str]
+) -> None:
+    path = write_config(
+        tmp_path / "client.json", 0o644, access_key_id="RK", access_key_secret="filesecret"
+    )
+    env = {**no_default_dir, "ROTOR_CONFIG": str(path)}
+    with pytest.raises(errors.InvalidParameter, match="chmod 600") as caught:
+        rotor.client.resolve_config(environ=env)
+    assert "filesecret" not in str(caught.value)
+    # Without a secret in it, a readable file is fine.
+    write_config(path, 0o644, url="http://file:4")
+    assert rotor.client.resolve_config(environ=env).url == "http://file:4"
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ('{"url": "http://x", "colour": "blue"}', "unknown setting 'colour'"),
+        ('{"url": 5}', "url must be a string"),
+        ("[1]", "does not hold a JSON object"),
+        ("{not json", "is not valid JSON"),
+    ],
+)
+def test_bad_config_file(
+    tmp_path: Path, no_default_dir: dict[str, str], content: str, message: str
+) -> None:
+    path = tmp_path / "client.json"
+    path.write_text(content)
+    with pytest.raises(errors.InvalidParameter, match=message):
+        rotor.client.resolve_config(environ={**no_default_dir, "ROTOR_CONFIG": str(path)})
+
+
+def test_named_config_file_must_exist(tmp_path: Path, no_default_dir: dict[str, str]) -> None:
+    env = {**no_default_dir, "ROTOR_CONFIG": str(tmp_path / "missing.json")}
+    with pytest.raises(errors.InvalidParameter, match="does not exist"):
+        rotor.client.resolve_config(environ=env)

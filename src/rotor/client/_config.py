@@ -30,8 +30,18 @@ ENV_SECURITY_TOKEN = "ROTOR_SECURITY_TOKEN"
 ENV_DATA_DIR = "ROTOR_DATA_DIR"
 ENV_AUTH = "ROTOR_AUTH"
 ENV_CA_BUNDLE = "ROTOR_CA_BUNDLE"
+ENV_CONFIG = "ROTOR_CONFIG"
 SERVER_FILE = "server.json"
 CREDENTIALS_FILE = "admin-credentials.json"
+#: The settings a client config file may hold (every value a string).
+_CONFIG_KEYS = {
+    "url": ENV_URL,
+    "access_key_id": ENV_ACCESS_KEY_ID,
+    "access_key_secret": ENV_ACCESS_KEY_SECRET,
+    "security_token": ENV_SECURITY_TOKEN,
+    "signing": ENV_AUTH,
+    "ca_bundle": ENV_CA_BUNDLE,
+}
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -85,25 +95,39 @@ def resolve_config(
 ) -> ClientConfig:
     """Find the server and the access key, and how to sign and verify.
 
-    The URL comes from ``url``, else ``ROTOR_URL``, else ``server.json`` in the data
-    dir. Each part of the access key comes from its argument, else the credentials
-    file, else ``ROTOR_ACCESS_KEY_ID`` / ``ROTOR_ACCESS_KEY_SECRET``; when no part is
-    found anywhere, from ``admin-credentials.json`` in the data dir. The data dir is
+    Each setting comes from its argument, else its environment variable, else the
+    client config file (``ROTOR_CONFIG``, else ``$XDG_CONFIG_HOME/rotor/client.json``
+    when it exists: a JSON object with ``url``, ``access_key_id``,
+    ``access_key_secret``, ``security_token``, ``signing``, ``ca_bundle``), else the
+    data dir. So the URL comes from ``url``, else ``ROTOR_URL``, else the config file,
+    else ``server.json`` in the data dir. Each part of the access key comes from its
+    argument, else the credentials file, else ``ROTOR_ACCESS_KEY_ID`` /
+    ``ROTOR_ACCESS_KEY_SECRET``, else the config file; when no part is found anywhere,
+    from ``admin-credentials.json`` in the data dir. The data dir is
     ``data_dir``, else ``ROTOR_DATA_DIR``, else the server's default data dir; the
     default one lends its credentials only to its own server's URL, so a local admin
     key is never sent to a server named elsewhere.
 
-    ``signing`` is ``signing``, else ``ROTOR_AUTH``, else ``bearer``; the CA bundle is
-    ``ca_bundle``, else ``ROTOR_CA_BUNDLE``, else none (the default CAs).
+    ``signing`` is ``signing``, else ``ROTOR_AUTH``, else the config file, else
+    ``bearer``; the CA bundle is ``ca_bundle``, else ``ROTOR_CA_BUNDLE``, else the
+    config file, else none (the default CAs).
     """
-    env = os.environ if environ is None else environ
+    given = os.environ if environ is None else environ
+    from_file, config_path = _read_config_file(given)
+    if given.get(ENV_ACCESS_KEY_ID) or given.get(ENV_ACCESS_KEY_SECRET):
+        # A key is never assembled from the environment and the file together.
+        for name in (ENV_ACCESS_KEY_ID, ENV_ACCESS_KEY_SECRET, ENV_SECURITY_TOKEN):
+            from_file.pop(name, None)
+    env: Mapping[str, str] = {**from_file, **given} if from_file else given
     explicit_dir = data_dir or env.get(ENV_DATA_DIR) or None
     directory = Path(explicit_dir).expanduser() if explicit_dir else default_data_dir(env)
 
     if url:
         url_source = "the url argument"
+    elif given.get(ENV_URL):
+        url, url_source = given[ENV_URL], ENV_URL
     elif env.get(ENV_URL):
-        url, url_source = env[ENV_URL], ENV_URL
+        url, url_source = env[ENV_URL], str(config_path)
     else:
         url, url_source = _url_from_data_dir(directory, explicit=bool(explicit_dir))
     url = _check_url(url.rstrip("/"), url_source)
@@ -131,6 +155,37 @@ def resolve_config(
         ca_bundle=bundle,
         ca_bundle_source=bundle_source,
     )
+
+
+def config_file(environ: Mapping[str, str]) -> tuple[Path, bool]:
+    """The client config file, and whether ``ROTOR_CONFIG`` named it (then it must exist)."""
+    named = environ.get(ENV_CONFIG)
+    if named:
+        return Path(named).expanduser(), True
+    base = environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "rotor" / "client.json", False
+
+
+def _read_config_file(environ: Mapping[str, str]) -> tuple[dict[str, str], Path | None]:
+    """The config file's settings under their environment variables' names (and its path)."""
+    path, named = config_file(environ)
+    if not named and not path.is_file():
+        return {}, None
+    data = _read_json_file(path)
+    settings = {}
+    for key, value in data.items():
+        if key not in _CONFIG_KEYS:
+            raise errors.InvalidParameter(
+                f"{path}: unknown setting {key!r}; use {', '.join(sorted(_CONFIG_KEYS))}"
+            )
+        if not isinstance(value, str):
+            raise errors.InvalidParameter(f"{path}: {key} must be a string")
+        settings[_CONFIG_KEYS[key]] = value
+    if ENV_ACCESS_KEY_SECRET in settings and path.stat().st_mode & 0o077:
+        raise errors.InvalidParameter(
+            f"{path} holds an access key secret but other users may read it: chmod 600 {path}"
+        )
+    return settings, path
 
 
 def _signing(given: str | None, env: Mapping[str, str]) -> Signing:
