@@ -294,6 +294,7 @@ class Engine:
         minted: list[str] = []
 
         def mint() -> Credentials:
+            access.allow_referenced_by_current()
             credentials = self._mint_credentials(rotation, access)
             minted.append(credentials.access_key_id)
             return credentials

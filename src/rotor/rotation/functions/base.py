@@ -125,6 +125,23 @@ class SecretsAccess:
             if k.endswith(SECRET_REFERENCE_SUFFIX) and isinstance(v, str)
         }
 
+    def allow_referenced_by_current(self) -> None:
+        """Also allow the secrets the rotated secret's Current value names in ``*Secret``
+        fields (a database secret's ``MasterSecret``): a custom function finds them there,
+        as the built-in ones do. Nothing when Current is missing or not a JSON object."""
+        try:
+            current = self.find_value(self.secret_name, stage=stages.CURRENT)
+        except errors.RotorError:
+            return
+        if current is None or not isinstance(current.value, str):
+            return
+        try:
+            parsed = json.loads(current.value)
+        except (ValueError, RecursionError):
+            return
+        if isinstance(parsed, dict):
+            self.allow_referenced(parsed)
+
     def _check(self, name: str) -> None:
         if name not in self._allowed:
             raise errors.AccessDenied(f"this rotation function may not touch secret {name!r}")

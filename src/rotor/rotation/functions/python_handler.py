@@ -163,7 +163,6 @@ class PythonHandler:
             event_text = json.dumps(event)
         except (TypeError, ValueError):
             raise errors.InvalidParameter("the event is not JSON-serialisable") from None
-        _allow_referenced_secrets(context)
         credentials = context.mint_credentials()
         for value in (credentials.access_key_secret, credentials.security_token):
             if value:
@@ -347,27 +346,6 @@ def _log_output(context: InvocationContext, run: _Run) -> None:
             context.log(context.secrets.redact(line))
     if run.dropped:
         context.log(f"(output truncated: {run.dropped} more bytes not shown)")
-
-
-def _allow_referenced_secrets(context: InvocationContext) -> None:
-    """Let the handler's credentials reach the secrets the rotated secret's Current value
-    names in a field ending in ``Secret`` (e.g. ``MasterSecret``), as a built-in function's
-    may: a cloud handler finds its master secret there, not in its parameters.
-
-    The role's own policy still bounds what the credentials can do.
-    """
-    try:
-        current = context.secrets.find_value(context.secrets.secret_name, stage=stages.CURRENT)
-    except errors.RotorError:
-        return
-    if current is None:
-        return
-    try:
-        parsed = json.loads(current.value)
-    except (ValueError, RecursionError):
-        return
-    if isinstance(parsed, dict):
-        context.secrets.allow_referenced(parsed)
 
 
 def _remember_secret_values(event: Mapping[str, Any], context: InvocationContext) -> None:
