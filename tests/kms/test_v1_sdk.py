@@ -260,6 +260,10 @@ def test_create_seen_by_the_native_api(
 def test_secret_name_may_be_the_arn(kms: AcsClient, name: str) -> None:
     v1_call(kms, create(name, "by-arn"))
     assert v1_call(kms, get(arn_of(name)))["SecretData"] == "by-arn"
+    # Another region's or account's ARN names no secret here.
+    other = arn_of(name).replace("acs:kms:", "acs:kms:cn-elsewhere-", 1)
+    error = v1_error(kms, get(other))
+    assert (error.error_code, error.http_status) == ("Forbidden.ResourceNotFound", 404)
 
 
 def test_create_binary_secret(kms: AcsClient, admin: rotor.client.Client, name: str) -> None:

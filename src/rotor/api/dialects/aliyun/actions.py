@@ -71,8 +71,12 @@ class Call:
     def secret_name(self) -> str:
         """``SecretName``, given as a name or as the secret's ARN."""
         name = self.params.required("SecretName")
+        if not name.startswith("acs:"):
+            return name
         prefix = self.arn("")
-        return name[len(prefix) :] if name.startswith(prefix) else name
+        if not name.startswith(prefix):
+            raise errors.NotFound(f"no secret {name}: this server's ARNs start with {prefix}")
+        return name[len(prefix) :]
 
 
 # -- values -----------------------------------------------------------------------------
