@@ -90,6 +90,20 @@ def test_caller_version_id_is_kept_and_second_start_returns_the_running_one(
     assert versions.get_value(engine.store, account).version_id == "rot-1"
 
 
+def test_a_version_id_that_already_rotated_returns_that_rotation(
+    engine: Engine, account: str
+) -> None:
+    first, _ = engine.start(account, started_by="test", version_id="rot-1")
+    assert engine.run(first.id).status is Status.SUCCEEDED
+    again, created = engine.start(account, started_by="test", version_id="rot-1")
+    assert (again.id, created, again.status) == (first.id, False, Status.SUCCEEDED)
+    assert [r.id for r in rotations.list_rotations(engine.store, account).items] == [first.id]
+    # Another id is another rotation.
+    other, created_other = engine.start(account, started_by="test", version_id="rot-2")
+    assert created_other
+    assert other.id != first.id
+
+
 def test_unconfigured_secret_cannot_rotate(store: Store, engine: Engine) -> None:
     secrets.create_secret(store, name="bare", value="x")
     with pytest.raises(errors.InvalidParameter, match="not configured"):

@@ -166,7 +166,8 @@ def create_rotation(
     tasks: Sequence[tuple[str, str]],
     started_by: str,
 ) -> tuple[Rotation, bool]:
-    """Start a rotation record, or return the one already running (and False)."""
+    """Start a rotation record, or return the one already running, or the one that
+    already succeeded with ``version_id`` (and False)."""
     validate_name(name)
     now = utcnow()
     rotation_id = uuid.uuid4().hex
@@ -176,6 +177,19 @@ def create_rotation(
             running = _running_row(conn, secret.id)
             if running is not None:
                 return _rotation(conn, running, name), False
+            # The version id is an idempotency key: asking again for a rotation that
+            # already succeeded with it returns that one (a failed one may be retried).
+            done = conn.execute(
+                sa.select(t.rotations)
+                .where(
+                    t.rotations.c.secret_id == secret.id,
+                    t.rotations.c.version_id == version_id,
+                    t.rotations.c.status == Status.SUCCEEDED,
+                )
+                .limit(1)
+            ).first()
+            if done is not None:
+                return _rotation(conn, done, name), False
             base = stages_mod.stage_map(conn, secret.id).get(stages_mod.CURRENT)
             conn.execute(
                 t.rotations.insert().values(
