@@ -16,15 +16,7 @@ from rich.text import Text
 
 from rotor import errors
 from rotor.cli import render, render_access, timespec
-from rotor.cli.connection import (
-    AccessKeyIdOption,
-    CaBundleOption,
-    CredentialsFileOption,
-    DataDirOption,
-    SignOption,
-    UrlOption,
-    connect,
-)
+from rotor.cli.connection import Connection, connected
 from rotor.cli.render import JsonOption
 
 principal_app = typer.Typer(
@@ -71,24 +63,18 @@ def read_policy_file(path: Path, option: str) -> str:
 
 
 @principal_app.command("create")
+@connected
 def principal_create(
+    connection: Connection,
     name: PrincipalArgument,
     role: Annotated[
         bool,
         typer.Option("--role", help="Create a role (which can be assumed), not a user."),
     ] = False,
     as_json: JsonOption = False,
-    url: UrlOption = None,
-    data_dir: DataDirOption = None,
-    access_key_id: AccessKeyIdOption = None,
-    credentials_file: CredentialsFileOption = None,
-    sign: SignOption = False,
-    ca_bundle: CaBundleOption = None,
 ) -> None:
     """Create a user (or, with --role, a role). It can do nothing until a policy is attached."""
-    with connect(
-        url, data_dir, access_key_id, credentials_file, sign=sign, ca_bundle=ca_bundle
-    ) as client:
+    with connection.client() as client:
         principal = client.create_principal(name, kind="role" if role else "user")
     if as_json:
         render.echo_json(render_access.principal_json(principal))
@@ -97,19 +83,13 @@ def principal_create(
 
 
 @principal_app.command("list")
+@connected
 def principal_list(
+    connection: Connection,
     as_json: JsonOption = False,
-    url: UrlOption = None,
-    data_dir: DataDirOption = None,
-    access_key_id: AccessKeyIdOption = None,
-    credentials_file: CredentialsFileOption = None,
-    sign: SignOption = False,
-    ca_bundle: CaBundleOption = None,
 ) -> None:
     """List the users and roles you may see."""
-    with connect(
-        url, data_dir, access_key_id, credentials_file, sign=sign, ca_bundle=ca_bundle
-    ) as client:
+    with connection.client() as client:
         items = client.list_principals()
     if as_json:
         render.echo_json([render_access.principal_json(p) for p in items])
@@ -118,20 +98,14 @@ def principal_list(
 
 
 @principal_app.command("show")
+@connected
 def principal_show(
+    connection: Connection,
     name: PrincipalArgument,
     as_json: JsonOption = False,
-    url: UrlOption = None,
-    data_dir: DataDirOption = None,
-    access_key_id: AccessKeyIdOption = None,
-    credentials_file: CredentialsFileOption = None,
-    sign: SignOption = False,
-    ca_bundle: CaBundleOption = None,
 ) -> None:
     """Show a principal, its attached policies and its access keys (never their secrets)."""
-    with connect(
-        url, data_dir, access_key_id, credentials_file, sign=sign, ca_bundle=ca_bundle
-    ) as client:
+    with connection.client() as client:
         principal = client.get_principal(name)
     if as_json:
         render.echo_json(render_access.principal_json(principal))
@@ -140,19 +114,13 @@ def principal_show(
 
 
 @principal_app.command("delete")
+@connected
 def principal_delete(
+    connection: Connection,
     name: PrincipalArgument,
-    url: UrlOption = None,
-    data_dir: DataDirOption = None,
-    access_key_id: AccessKeyIdOption = None,
-    credentials_file: CredentialsFileOption = None,
-    sign: SignOption = False,
-    ca_bundle: CaBundleOption = None,
 ) -> None:
     """Delete a principal and all its access keys; they stop working at once."""
-    with connect(
-        url, data_dir, access_key_id, credentials_file, sign=sign, ca_bundle=ca_bundle
-    ) as client:
+    with connection.client() as client:
         principal = client.delete_principal(name)
     render.console().print(Text(f"Deleted {principal.kind} {principal.name} and its keys."))
 
@@ -161,7 +129,9 @@ def principal_delete(
 
 
 @key_app.command("create")
+@connected
 def key_create(
+    connection: Connection,
     principal: PrincipalArgument,
     expires_in: Annotated[
         str | None,
@@ -172,18 +142,10 @@ def key_create(
         ),
     ] = None,
     as_json: JsonOption = False,
-    url: UrlOption = None,
-    data_dir: DataDirOption = None,
-    access_key_id: AccessKeyIdOption = None,
-    credentials_file: CredentialsFileOption = None,
-    sign: SignOption = False,
-    ca_bundle: CaBundleOption = None,
 ) -> None:
     """Create an access key for a principal and print its secret: the only time it is shown."""
     seconds = None if expires_in is None else timespec.parse_duration(expires_in, "--expires-in")
-    with connect(
-        url, data_dir, access_key_id, credentials_file, sign=sign, ca_bundle=ca_bundle
-    ) as client:
+    with connection.client() as client:
         key = client.create_access_key(principal, expires_in_seconds=seconds)
     _warn("The access key secret is shown only this once: store it now.")
     if as_json:
@@ -198,20 +160,14 @@ def key_create(
 
 
 @key_app.command("list")
+@connected
 def key_list(
+    connection: Connection,
     principal: PrincipalArgument,
     as_json: JsonOption = False,
-    url: UrlOption = None,
-    data_dir: DataDirOption = None,
-    access_key_id: AccessKeyIdOption = None,
-    credentials_file: CredentialsFileOption = None,
-    sign: SignOption = False,
-    ca_bundle: CaBundleOption = None,
 ) -> None:
     """List a principal's access keys (never their secrets)."""
-    with connect(
-        url, data_dir, access_key_id, credentials_file, sign=sign, ca_bundle=ca_bundle
-    ) as client:
+    with connection.client() as client:
         items = client.list_access_keys(principal)
     if as_json:
         render.echo_json([render_access.key_json(k) for k in items])
@@ -220,55 +176,37 @@ def key_list(
 
 
 @key_app.command("disable")
+@connected
 def key_disable(
+    connection: Connection,
     key_id: KeyIdArgument,
-    url: UrlOption = None,
-    data_dir: DataDirOption = None,
-    access_key_id: AccessKeyIdOption = None,
-    credentials_file: CredentialsFileOption = None,
-    sign: SignOption = False,
-    ca_bundle: CaBundleOption = None,
 ) -> None:
     """Disable an access key: it is refused from the next request on."""
-    with connect(
-        url, data_dir, access_key_id, credentials_file, sign=sign, ca_bundle=ca_bundle
-    ) as client:
+    with connection.client() as client:
         key = client.disable_access_key(key_id)
     render.console().print(Text(f"Disabled access key {key.access_key_id} of {key.principal}."))
 
 
 @key_app.command("enable")
+@connected
 def key_enable(
+    connection: Connection,
     key_id: KeyIdArgument,
-    url: UrlOption = None,
-    data_dir: DataDirOption = None,
-    access_key_id: AccessKeyIdOption = None,
-    credentials_file: CredentialsFileOption = None,
-    sign: SignOption = False,
-    ca_bundle: CaBundleOption = None,
 ) -> None:
     """Enable a disabled access key again."""
-    with connect(
-        url, data_dir, access_key_id, credentials_file, sign=sign, ca_bundle=ca_bundle
-    ) as client:
+    with connection.client() as client:
         key = client.enable_access_key(key_id)
     render.console().print(Text(f"Enabled access key {key.access_key_id} of {key.principal}."))
 
 
 @key_app.command("delete")
+@connected
 def key_delete(
+    connection: Connection,
     key_id: KeyIdArgument,
-    url: UrlOption = None,
-    data_dir: DataDirOption = None,
-    access_key_id: AccessKeyIdOption = None,
-    credentials_file: CredentialsFileOption = None,
-    sign: SignOption = False,
-    ca_bundle: CaBundleOption = None,
 ) -> None:
     """Delete an access key: it is refused from the next request on."""
-    with connect(
-        url, data_dir, access_key_id, credentials_file, sign=sign, ca_bundle=ca_bundle
-    ) as client:
+    with connection.client() as client:
         key = client.delete_access_key(key_id)
     render.console().print(Text(f"Deleted access key {key.access_key_id} of {key.principal}."))
 
@@ -277,7 +215,9 @@ def key_delete(
 
 
 @policy_app.command("create")
+@connected
 def policy_create(
+    connection: Connection,
     name: PolicyArgument,
     file: Annotated[
         Path,
@@ -293,12 +233,6 @@ def policy_create(
         str, typer.Option("--description", help="What the policy is for.", show_default=False)
     ] = "",
     as_json: JsonOption = False,
-    url: UrlOption = None,
-    data_dir: DataDirOption = None,
-    access_key_id: AccessKeyIdOption = None,
-    credentials_file: CredentialsFileOption = None,
-    sign: SignOption = False,
-    ca_bundle: CaBundleOption = None,
 ) -> None:
     """Create a policy, or replace the document of an existing one.
 
@@ -306,9 +240,7 @@ def policy_create(
     rotor operation has (kms:Decrypt, rds:CreateAccount, ...) are kept and grant nothing.
     """
     document = read_policy_file(file, "--file")
-    with connect(
-        url, data_dir, access_key_id, credentials_file, sign=sign, ca_bundle=ca_bundle
-    ) as client:
+    with connection.client() as client:
         policy = client.put_policy(name, document, description=description)
     if as_json:
         render.echo_json(render_access.policy_json(policy))
@@ -320,22 +252,16 @@ def policy_create(
 
 
 @policy_app.command("attach")
+@connected
 def policy_attach(
+    connection: Connection,
     name: PolicyArgument,
     to: Annotated[
         str, typer.Option("--to", help="The principal to attach it to.", show_default=False)
     ],
-    url: UrlOption = None,
-    data_dir: DataDirOption = None,
-    access_key_id: AccessKeyIdOption = None,
-    credentials_file: CredentialsFileOption = None,
-    sign: SignOption = False,
-    ca_bundle: CaBundleOption = None,
 ) -> None:
     """Attach a policy to a principal; it applies from the next request on."""
-    with connect(
-        url, data_dir, access_key_id, credentials_file, sign=sign, ca_bundle=ca_bundle
-    ) as client:
+    with connection.client() as client:
         attached = client.attach_policy(name, to)
     render.console().print(
         Text(f"Attached {name} to {attached.principal} (policies: {', '.join(attached.policies)}).")
@@ -343,22 +269,16 @@ def policy_attach(
 
 
 @policy_app.command("detach")
+@connected
 def policy_detach(
+    connection: Connection,
     name: PolicyArgument,
     from_: Annotated[
         str, typer.Option("--from", help="The principal to detach it from.", show_default=False)
     ],
-    url: UrlOption = None,
-    data_dir: DataDirOption = None,
-    access_key_id: AccessKeyIdOption = None,
-    credentials_file: CredentialsFileOption = None,
-    sign: SignOption = False,
-    ca_bundle: CaBundleOption = None,
 ) -> None:
     """Detach a policy from a principal; it stops applying from the next request on."""
-    with connect(
-        url, data_dir, access_key_id, credentials_file, sign=sign, ca_bundle=ca_bundle
-    ) as client:
+    with connection.client() as client:
         attached = client.detach_policy(name, from_)
     left = ", ".join(attached.policies) or "none"
     render.console().print(
@@ -367,20 +287,14 @@ def policy_detach(
 
 
 @policy_app.command("show")
+@connected
 def policy_show(
+    connection: Connection,
     name: PolicyArgument,
     as_json: JsonOption = False,
-    url: UrlOption = None,
-    data_dir: DataDirOption = None,
-    access_key_id: AccessKeyIdOption = None,
-    credentials_file: CredentialsFileOption = None,
-    sign: SignOption = False,
-    ca_bundle: CaBundleOption = None,
 ) -> None:
     """Show a policy's document, where it is attached, and which actions grant nothing."""
-    with connect(
-        url, data_dir, access_key_id, credentials_file, sign=sign, ca_bundle=ca_bundle
-    ) as client:
+    with connection.client() as client:
         policy = client.get_policy(name)
     if as_json:
         render.echo_json(render_access.policy_json(policy))
@@ -389,19 +303,13 @@ def policy_show(
 
 
 @policy_app.command("list")
+@connected
 def policy_list(
+    connection: Connection,
     as_json: JsonOption = False,
-    url: UrlOption = None,
-    data_dir: DataDirOption = None,
-    access_key_id: AccessKeyIdOption = None,
-    credentials_file: CredentialsFileOption = None,
-    sign: SignOption = False,
-    ca_bundle: CaBundleOption = None,
 ) -> None:
     """List the policies you may read."""
-    with connect(
-        url, data_dir, access_key_id, credentials_file, sign=sign, ca_bundle=ca_bundle
-    ) as client:
+    with connection.client() as client:
         items = client.list_policies()
     if as_json:
         render.echo_json([render_access.policy_info_json(p) for p in items])
@@ -410,19 +318,13 @@ def policy_list(
 
 
 @policy_app.command("delete")
+@connected
 def policy_delete(
+    connection: Connection,
     name: PolicyArgument,
-    url: UrlOption = None,
-    data_dir: DataDirOption = None,
-    access_key_id: AccessKeyIdOption = None,
-    credentials_file: CredentialsFileOption = None,
-    sign: SignOption = False,
-    ca_bundle: CaBundleOption = None,
 ) -> None:
     """Delete a policy; refused while it is attached to a principal."""
-    with connect(
-        url, data_dir, access_key_id, credentials_file, sign=sign, ca_bundle=ca_bundle
-    ) as client:
+    with connection.client() as client:
         policy = client.delete_policy(name)
     render.console().print(Text(f"Deleted policy {policy.name}."))
 
@@ -430,19 +332,13 @@ def policy_delete(
 # -- identity ----------------------------------------------------------------------------------
 
 
+@connected
 def whoami(
+    connection: Connection,
     as_json: JsonOption = False,
-    url: UrlOption = None,
-    data_dir: DataDirOption = None,
-    access_key_id: AccessKeyIdOption = None,
-    credentials_file: CredentialsFileOption = None,
-    sign: SignOption = False,
-    ca_bundle: CaBundleOption = None,
 ) -> None:
     """Show who your access key belongs to, and the policies attached to that principal."""
-    with connect(
-        url, data_dir, access_key_id, credentials_file, sign=sign, ca_bundle=ca_bundle
-    ) as client:
+    with connection.client() as client:
         identity = client.get_caller_identity()
     if as_json:
         render.echo_json(render_access.identity_json(identity))
@@ -450,7 +346,9 @@ def whoami(
         render.console().print(render_access.identity_view(identity))
 
 
+@connected
 def assume_role(
+    connection: Connection,
     role: Annotated[str, typer.Argument(help="The role to assume.", show_default=False)],
     duration: Annotated[
         str,
@@ -472,12 +370,6 @@ def assume_role(
         ),
     ] = False,
     as_json: JsonOption = False,
-    url: UrlOption = None,
-    data_dir: DataDirOption = None,
-    access_key_id: AccessKeyIdOption = None,
-    credentials_file: CredentialsFileOption = None,
-    sign: SignOption = False,
-    ca_bundle: CaBundleOption = None,
 ) -> None:
     """Get short-lived credentials of a role: an access key id, secret and session token.
 
@@ -488,9 +380,7 @@ def assume_role(
         raise errors.InvalidParameter("give --env or --json, not both")
     seconds = timespec.parse_duration(duration, "--duration")
     policy = None if policy_file is None else read_policy_file(policy_file, "--policy-file")
-    with connect(
-        url, data_dir, access_key_id, credentials_file, sign=sign, ca_bundle=ca_bundle
-    ) as client:
+    with connection.client() as client:
         credentials = client.assume_role(role, duration_seconds=seconds, policy=policy)
     if env:
         typer.echo(render_access.session_exports(credentials))

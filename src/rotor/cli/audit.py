@@ -9,15 +9,7 @@ import typer
 import rotor.client
 from rotor import errors
 from rotor.cli import render, render_access, timespec
-from rotor.cli.connection import (
-    AccessKeyIdOption,
-    CaBundleOption,
-    CredentialsFileOption,
-    DataDirOption,
-    SignOption,
-    UrlOption,
-    connect,
-)
+from rotor.cli.connection import Connection, connected
 from rotor.cli.render import JsonOption
 
 MAX_PAGE = 100
@@ -27,7 +19,9 @@ _TIME_HELP = (
 )
 
 
+@connected
 def run(
+    connection: Connection,
     secret: Annotated[
         str | None, typer.Option("--secret", help="Only events about this secret.")
     ] = None,
@@ -53,12 +47,6 @@ def run(
     ] = None,
     limit: Annotated[int, typer.Option("--limit", help="Show at most this many events.")] = 50,
     as_json: JsonOption = False,
-    url: UrlOption = None,
-    data_dir: DataDirOption = None,
-    access_key_id: AccessKeyIdOption = None,
-    credentials_file: CredentialsFileOption = None,
-    sign: SignOption = False,
-    ca_bundle: CaBundleOption = None,
 ) -> None:
     """Show audit events, newest first: who did what to which secret, when, from where, and
     the outcome. Never a secret value."""
@@ -67,9 +55,7 @@ def run(
     start = None if since is None else timespec.parse_time(since, "--since")
     end = None if until is None else timespec.parse_time(until, "--until")
     events: list[rotor.client.AuditEvent] = []
-    with connect(
-        url, data_dir, access_key_id, credentials_file, sign=sign, ca_bundle=ca_bundle
-    ) as client:
+    with connection.client() as client:
         for event in client.iter_audit_events(
             secret=secret,
             principal=principal,

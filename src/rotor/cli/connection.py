@@ -2,14 +2,28 @@
 
 ``--url``, ``--data-dir``, ``--access-key-id``, ``--credentials-file``, ``--sign``
 and ``--ca-bundle`` are listed under one "Connection" panel of each command's
-``--help``; what is not given comes from the environment or the data dir, as
-:func:`rotor.client.resolve_config` says. The access key secret is never a flag.
+``--help``; what is not given comes from the environment, the client config file or
+the data dir, as :func:`rotor.client.resolve_config` says. The access key secret is
+never a flag.
+
+A command declares them once, by taking a ``connection: Connection`` parameter and
+wearing :func:`connected`::
+
+    @app.command("get")
+    @connected
+    def get(connection: Connection, name: NameArgument) -> None:
+        with connection.client() as client:
+            ...
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import inspect
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
 import typer
 
@@ -83,21 +97,58 @@ CaBundleOption = Annotated[
 ]
 
 
-def connect(
-    url: str | None,
-    data_dir: Path | None,
-    access_key_id: str | None,
-    credentials_file: Path | None,
-    *,
-    sign: bool = False,
-    ca_bundle: Path | None = None,
-) -> rotor.client.Client:
-    """A client for the server the connection options (or the environment) name."""
-    return rotor.client.Client(
-        url,
-        access_key_id=access_key_id,
-        data_dir=data_dir,
-        credentials_file=credentials_file,
-        signing="hmac" if sign else None,
-        ca_bundle=ca_bundle,
+R = TypeVar("R")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Connection:
+    """The connection options as given on the command line."""
+
+    url: str | None = None
+    data_dir: Path | None = None
+    access_key_id: str | None = None
+    credentials_file: Path | None = None
+    sign: bool = False
+    ca_bundle: Path | None = None
+
+    def client(self) -> rotor.client.Client:
+        """A client for the server the options (or the environment) name."""
+        return rotor.client.Client(
+            self.url,
+            access_key_id=self.access_key_id,
+            data_dir=self.data_dir,
+            credentials_file=self.credentials_file,
+            signing="hmac" if self.sign else None,
+            ca_bundle=self.ca_bundle,
+        )
+
+
+#: The options, as the parameters Typer reads from a command's signature.
+_OPTIONS = tuple(
+    inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation, default=default)
+    for name, annotation, default in (
+        ("url", UrlOption, None),
+        ("data_dir", DataDirOption, None),
+        ("access_key_id", AccessKeyIdOption, None),
+        ("credentials_file", CredentialsFileOption, None),
+        ("sign", SignOption, False),
+        ("ca_bundle", CaBundleOption, None),
     )
+)
+
+
+def connected(command: Callable[..., R]) -> Callable[..., R]:
+    """Give ``command`` the connection options in place of its ``connection`` parameter."""
+    signature = inspect.signature(command, eval_str=True)
+    own = [p for p in signature.parameters.values() if p.name != "connection"]
+    names = [p.name for p in _OPTIONS]
+
+    @functools.wraps(command)
+    def with_options(**kwargs: Any) -> R:
+        connection = Connection(**{name: kwargs.pop(name) for name in names})
+        return command(connection=connection, **kwargs)
+
+    parameters = [*own, *_OPTIONS]
+    with_options.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
+    with_options.__annotations__ = {p.name: p.annotation for p in parameters}
+    return with_options

@@ -13,19 +13,13 @@ import typer
 
 import rotor.client
 from rotor.cli import render
-from rotor.cli.connection import (
-    AccessKeyIdOption,
-    CaBundleOption,
-    CredentialsFileOption,
-    DataDirOption,
-    SignOption,
-    UrlOption,
-    connect,
-)
+from rotor.cli.connection import Connection, connected
 from rotor.cli.render import JsonOption
 
 
+@connected
 def password(
+    connection: Connection,
     length: Annotated[
         int | None, typer.Option(help="Length, 8-128 (default: 32).", show_default=False)
     ] = None,
@@ -55,12 +49,6 @@ def password(
         ),
     ] = None,
     as_json: JsonOption = False,
-    url: UrlOption = None,
-    data_dir: DataDirOption = None,
-    access_key_id: AccessKeyIdOption = None,
-    credentials_file: CredentialsFileOption = None,
-    sign: SignOption = False,
-    ca_bundle: CaBundleOption = None,
 ) -> None:
     """Generate a random password on the server (from the OS CSPRNG) and print it."""
     options: rotor.client.PasswordOptions = {}
@@ -80,9 +68,7 @@ def password(
         options["include_space"] = True
     if require_each_included_type is not None:
         options["require_each_included_type"] = require_each_included_type
-    with connect(
-        url, data_dir, access_key_id, credentials_file, sign=sign, ca_bundle=ca_bundle
-    ) as client:
+    with connection.client() as client:
         generated = client.generate_password(**options)
     if as_json:
         render.echo_json({"password": generated})

@@ -20,15 +20,7 @@ from rich.text import Text
 import rotor.client
 from rotor import errors
 from rotor.cli import render, render_rotation
-from rotor.cli.connection import (
-    AccessKeyIdOption,
-    CaBundleOption,
-    CredentialsFileOption,
-    DataDirOption,
-    SignOption,
-    UrlOption,
-    connect,
-)
+from rotor.cli.connection import Connection, connected
 
 ROTATION_FAILED = 1
 """Exit code of ``rotor rotate`` / ``rotor rotation enable`` when a rotation does not succeed."""
@@ -211,7 +203,9 @@ def _rotate_batch(
 # -- the command ---------------------------------------------------------------------------------
 
 
+@connected
 def run(
+    connection: Connection,
     name: Annotated[
         str | None,
         typer.Argument(
@@ -246,12 +240,6 @@ def run(
             "--json", help="Print the rotation (for several secrets, a list) as JSON at the end."
         ),
     ] = False,
-    url: UrlOption = None,
-    data_dir: DataDirOption = None,
-    access_key_id: AccessKeyIdOption = None,
-    credentials_file: CredentialsFileOption = None,
-    sign: SignOption = False,
-    ca_bundle: CaBundleOption = None,
 ) -> None:
     """Rotate a secret now, showing each step and its timing as it finishes.
 
@@ -271,9 +259,7 @@ def run(
         )
     if version_id is not None and name is None:
         raise errors.InvalidParameter("--version-id needs a single secret NAME")
-    with connect(
-        url, data_dir, access_key_id, credentials_file, sign=sign, ca_bundle=ca_bundle
-    ) as client:
+    with connection.client() as client:
         if name is None:
             _rotate_batch(
                 client,

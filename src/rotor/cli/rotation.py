@@ -20,15 +20,7 @@ from rich.text import Text
 import rotor.client
 from rotor import errors
 from rotor.cli import render, render_rotation
-from rotor.cli.connection import (
-    AccessKeyIdOption,
-    CaBundleOption,
-    CredentialsFileOption,
-    DataDirOption,
-    SignOption,
-    UrlOption,
-    connect,
-)
+from rotor.cli.connection import Connection, connected
 from rotor.cli.render import JsonOption
 from rotor.cli.rotate import (
     DEFAULT_TIMEOUT,
@@ -99,7 +91,9 @@ def _read_flow(path: Path | None, default_flow: bool) -> str | None:
 
 
 @app.command("enable", epilog=EXIT_CODES_EPILOG)
+@connected
 def enable(
+    connection: Connection,
     name: NameArgument,
     function: Annotated[
         str,
@@ -180,12 +174,6 @@ def enable(
             help='Print {"rotation": configuration, "started": rotation or null} as JSON.',
         ),
     ] = False,
-    url: UrlOption = None,
-    data_dir: DataDirOption = None,
-    access_key_id: AccessKeyIdOption = None,
-    credentials_file: CredentialsFileOption = None,
-    sign: SignOption = False,
-    ca_bundle: CaBundleOption = None,
 ) -> None:
     """Enable rotation of a secret with a rotation function and, optionally, a schedule.
 
@@ -196,9 +184,7 @@ def enable(
         raise errors.InvalidParameter("give --every or --cron, not both")
     parameters = parse_parameters(param, param_json)
     flow_text = _read_flow(flow, default_flow)
-    with connect(
-        url, data_dir, access_key_id, credentials_file, sign=sign, ca_bundle=ca_bundle
-    ) as client:
+    with connection.client() as client:
         result = client.configure_rotation(
             name,
             function=function,
@@ -246,20 +232,14 @@ def enable(
 
 
 @app.command("disable")
+@connected
 def disable(
+    connection: Connection,
     name: NameArgument,
     as_json: JsonOption = False,
-    url: UrlOption = None,
-    data_dir: DataDirOption = None,
-    access_key_id: AccessKeyIdOption = None,
-    credentials_file: CredentialsFileOption = None,
-    sign: SignOption = False,
-    ca_bundle: CaBundleOption = None,
 ) -> None:
     """Stop scheduled rotations of a secret; its configuration is kept for a later enable."""
-    with connect(
-        url, data_dir, access_key_id, credentials_file, sign=sign, ca_bundle=ca_bundle
-    ) as client:
+    with connection.client() as client:
         config = client.disable_rotation(name)
     if as_json:
         render.echo_json(render_rotation.config_json(config))
@@ -268,20 +248,14 @@ def disable(
 
 
 @app.command("show")
+@connected
 def show(
+    connection: Connection,
     name: NameArgument,
     as_json: JsonOption = False,
-    url: UrlOption = None,
-    data_dir: DataDirOption = None,
-    access_key_id: AccessKeyIdOption = None,
-    credentials_file: CredentialsFileOption = None,
-    sign: SignOption = False,
-    ca_bundle: CaBundleOption = None,
 ) -> None:
     """Show a secret's rotation: function, parameters, schedule, next_rotation_at, last_rotated_at."""
-    with connect(
-        url, data_dir, access_key_id, credentials_file, sign=sign, ca_bundle=ca_bundle
-    ) as client:
+    with connection.client() as client:
         config = client.describe_rotation(name)
     if as_json:
         render.echo_json(render_rotation.config_json(config))
@@ -290,24 +264,18 @@ def show(
 
 
 @app.command("history")
+@connected
 def history(
+    connection: Connection,
     name: NameArgument,
     limit: Annotated[
         int, typer.Option("--limit", min=1, help="Show at most this many rotations.")
     ] = 20,
     as_json: JsonOption = False,
-    url: UrlOption = None,
-    data_dir: DataDirOption = None,
-    access_key_id: AccessKeyIdOption = None,
-    credentials_file: CredentialsFileOption = None,
-    sign: SignOption = False,
-    ca_bundle: CaBundleOption = None,
 ) -> None:
     """List a secret's rotations, newest first, with their status and error."""
     found: list[rotor.client.Rotation] = []
-    with connect(
-        url, data_dir, access_key_id, credentials_file, sign=sign, ca_bundle=ca_bundle
-    ) as client:
+    with connection.client() as client:
         for rotation in client.iter_rotations(name, page_size=min(limit, 100)):
             found.append(rotation)
             if len(found) >= limit:
@@ -324,23 +292,17 @@ def history(
 
 
 @app.command("get")
+@connected
 def get(
+    connection: Connection,
     rotation_id: Annotated[
         str,
         typer.Argument(metavar="ROTATION_ID", help="A rotation's id, as `rotor rotate` prints it."),
     ],
     as_json: JsonOption = False,
-    url: UrlOption = None,
-    data_dir: DataDirOption = None,
-    access_key_id: AccessKeyIdOption = None,
-    credentials_file: CredentialsFileOption = None,
-    sign: SignOption = False,
-    ca_bundle: CaBundleOption = None,
 ) -> None:
     """Show one rotation: its status, each step's timing and error, and its events."""
-    with connect(
-        url, data_dir, access_key_id, credentials_file, sign=sign, ca_bundle=ca_bundle
-    ) as client:
+    with connection.client() as client:
         rotation = client.get_rotation(rotation_id)
     if as_json:
         render.echo_json(render_rotation.rotation_json(rotation))
@@ -351,23 +313,17 @@ def get(
 
 
 @app.command("cancel")
+@connected
 def cancel(
+    connection: Connection,
     name: NameArgument,
     as_json: JsonOption = False,
-    url: UrlOption = None,
-    data_dir: DataDirOption = None,
-    access_key_id: AccessKeyIdOption = None,
-    credentials_file: CredentialsFileOption = None,
-    sign: SignOption = False,
-    ca_bundle: CaBundleOption = None,
 ) -> None:
     """Cancel the running rotation of a secret before its end step; Pending is removed.
 
     Exits 3 when no rotation is running, 4 when it is already in its end step.
     """
-    with connect(
-        url, data_dir, access_key_id, credentials_file, sign=sign, ca_bundle=ca_bundle
-    ) as client:
+    with connection.client() as client:
         rotation = client.cancel_rotation(name)
     if as_json:
         render.echo_json(render_rotation.rotation_json(rotation, events=False))
@@ -378,19 +334,13 @@ def cancel(
 
 
 @app.command("due")
+@connected
 def due(
+    connection: Connection,
     as_json: JsonOption = False,
-    url: UrlOption = None,
-    data_dir: DataDirOption = None,
-    access_key_id: AccessKeyIdOption = None,
-    credentials_file: CredentialsFileOption = None,
-    sign: SignOption = False,
-    ca_bundle: CaBundleOption = None,
 ) -> None:
     """List the secrets whose scheduled rotation is due now."""
-    with connect(
-        url, data_dir, access_key_id, credentials_file, sign=sign, ca_bundle=ca_bundle
-    ) as client:
+    with connection.client() as client:
         names = client.list_due_rotations()
     if as_json:
         render.echo_json(list(names))

@@ -22,15 +22,7 @@ from rich.text import Text
 
 from rotor import errors
 from rotor.cli import render, render_secrets
-from rotor.cli.connection import (
-    AccessKeyIdOption,
-    CaBundleOption,
-    CredentialsFileOption,
-    DataDirOption,
-    SignOption,
-    UrlOption,
-    connect,
-)
+from rotor.cli.connection import Connection, connected
 from rotor.cli.render import JsonOption
 
 app = typer.Typer(help="Create, read and manage secrets on a rotor server.", no_args_is_help=True)
@@ -156,7 +148,9 @@ def _write_stdout(data: bytes) -> None:
 
 
 @app.command("create")
+@connected
 def create(
+    connection: Connection,
     name: NameArgument,
     description: Annotated[
         str | None, typer.Option(help="What the secret is for.", show_default=False)
@@ -171,18 +165,10 @@ def create(
     binary: BinaryOption = False,
     version_id: VersionIdOption = None,
     as_json: JsonOption = False,
-    url: UrlOption = None,
-    data_dir: DataDirOption = None,
-    access_key_id: AccessKeyIdOption = None,
-    credentials_file: CredentialsFileOption = None,
-    sign: SignOption = False,
-    ca_bundle: CaBundleOption = None,
 ) -> None:
     """Create a secret, optionally with a first value (staged Current)."""
     secret_value = _read_value(value, file, binary, required=False)
-    with connect(
-        url, data_dir, access_key_id, credentials_file, sign=sign, ca_bundle=ca_bundle
-    ) as client:
+    with connection.client() as client:
         info = client.create_secret(
             name,
             value=secret_value,
@@ -200,7 +186,9 @@ def create(
 
 
 @app.command("get")
+@connected
 def get(
+    connection: Connection,
     name: NameArgument,
     stage: Annotated[
         str | None,
@@ -226,21 +214,13 @@ def get(
             "--json", help='Print the version as JSON (binary values in base64 as "binary").'
         ),
     ] = False,
-    url: UrlOption = None,
-    data_dir: DataDirOption = None,
-    access_key_id: AccessKeyIdOption = None,
-    credentials_file: CredentialsFileOption = None,
-    sign: SignOption = False,
-    ca_bundle: CaBundleOption = None,
 ) -> None:
     """Print a secret's value: just the value, text as it is, binary as raw bytes.
 
     A newline is added only when stdout is a terminal; binary values are not written to a
     terminal (use --output or redirect).
     """
-    with connect(
-        url, data_dir, access_key_id, credentials_file, sign=sign, ca_bundle=ca_bundle
-    ) as client:
+    with connection.client() as client:
         secret = client.get_value(name, stage=stage, version_id=version_id)
     if as_json:
         data = (render.json_text(render_secrets.value_json(secret)) + "\n").encode()
@@ -262,7 +242,9 @@ def get(
 
 
 @app.command("put")
+@connected
 def put(
+    connection: Connection,
     name: NameArgument,
     value: ValueOption = None,
     file: FileOption = None,
@@ -277,12 +259,6 @@ def put(
         ),
     ] = None,
     as_json: JsonOption = False,
-    url: UrlOption = None,
-    data_dir: DataDirOption = None,
-    access_key_id: AccessKeyIdOption = None,
-    credentials_file: CredentialsFileOption = None,
-    sign: SignOption = False,
-    ca_bundle: CaBundleOption = None,
 ) -> None:
     """Put a new value: a new version of the secret, staged Current unless --stage says otherwise.
 
@@ -290,9 +266,7 @@ def put(
     """
     secret_value = _read_value(value, file, binary, required=True)
     assert secret_value is not None
-    with connect(
-        url, data_dir, access_key_id, credentials_file, sign=sign, ca_bundle=ca_bundle
-    ) as client:
+    with connection.client() as client:
         version = client.put_value(name, secret_value, version_id=version_id, stages=stage)
     if as_json:
         render.echo_json(render_secrets.version_json(version))
@@ -302,7 +276,9 @@ def put(
 
 
 @app.command("list")
+@connected
 def list_(
+    connection: Connection,
     prefix: Annotated[
         str | None, typer.Option(help="Only names starting with PREFIX.", show_default=False)
     ] = None,
@@ -319,17 +295,9 @@ def list_(
         typer.Option("--include-pending-deletion", help="Include secrets scheduled for deletion."),
     ] = False,
     as_json: JsonOption = False,
-    url: UrlOption = None,
-    data_dir: DataDirOption = None,
-    access_key_id: AccessKeyIdOption = None,
-    credentials_file: CredentialsFileOption = None,
-    sign: SignOption = False,
-    ca_bundle: CaBundleOption = None,
 ) -> None:
     """List secrets by name (all pages)."""
-    with connect(
-        url, data_dir, access_key_id, credentials_file, sign=sign, ca_bundle=ca_bundle
-    ) as client:
+    with connection.client() as client:
         found = list(
             client.iter_secrets(
                 prefix=prefix,
@@ -347,20 +315,14 @@ def list_(
 
 
 @app.command("describe")
+@connected
 def describe(
+    connection: Connection,
     name: NameArgument,
     as_json: JsonOption = False,
-    url: UrlOption = None,
-    data_dir: DataDirOption = None,
-    access_key_id: AccessKeyIdOption = None,
-    credentials_file: CredentialsFileOption = None,
-    sign: SignOption = False,
-    ca_bundle: CaBundleOption = None,
 ) -> None:
     """Show a secret's metadata and stages (never its value)."""
-    with connect(
-        url, data_dir, access_key_id, credentials_file, sign=sign, ca_bundle=ca_bundle
-    ) as client:
+    with connection.client() as client:
         info = client.describe_secret(name)
     if as_json:
         render.echo_json(render_secrets.secret_json(info))
@@ -369,20 +331,14 @@ def describe(
 
 
 @app.command("versions")
+@connected
 def versions(
+    connection: Connection,
     name: NameArgument,
     as_json: JsonOption = False,
-    url: UrlOption = None,
-    data_dir: DataDirOption = None,
-    access_key_id: AccessKeyIdOption = None,
-    credentials_file: CredentialsFileOption = None,
-    sign: SignOption = False,
-    ca_bundle: CaBundleOption = None,
 ) -> None:
     """List a secret's versions, newest first, with their stages (all pages)."""
-    with connect(
-        url, data_dir, access_key_id, credentials_file, sign=sign, ca_bundle=ca_bundle
-    ) as client:
+    with connection.client() as client:
         found = list(client.iter_versions(name))
     if as_json:
         render.echo_json([render_secrets.version_json(version) for version in found])
@@ -391,7 +347,9 @@ def versions(
 
 
 @app.command("stage")
+@connected
 def stage(
+    connection: Connection,
     name: NameArgument,
     stage_name: Annotated[
         str,
@@ -416,17 +374,9 @@ def stage(
         ),
     ] = None,
     as_json: JsonOption = False,
-    url: UrlOption = None,
-    data_dir: DataDirOption = None,
-    access_key_id: AccessKeyIdOption = None,
-    credentials_file: CredentialsFileOption = None,
-    sign: SignOption = False,
-    ca_bundle: CaBundleOption = None,
 ) -> None:
     """Move a stage to a version and/or remove it from one."""
-    with connect(
-        url, data_dir, access_key_id, credentials_file, sign=sign, ca_bundle=ca_bundle
-    ) as client:
+    with connection.client() as client:
         result = client.update_stage(
             name, stage_name, move_to_version=move_to, remove_from_version=remove_from
         )
@@ -439,7 +389,9 @@ def stage(
 
 
 @app.command("delete")
+@connected
 def delete(
+    connection: Connection,
     name: NameArgument,
     recovery_days: Annotated[
         int | None,
@@ -453,17 +405,9 @@ def delete(
         bool, typer.Option("--force", help="Delete at once, with no way to restore.")
     ] = False,
     as_json: JsonOption = False,
-    url: UrlOption = None,
-    data_dir: DataDirOption = None,
-    access_key_id: AccessKeyIdOption = None,
-    credentials_file: CredentialsFileOption = None,
-    sign: SignOption = False,
-    ca_bundle: CaBundleOption = None,
 ) -> None:
     """Schedule a secret for deletion, or delete it at once with --force."""
-    with connect(
-        url, data_dir, access_key_id, credentials_file, sign=sign, ca_bundle=ca_bundle
-    ) as client:
+    with connection.client() as client:
         info = client.delete_secret(name, recovery_days=recovery_days, force=force)
     if as_json:
         render.echo_json(render_secrets.secret_json(info))
@@ -479,20 +423,14 @@ def delete(
 
 
 @app.command("restore")
+@connected
 def restore(
+    connection: Connection,
     name: NameArgument,
     as_json: JsonOption = False,
-    url: UrlOption = None,
-    data_dir: DataDirOption = None,
-    access_key_id: AccessKeyIdOption = None,
-    credentials_file: CredentialsFileOption = None,
-    sign: SignOption = False,
-    ca_bundle: CaBundleOption = None,
 ) -> None:
     """Cancel a secret's scheduled deletion."""
-    with connect(
-        url, data_dir, access_key_id, credentials_file, sign=sign, ca_bundle=ca_bundle
-    ) as client:
+    with connection.client() as client:
         info = client.restore_secret(name)
     if as_json:
         render.echo_json(render_secrets.secret_json(info))
