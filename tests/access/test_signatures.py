@@ -349,15 +349,16 @@ def test_replayed_nonce_is_refused(verifier: Verifier, clock: Clock) -> None:
 
 def test_nonce_store_forgets_expired_nonces() -> None:
     clock = Clock()
-    store = signatures.MemoryNonceStore(capacity=2, clock=clock)
-    assert store.claim("a", clock.now + 10)
-    assert not store.claim("a", clock.now + 10)
-    assert store.claim("b", clock.now + 10)
+    store = signatures.MemoryNonceStore(capacity=3, clock=clock)
+    assert store.claim("K", "a", clock.now + 10)
+    assert not store.claim("K", "a", clock.now + 10)
+    assert store.claim("other key", "a", clock.now + 10)  # nonces are per key
+    assert store.claim("K", "b", clock.now + 10)
     with pytest.raises(SignatureRejected):
-        store.claim("c", clock.now + 10)
+        store.claim("K", "c", clock.now + 10)
     clock.now += 11
-    assert store.claim("c", clock.now + 10)
-    assert store.claim("a", clock.now + 10)
+    assert store.claim("K", "c", clock.now + 10)
+    assert store.claim("K", "a", clock.now + 10)
 
 
 # -- ACS3 -----------------------------------------------------------------------------------

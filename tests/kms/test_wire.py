@@ -423,6 +423,11 @@ def test_reused_nonce(wire: Wire) -> None:
     refused(wire.send_rpc("POST", again), "SignatureNonceUsed", 400)
 
 
+def test_an_overlong_nonce_is_refused_and_128_characters_are_not(wire: Wire) -> None:
+    refused(wire.rpc("GetRandomPassword", SignatureNonce="n" * 129), "InvalidParameter", 400)
+    ok(wire.rpc("GetRandomPassword", SignatureNonce=uuid.uuid4().hex * 4))
+
+
 def test_reused_acs3_nonce(wire: Wire) -> None:
     nonce = uuid.uuid4().hex
     ok(wire.acs3("GetRandomPassword", extra_headers={"x-acs-signature-nonce": nonce}))

@@ -46,6 +46,8 @@ from rotor import errors
 
 #: Requests whose timestamp is further than this from the server's clock are refused.
 MAX_SKEW_SECONDS = 15 * 60
+#: The longest signature nonce accepted (the SDKs send 32 hex characters).
+MAX_NONCE_LENGTH = 128
 #: The most parameters one request may carry (query plus form).
 MAX_PARAMETERS = 1000
 RPC_V1_METHOD = "HMAC-SHA1"
@@ -356,8 +358,8 @@ class VerifiedRequest:
 class NonceStore(Protocol):
     """Remembers nonces; a multi-node server can plug a shared one in."""
 
-    def claim(self, key: str, expires_at: float) -> bool:
-        """Record ``key`` until ``expires_at``; False if it is already recorded."""
+    def claim(self, access_key_id: str, nonce: str, expires_at: float) -> bool:
+        """Record the key's ``nonce`` until ``expires_at``; False if it is already recorded."""
         ...
 
 
@@ -371,11 +373,12 @@ class MemoryNonceStore:
     def __init__(self, *, capacity: int = 200_000, clock: Callable[[], float] = time.time) -> None:
         self._capacity = capacity
         self._clock = clock
-        self._expiry: dict[str, float] = {}
-        self._order: collections.deque[tuple[float, str]] = collections.deque()
+        self._expiry: dict[tuple[str, str], float] = {}
+        self._order: collections.deque[tuple[float, tuple[str, str]]] = collections.deque()
         self._lock = threading.Lock()
 
-    def claim(self, key: str, expires_at: float) -> bool:
+    def claim(self, access_key_id: str, nonce: str, expires_at: float) -> bool:
+        key = (access_key_id, nonce)
         with self._lock:
             now = self._clock()
             while self._order and self._order[0][0] <= now:
@@ -542,6 +545,11 @@ class Verifier:
     def _check_fresh(self, access_key_id: str, timestamp: str, nonce: str) -> None:
         if not nonce:
             raise _missing("SignatureNonce")
+        if len(nonce) > MAX_NONCE_LENGTH:
+            raise _rejected(
+                "InvalidParameter",
+                f'The parameter "SignatureNonce" must be at most {MAX_NONCE_LENGTH} characters.',
+            )
         sent = parse_timestamp(timestamp).timestamp()
         now = self._clock()
         if abs(now - sent) > self._max_skew:
@@ -551,7 +559,7 @@ class Verifier:
                 "minutes from the server's time.",
             )
         # Remember the nonce until the timestamp itself can no longer pass.
-        if not self._nonces.claim(f"{access_key_id}\n{nonce}", sent + self._max_skew + 1):
+        if not self._nonces.claim(access_key_id, nonce, sent + self._max_skew + 1):
             raise _rejected("SignatureNonceUsed", "Specified signature nonce was used already.")
 
     @staticmethod

@@ -40,6 +40,8 @@ class SecretValue:
     value: str | bytes
     created_at: dt.datetime
     stages: tuple[str, ...]
+    #: The secret's type (``Generic``...), read with the value at no extra cost.
+    secret_type: str
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
@@ -185,7 +187,7 @@ def _info(conn: sa.Connection, name: str, secret_id: str, row: Any) -> VersionIn
 # execution layer they cost ten times what the database does. No transaction is
 # needed: the second query reads an immutable version by id.
 _SECRET_AND_STAGES_SQL = (
-    "SELECT s.id, s.delete_after, st.stage, st.version_id FROM secrets s "
+    "SELECT s.id, s.delete_after, s.secret_type, st.stage, st.version_id FROM secrets s "
     "LEFT OUTER JOIN stages st ON st.secret_id = s.id WHERE s.name = ?"
 )
 _VERSION_SQL = (
@@ -196,8 +198,9 @@ _VERSION_SQL = (
 
 def _fetch_for_read(
     store: Store, name: str, pick: Callable[[dict[str, str]], str]
-) -> tuple[str, dict[str, str], Sealed, str, dt.datetime, str]:
-    """(secret id, stages, sealed value, value type, created at, version id) of a read."""
+) -> tuple[str, str, dict[str, str], Sealed, str, dt.datetime, str]:
+    """(secret id, secret type, stages, sealed value, value type, created at, version id)
+    of a read."""
     paramstyle = "?" if store.is_sqlite else "%s"
     raw = store.raw_connection()
     try:
@@ -208,12 +211,12 @@ def _fetch_for_read(
             if not rows:
                 validate_name(name)
                 raise errors.NotFound(f"secret {name!r} not found")
-            secret_id, delete_after = rows[0][0], rows[0][1]
+            secret_id, delete_after, secret_type = rows[0][0], rows[0][1], rows[0][2]
             if delete_after is not None:
                 raise errors.SecretPendingDeletion(
                     f"secret {name!r} is scheduled for deletion; restore it first"
                 )
-            on = {r[2]: r[3] for r in rows if r[2] is not None}
+            on = {r[3]: r[4] for r in rows if r[3] is not None}
             target = pick(on)
             cur.execute(_VERSION_SQL.replace("?", paramstyle), (secret_id, target))
             version = cur.fetchone()
@@ -234,7 +237,7 @@ def _fetch_for_read(
     if created.tzinfo is None:
         created = created.replace(tzinfo=dt.UTC)
     sealed = Sealed(version[3], bytes(version[4]), bytes(version[5]))
-    return secret_id, on, sealed, version[2], created, target
+    return secret_id, secret_type, on, sealed, version[2], created, target
 
 
 def get_value(
@@ -257,7 +260,7 @@ def get_value(
             )
         return target
 
-    secret_id, on, sealed, kind, created, target = _fetch_for_read(store, name, pick)
+    secret_id, secret_type, on, sealed, kind, created, target = _fetch_for_read(store, name, pick)
     raw = store.envelope.open(sealed, version_context(secret_id, target))
     return SecretValue(
         name=name,
@@ -265,6 +268,7 @@ def get_value(
         value=raw.decode() if kind == TEXT else raw,
         created_at=created,
         stages=tuple(s for s, v in on.items() if v == target),
+        secret_type=secret_type,
     )
 
 

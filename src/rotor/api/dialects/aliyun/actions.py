@@ -199,7 +199,6 @@ def get_secret_value(call: Call) -> dict[str, Any]:
         return {"SecretName": name}
     stage = stage_in(stage_text) if stage_text else (None if version_id else stages.CURRENT)
     value = versions.get_value(call.store, name, stage=stage, version_id=version_id)
-    secret = secrets_store.get_secret(call.store, name)
     call.audit["version_id"] = value.version_id
     data, kind = _encode(value.value)
     body: dict[str, Any] = {
@@ -207,13 +206,13 @@ def get_secret_value(call: Call) -> dict[str, Any]:
         "VersionId": value.version_id,
         "SecretData": data,
         "SecretDataType": kind,
-        "SecretType": secret.secret_type,
+        "SecretType": value.secret_type,
         "VersionStages": stages_out(value.stages),
         "CreateTime": timestamp(value.created_at),
         **_rotation_fields(call, name),
     }
     if call.params.boolean("FetchExtendedConfig"):
-        body.update(_extended_out(secret))
+        body.update(_extended_out(secrets_store.get_secret(call.store, name)))
     return body
 
 
@@ -563,7 +562,8 @@ def update_secret_rotation_policy(call: Call) -> dict[str, Any]:
 Action = Callable[[Call], dict[str, Any]]
 
 #: Every action: its function and the parameters it takes (the signature protocol's
-#: own and ``RegionId`` are always allowed).
+#: own and ``RegionId`` are always allowed). A name ending in ``.`` is an object the tea
+#: SDK flattens into one parameter per key (``ExtendedConfig.CustomData.owner``).
 ACTIONS: dict[str, tuple[Action, frozenset[str]]] = {
     "CreateSecret": (
         create_secret,
@@ -628,7 +628,7 @@ ACTIONS: dict[str, tuple[Action, frozenset[str]]] = {
     ),
     "UpdateSecret": (
         update_secret,
-        frozenset({"SecretName", "Description", CUSTOM_DATA}),
+        frozenset({"SecretName", "Description", CUSTOM_DATA, CUSTOM_DATA + "."}),
     ),
     "DeleteSecret": (
         delete_secret,
@@ -641,6 +641,3 @@ ACTIONS: dict[str, tuple[Action, frozenset[str]]] = {
         frozenset({"SecretName", "EnableAutomaticRotation", "RotationInterval"}),
     ),
 }
-
-#: Prefixes of parameters an action takes flattened, one per key (the tea SDK's form).
-FLATTENED: dict[Action, tuple[str, ...]] = {update_secret: (CUSTOM_DATA + ".",)}

@@ -32,6 +32,7 @@ from rotor.config import Settings
 from rotor.rotation.engine import Engine
 from rotor.rotation.scheduler import Scheduler
 from rotor.store import principals
+from rotor.store.database import Store
 
 log = logging.getLogger("rotor.api.dialects.aliyun")
 
@@ -54,13 +55,12 @@ def is_kms_request(scope: Scope) -> bool:
 class StoredNonces:
     """Signature nonces in the store, shared by every server on it."""
 
-    def __init__(self, authenticator: Authenticator) -> None:
-        self.authenticator = authenticator
+    def __init__(self, store: Store) -> None:
+        self.store = store
 
-    def claim(self, key: str, expires_at: float) -> bool:
-        key_id, _, nonce = key.partition("\n")
+    def claim(self, access_key_id: str, nonce: str, expires_at: float) -> bool:
         when = dt.datetime.fromtimestamp(expires_at, dt.UTC)
-        return principals.use_nonce(self.authenticator.store, key_id, nonce[:128], when)
+        return principals.use_nonce(self.store, access_key_id, nonce, when)
 
 
 class KmsEndpoint:
@@ -81,7 +81,7 @@ class KmsEndpoint:
         self.max_body = max_body
         self.on_auth_failure = on_auth_failure
         self.verifier = signatures.Verifier(
-            self._signing_key, nonces=StoredNonces(authenticator), check_tokens=False
+            self._signing_key, nonces=StoredNonces(authenticator.store), check_tokens=False
         )
 
     def _signing_key(self, key_id: str) -> signatures.SigningKey | None:
@@ -118,18 +118,12 @@ class KmsEndpoint:
             status, payload = 200, {"RequestId": rid, **result}
         except ClientGone:
             return
-        except KmsError as exc:
-            status, payload = exc.status, wire.error_body(exc, rid)
-            scope["rotor.error_code"] = exc.code
-        except errors.RotorError as exc:
+        except Exception as exc:
             error = wire.translate(exc)
-            if error.status >= 500:
-                log.error("%s on KMS %s: %s", exc.code, audit["action"], exc.message)
-            status, payload = error.status, wire.error_body(error, rid)
-            scope["rotor.error_code"] = error.code
-        except Exception:
-            log.exception("unexpected error on KMS %s", audit["action"])
-            error = wire.translate(errors.InternalError())
+            if not isinstance(exc, errors.RotorError | KmsError):
+                log.exception("unexpected error on KMS %s", audit["action"])
+            elif error.status >= 500:
+                log.error("%s on KMS %s: %s", error.code, audit["action"], error.message)
             status, payload = error.status, wire.error_body(error, rid)
             scope["rotor.error_code"] = error.code
         if status == 403:
@@ -175,10 +169,11 @@ class KmsEndpoint:
             )
         action, accepted = entry
         given = verified.api_parameters
+        flattened = tuple(name for name in accepted if name.endswith("."))
         unknown = sorted(
             name
             for name in set(given) - accepted - COMMON_PARAMETERS
-            if not any(name.startswith(prefix) for prefix in actions.FLATTENED.get(action, ()))
+            if not name.startswith(flattened) or name in flattened
         )
         if unknown:
             raise KmsError(

@@ -59,7 +59,6 @@ _TRANSLATIONS: tuple[tuple[type[errors.RotorError], str, int], ...] = (
     (errors.SecretPendingDeletion, "Rejected.ResourceInDeletion", 400),
     (errors.RotationInProgress, "Rejected.RotationInProgress", 400),
     (errors.NotFound, "Forbidden.ResourceNotFound", 404),
-    (errors.AccessDenied, "Forbidden.NoPermission", 403),
     (errors.RequestTooLarge, "RequestTooLarge", 413),
     (errors.ValueTooLarge, "InvalidParameter", 400),
     (errors.InvalidRequest, "InvalidParameter", 400),
@@ -78,8 +77,10 @@ _KEY_REFUSALS = {
 }
 
 
-def translate(error: errors.RotorError) -> KmsError:
-    """rotor's error as the dialect answers it; internal errors say nothing more."""
+def translate(error: Exception) -> KmsError:
+    """An error as the dialect answers it; internal errors say nothing more."""
+    if isinstance(error, KmsError):
+        return error
     if isinstance(error, SignatureRejected):
         return KmsError(error.acs_code, error.message, error.acs_status)
     if isinstance(error, KeyRefused):
@@ -94,7 +95,7 @@ def translate(error: errors.RotorError) -> KmsError:
         )
     for kind, code, status in _TRANSLATIONS:
         if isinstance(error, kind):
-            return KmsError(code, error.message, status)
+            return KmsError(code, str(error), status)
     return KmsError(
         "InternalFailure", "The request processing has failed due to some unknown error.", 500
     )
