@@ -9,10 +9,23 @@ principals and policies as the compatible dialects):
   never travels.
 
 A key of an assumed role also needs its session token
-(``X-Rotor-Security-Token``). Verified keys and their policies are cached for
+(``X-Rotor-Security-Token``). Keys and their policies are cached for
 ``credential_cache_seconds``, so the read path does not decrypt a key or parse
-policies on every request; comparisons are constant-time whether the key id
-exists or not.
+policies on every request. A key id that does not exist is remembered as
+unknown for as long, so refusing it costs what refusing a wrong secret costs (a
+cache hit and a constant-time comparison, against a stand-in secret) rather
+than a store read every time: the answer's timing does not tell which part was
+wrong. The unknown ids have a cache of their own, so a flood of made-up ids
+cannot push the real keys out; each cache holds at most :data:`CACHE_LIMIT`
+entries, the oldest making room for a new one. Remembering an id as unknown
+never hides a key created later: key ids are 110 random bits drawn as the key
+is created (:func:`new_key_id`), so no one can have sent one before. (Creating a
+key forgets nothing; disabling, enabling or deleting one, or changing a policy,
+calls :meth:`Authenticator.forget`, which drops both caches.)
+
+What stays visible: the first request with an id this node has not seen (or not
+within ``credential_cache_seconds``) reads the store, known or unknown, while a
+key in use is already cached; ``bench/auth_timing.py`` shows both.
 """
 
 from __future__ import annotations
@@ -28,6 +41,7 @@ import secrets
 import threading
 import time
 from pathlib import Path
+from typing import Generic, TypeVar
 
 from rotor import errors
 from rotor.access import policies
@@ -40,8 +54,10 @@ log = logging.getLogger(__name__)
 ADMIN = "admin"
 ADMIN_POLICY = "AdministratorAccess"
 CREDENTIALS_FILE = "admin-credentials.json"
-_CACHE_LIMIT = 10_000
+#: The most keys an Authenticator caches, and the most unknown key ids it remembers.
+CACHE_LIMIT = 10_000
 _DUMMY_SECRET = secrets.token_urlsafe(30)
+_T = TypeVar("_T")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
@@ -158,22 +174,56 @@ def bootstrap_admin(store: Store, data_dir: Path) -> Path | None:
     return path
 
 
+class _Expiring(Generic[_T]):
+    """At most ``limit`` entries, each until its expiry; a new one past the limit pushes
+    out the oldest (never the others).
+
+    Writers hold the owner's lock; readers need none (one dict look-up).
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._entries: dict[str, tuple[float, _T]] = {}
+
+    def get(self, key: str, now: float) -> _T | None:
+        hit = self._entries.get(key)
+        return hit[1] if hit is not None and hit[0] > now else None
+
+    def put(self, key: str, value: _T, until: float) -> None:
+        # Entries stay in the order they were put, which is the order they expire in.
+        self._entries.pop(key, None)
+        while len(self._entries) >= self.limit:
+            del self._entries[next(iter(self._entries))]
+        self._entries[key] = (until, value)
+
+    def pop(self, key: str) -> None:
+        self._entries.pop(key, None)
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+
 class Authenticator:
     """Turns a request's credentials into an :class:`Identity`, or raises Unauthenticated."""
 
     def __init__(self, store: Store, cache_seconds: float) -> None:
         self.store = store
         self.cache_seconds = cache_seconds
-        self._cache: dict[str, tuple[float, _Verified]] = {}
+        self._known: _Expiring[_Verified] = _Expiring(CACHE_LIMIT)
+        self._unknown: _Expiring[bool] = _Expiring(CACHE_LIMIT)
         self._lock = threading.Lock()
 
     def _load(self, key_id: str) -> _Verified | None:
         now = time.monotonic()
-        hit = self._cache.get(key_id)
-        if hit is not None and hit[0] > now:
-            return hit[1]
+        verified = self._known.get(key_id, now)
+        if verified is not None:
+            return verified
+        if self._unknown.get(key_id, now):
+            return None
         key = principals.load_access_key(self.store, key_id)
         if key is None:
+            with self._lock:
+                self._unknown.put(key_id, True, now + self.cache_seconds)
             return None
         layers: list[tuple[policies.Policy, ...]] = [
             tuple(
@@ -193,18 +243,18 @@ class Authenticator:
             ),
         )
         with self._lock:
-            if len(self._cache) >= _CACHE_LIMIT:
-                self._cache.clear()
-            self._cache[key_id] = (now + self.cache_seconds, verified)
+            self._known.put(key_id, verified, now + self.cache_seconds)
         return verified
 
     def forget(self, key_id: str | None = None) -> None:
-        """Drop cached keys (one, or all: after a policy or key change)."""
+        """Drop what is cached about keys (one id, or all: after a policy or key change),
+        known and unknown alike."""
         with self._lock:
-            if key_id is None:
-                self._cache.clear()
-            else:
-                self._cache.pop(key_id, None)
+            for cache in (self._known, self._unknown):
+                if key_id is None:
+                    cache.clear()
+                else:
+                    cache.pop(key_id)
 
     def key_secret(self, key_id: str) -> str | None:
         """The secret of a usable key (for signature schemes), else None."""

@@ -36,6 +36,7 @@ import enum
 import hashlib
 import hmac
 import re
+import secrets
 import threading
 import time
 import urllib.parse
@@ -81,6 +82,7 @@ _AUTHORIZATION_RE = re.compile(
     r"SignedHeaders=(?P<signed>[^,\s]*),\s*Signature=(?P<signature>[0-9a-fA-F]*)\s*$"
 )
 _TIMESTAMP_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$")
+_DUMMY_SECRET = secrets.token_urlsafe(30)
 
 
 class Scheme(enum.StrEnum):
@@ -449,8 +451,10 @@ class Verifier:
             raise _rejected(
                 "InvalidParameter", 'Specified parameter "SignatureVersion" is not valid.'
             )
-        key = self._key(params["AccessKeyId"])
         string_to_sign = rpc_v1_string_to_sign(request.method, params)
+        key = self._key(
+            params["AccessKeyId"], lambda secret: rpc_v1_signature(secret, string_to_sign)
+        )
         expected = rpc_v1_signature(key.secret, string_to_sign)
         if not hmac.compare_digest(expected.encode(), params["Signature"].encode()):
             raise _rejected("SignatureDoesNotMatch", SIGNATURE_MISMATCH_MESSAGE + string_to_sign)
@@ -481,16 +485,7 @@ class Verifier:
             raise _rejected(
                 "IncompleteSignature", "x-acs-accesskey-id does not match the Credential."
             )
-        key = self._key(auth.access_key_id)
         hashed_payload = hashlib.sha256(request.body).hexdigest()
-        if not hmac.compare_digest(
-            headers.get("x-acs-content-sha256", "").lower().encode(), hashed_payload.encode()
-        ):
-            raise _rejected(
-                "SignatureDoesNotMatch",
-                "The x-acs-content-sha256 header does not match the request body: "
-                f"the body hashes to {hashed_payload}",
-            )
         canonical = acs3_canonical_request(
             method=request.method,
             path=request.path,
@@ -500,6 +495,15 @@ class Verifier:
             hashed_payload=hashed_payload,
         )
         string_to_sign = acs3_string_to_sign(canonical)
+        key = self._key(auth.access_key_id, lambda secret: acs3_signature(secret, string_to_sign))
+        if not hmac.compare_digest(
+            headers.get("x-acs-content-sha256", "").lower().encode(), hashed_payload.encode()
+        ):
+            raise _rejected(
+                "SignatureDoesNotMatch",
+                "The x-acs-content-sha256 header does not match the request body: "
+                f"the body hashes to {hashed_payload}",
+            )
         expected = acs3_signature(key.secret, string_to_sign)
         if not hmac.compare_digest(expected.encode(), auth.signature.encode()):
             raise _rejected("SignatureDoesNotMatch", SIGNATURE_MISMATCH_MESSAGE + string_to_sign)
@@ -513,9 +517,12 @@ class Verifier:
 
     # -- shared checks ----------------------------------------------------------------
 
-    def _key(self, access_key_id: str) -> SigningKey:
+    def _key(self, access_key_id: str, sign: Callable[[str], str]) -> SigningKey:
+        """The key, or NotFound once ``sign`` has signed with a stand-in secret: an unknown
+        key costs the signature a known one costs."""
         key = self._lookup(access_key_id)
         if key is None or key.access_key_id != access_key_id:
+            sign(_DUMMY_SECRET)
             raise _rejected(
                 "InvalidAccessKeyId.NotFound", "Specified access key is not found.", 404
             )
