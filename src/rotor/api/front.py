@@ -218,7 +218,8 @@ class FrontDoor:
         self, path: str, identity: Identity, scope: Scope, receive: Receive, send: Send
     ) -> bool:
         """Serve ``GET /v1/secrets/NAME:value``; False leaves it to the app's route, which
-        documents it and answers the unusual requests (unknown query parameters)."""
+        documents it and answers the unusual requests (unknown or repeated query
+        parameters: the route refuses a repeated one, as every /v1 route does)."""
         query = reads.parse_read(path, scope["query_string"])
         if query is None:
             return False

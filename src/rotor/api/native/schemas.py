@@ -5,9 +5,13 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import types
+import typing
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.convertors import Convertor, register_url_convertor
@@ -151,10 +155,44 @@ def version_json(version: VersionInfo) -> dict[str, Any]:
 _bearer = HTTPBearer(auto_error=False, description="`<access_key_id>.<access_key_secret>`")
 
 
+def _is_list(annotation: object) -> bool:
+    """Whether a parameter's type is a list (or set, tuple), possibly optional."""
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        return any(_is_list(arg) for arg in typing.get_args(annotation))
+    return (typing.get_origin(annotation) or annotation) in (list, set, frozenset, tuple)
+
+
+def _repeatable(dependant: Dependant) -> set[str]:
+    """The query parameters a route (with its dependencies) takes as lists."""
+    names = {f.alias for f in dependant.query_params if _is_list(f.field_info.annotation)}
+    for sub in dependant.dependencies:
+        names |= _repeatable(sub)
+    return names
+
+
+def single_parameters(request: Request) -> None:
+    """Refuse a query parameter given more than once, unless the route takes it as a list
+    (``tag`` on the list of secrets): which of them counts would be a guess."""
+    names = [name for name, _ in request.query_params.multi_items()]
+    repeated = list(dict.fromkeys(n for i, n in enumerate(names) if n in names[:i]))
+    if not repeated:
+        return
+    route = request.scope.get("route")
+    if isinstance(route, APIRoute):
+        allowed = _repeatable(route.dependant)
+        repeated = [name for name in repeated if name not in allowed]
+    if repeated:
+        listed = ", ".join(repr(name) for name in repeated)
+        raise errors.InvalidParameter(f"the query parameter {listed} is given more than once")
+
+
 async def caller(
-    request: Request, _: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+    request: Request,
+    _: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    __: Annotated[None, Depends(single_parameters)],
 ) -> Identity:
-    """The authenticated caller (the request-context middleware authenticated every /v1 request)."""
+    """The authenticated caller (the front door authenticated every /v1 request), of a
+    request that gives each query parameter once: every /v1 route depends on it."""
     identity: Identity = request.scope["rotor.identity"]
     return identity
 
