@@ -11,6 +11,9 @@ Fixtures:
   certificate and client certificate generated for the session. Returns a
   :class:`MariaDBTLSServer`.
 
+Helpers: :func:`general_log` records what a server is sent, :func:`client_runs` logs in
+with the ``mariadb`` command-line client (which has auth plugins PyMySQL lacks).
+
 Servers start lazily (only if a test asks for one) and once per session. If the binaries
 are missing the fixtures fail (they never skip): install them with
 ``apt-get install mariadb-server`` or ``.ci/install-system-packages``.
@@ -37,7 +40,7 @@ import subprocess
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,6 +55,7 @@ from pymysql.connections import Connection
 
 MARIADBD_CANDIDATES = ("/usr/sbin/mariadbd", "/usr/sbin/mysqld")
 INSTALL_DB_CANDIDATES = ("/usr/bin/mariadb-install-db", "/usr/bin/mysql_install_db")
+CLIENT_CANDIDATES = ("/usr/bin/mariadb", "/usr/bin/mysql")
 SYSTEM_USER = "mysql"
 HOST = "127.0.0.1"
 # Not $TMPDIR: the mysql user must be able to reach our directories, and unix socket
@@ -526,6 +530,63 @@ def temporary_database(server: MariaDBServer) -> Iterator[str]:
     finally:
         with server.connect(autocommit=True) as conn, conn.cursor() as cursor:
             cursor.execute(f"DROP DATABASE IF EXISTS `{name}`")
+
+
+@contextlib.contextmanager
+def general_log(server: MariaDBServer) -> Iterator[Callable[[], list[str]]]:
+    """Log every statement ``server`` receives while inside; yields a reader of them all.
+
+    The log is the table ``mysql.general_log`` (emptied on entry), read with SQL, so no
+    file owned by the mysql user is involved. The server-wide switch is turned off again
+    on leaving; the servers are per session and tests run one at a time on them.
+    """
+    with server.connect(autocommit=True) as conn, conn.cursor() as cursor:
+        cursor.execute("SET GLOBAL log_output = 'TABLE'")
+        cursor.execute("TRUNCATE TABLE mysql.general_log")
+        cursor.execute("SET GLOBAL general_log = ON")
+
+    def statements() -> list[str]:
+        with server.connect(autocommit=True) as conn, conn.cursor() as cursor:
+            cursor.execute("SELECT argument FROM mysql.general_log")
+            rows = cursor.fetchall()
+        return [
+            value.decode(errors="replace") if isinstance(value, bytes) else str(value)
+            for (value,) in rows
+        ]
+
+    try:
+        yield statements
+    finally:
+        with server.connect(autocommit=True) as conn, conn.cursor() as cursor:
+            cursor.execute("SET GLOBAL general_log = OFF")
+
+
+def client_runs(server: MariaDBServer, user: str, password: str, statement: str) -> bool:
+    """Whether the ``mariadb`` client logs in as ``user`` over TCP and runs ``statement``.
+
+    The password goes in ``MYSQL_PWD``, never on the command line.
+    """
+    client = _find_binary(CLIENT_CANDIDATES, "client (mariadb)")
+    result = subprocess.run(
+        [
+            client,
+            "--no-defaults",
+            f"--host={server.host}",
+            f"--port={server.port}",
+            f"--user={user}",
+            "--skip-ssl",
+            "--batch",
+            "--execute",
+            statement,
+        ],
+        env={**os.environ, "MYSQL_PWD": password},
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=CONNECT_TIMEOUT * 4,
+        check=False,
+    )
+    return result.returncode == 0
 
 
 # --------------------------------------------------------------------------------------

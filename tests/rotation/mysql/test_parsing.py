@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from rotor import errors
-from rotor.rotation.functions import mysql, mysql_accounts, mysql_grants
+from rotor.rotation.functions import mysql_accounts, mysql_grants
 from rotor.rotation.functions.mysql_connections import (
     Endpoint,
     Flavour,
@@ -215,20 +215,6 @@ def test_server_versions(
     assert server.has_replace_clause is (flavour is Flavour.MYSQL and version >= (8, 0, 13))
 
 
-@pytest.mark.parametrize(
-    ("server", "plugin", "clause"),
-    [
-        (MARIADB, "mysql_native_password", "IDENTIFIED BY %s"),
-        (MARIADB, "ed25519", "IDENTIFIED VIA ed25519 USING PASSWORD(%s)"),
-        (MYSQL8, "caching_sha2_password", "IDENTIFIED WITH caching_sha2_password BY %s"),
-        (MYSQL8, "", "IDENTIFIED WITH mysql_native_password BY %s"),
-        (ServerVersion.parse("5.6.51"), "mysql_native_password", "IDENTIFIED BY %s"),
-    ],
-)
-def test_password_clause_keeps_the_plugin(server: ServerVersion, plugin: str, clause: str) -> None:
-    assert mysql_accounts.identified(server, plugin, APP) == clause
-
-
 def test_accounts_without_a_password_plugin_are_refused() -> None:
     with pytest.raises(errors.FunctionFailed, match="plugin 'unix_socket'"):
         mysql_accounts.identified(MARIADB, "unix_socket", APP)
@@ -292,18 +278,3 @@ def test_tls_settings() -> None:
 def test_privilege_sql_groups_columns() -> None:
     privileges = [Privilege("SELECT", "a"), Privilege("SELECT", "b`c"), Privilege("INSERT")]
     assert mysql_grants.privilege_sql(privileges) == "SELECT (`a`, `b``c`), INSERT"
-
-
-@pytest.mark.parametrize(
-    ("version", "statement"),
-    [
-        ("10.11.6-MariaDB", "SET PASSWORD = PASSWORD(%s)"),
-        ("5.6.51", "SET PASSWORD = PASSWORD(%s)"),
-        ("5.7.44", "ALTER USER USER() IDENTIFIED BY %s"),
-        ("8.0.36", "ALTER USER USER() IDENTIFIED BY %s REPLACE %s"),
-    ],
-)
-def test_how_an_account_changes_its_own_password(version: str, statement: str) -> None:
-    sql, args = mysql.own_password_statement(ServerVersion.parse(version), "new", "old")
-    assert sql == statement
-    assert args == ("new", "old")[: sql.count("%s")]

@@ -30,6 +30,10 @@ USER()`` on MySQL) -> test -> end. The trade-off: from set until applications re
 new Current, connections opened with the old password fail, and only the account entry
 the server matched (one host) changes.
 
+Neither function puts a password in statement text where the account's plugin allows:
+statements carry the verifier the server stores (see :mod:`mysql_accounts`). MySQL's
+``ALTER USER USER()`` takes only the password itself, so there single-user set sends it.
+
 Rotation parameters: the password policy of ``generated-password`` (``ExcludeCharacters``
 defaults to ``/@"'\\``), and the TLS settings of :mod:`mysql_connections`.
 """
@@ -362,7 +366,13 @@ class MySQLSingleUser:
             return
         with step.connector.connect(current.login("the Current credentials")) as conn:
             server = read_version(conn)
-            sql, args = own_password_statement(server, pending.password, current.password)
+            plugin = mysql_accounts.own_plugin(conn, server)
+            sql, args = own_password_statement(server, plugin, pending.password, current.password)
+            if pending.password in args:
+                step.context.log(
+                    f"set: rotor computes no verifier for the plugin {plugin or 'unknown'!r} on "
+                    f"{server}, so the password went in the statement text"
+                )
             try:
                 with conn.cursor() as cursor:
                     cursor.execute(sql, args)
@@ -374,17 +384,20 @@ class MySQLSingleUser:
 
 
 def own_password_statement(
-    server: ServerVersion, new: str, old: str
+    server: ServerVersion, plugin: str | None, new: str, old: str
 ) -> tuple[str, tuple[str, ...]]:
-    """How an account without privileges changes its own password.
+    """How an account without privileges changes its own password (``plugin``: its own).
 
     MariaDB's ALTER USER needs CREATE USER even for oneself, but its SET PASSWORD does
-    not (and keeps the account's authentication plugin); MySQL 5.7.6+ documents
-    ``ALTER USER USER()``, with ``REPLACE`` (the current password) from 8.0.13, which
-    accounts with ``PASSWORD REQUIRE CURRENT`` need.
+    not, keeps the account's plugin, and takes the verifier the plugin stores, so the
+    password stays out of the statement (see :mod:`mysql_accounts`). MySQL 5.7.6+
+    documents ``ALTER USER USER()``, whose only form takes the password itself, with
+    ``REPLACE`` (the current password) from 8.0.13, which accounts with ``PASSWORD
+    REQUIRE CURRENT`` need.
     """
     if server.mariadb or not server.has_alter_user:
-        return "SET PASSWORD = PASSWORD(%s)", (new,)
+        form = mysql_accounts.set_password_value(server, plugin)
+        return f"SET PASSWORD = {form.sql}", (form.argument(new),)
     if server.has_replace_clause:
         return "ALTER USER USER() IDENTIFIED BY %s REPLACE %s", (new, old)
     return "ALTER USER USER() IDENTIFIED BY %s", (new,)

@@ -11,16 +11,31 @@ then :func:`apply_copy` creates missing entries (with a throwaway password), cop
 prunes privileges host by host, checks the result, and sets the new password on all
 hosts last, in one statement: until then the new password logs in nowhere, so a resumed
 ``set`` that finds it working knows the copy was complete.
+
+Passwords stay out of statement text (which the server shows in its process list and
+writes to its general log, because PyMySQL puts arguments into the text): a statement
+carries the *verifier* the server stores, computed here from the password. For
+``mysql_native_password`` that is ``'*'`` and the upper-case hex of SHA1(SHA1(password));
+for MariaDB's ``ed25519``, the base64 (unpadded) Ed25519 public key whose secret scalar
+is the clamped first half of SHA512(password), as the plugin derives it. Only for the
+salted verifiers rotor does not compute (MySQL's ``caching_sha2_password`` and
+``sha256_password``, MariaDB's ``parsec``), or when the plugin cannot be read, does the
+password itself go in the statement (``IDENTIFIED WITH plugin BY 'password'``, ``USING
+PASSWORD('password')``, ``SET PASSWORD = PASSWORD('password')``); the rotation history
+says so.
 """
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import decimal
+import hashlib
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import pymysql
+from cryptography.hazmat.primitives.asymmetric import x25519
 
 from rotor import errors
 from rotor.rotation.functions import mysql_grants
@@ -146,23 +161,172 @@ def read_entries(
     return entries
 
 
-def identified(server: ServerVersion, plugin: str, account: Account) -> str:
-    """The clause giving ``account`` a password (one %s) while keeping its plugin."""
+@dataclasses.dataclass(frozen=True)
+class PasswordForm:
+    """How a statement gives a password: SQL around one %s, and what fills it."""
+
+    sql: str
+    #: The password -> the verifier the server stores; None: the password itself.
+    verifier: Callable[[str], str] | None
+
+    def argument(self, password: str) -> str:
+        return password if self.verifier is None else self.verifier(password)
+
+    def note(self, plugin: str, what: str) -> str | None:
+        """A history line when the password itself goes in the statement text."""
+        if self.verifier is not None:
+            return None
+        return (
+            f"set: rotor computes no verifier for the plugin {plugin or 'unknown'!r}, so the "
+            f"password of {what} went in the statement text"
+        )
+
+
+def identified(server: ServerVersion, plugin: str, account: Account) -> PasswordForm:
+    """The clause giving ``account`` a password while keeping its plugin."""
     if plugin in _NATIVE:
         if server.mariadb or not server.has_alter_user:
-            return "IDENTIFIED BY %s"
-        return "IDENTIFIED WITH mysql_native_password BY %s"
-    if server.mariadb and plugin in ("ed25519", "parsec"):
-        return f"IDENTIFIED VIA {plugin} USING PASSWORD(%s)"
+            return PasswordForm("IDENTIFIED BY PASSWORD %s", native_verifier)
+        return PasswordForm("IDENTIFIED WITH mysql_native_password AS %s", native_verifier)
+    if server.mariadb and plugin == "ed25519":
+        return PasswordForm("IDENTIFIED VIA ed25519 USING %s", ed25519_verifier)
+    if server.mariadb and plugin == "parsec":
+        return PasswordForm("IDENTIFIED VIA parsec USING PASSWORD(%s)", None)
     if (
         not server.mariadb
         and server.has_alter_user
         and plugin in ("caching_sha2_password", "sha256_password")
     ):
-        return f"IDENTIFIED WITH {plugin} BY %s"
+        return PasswordForm(f"IDENTIFIED WITH {plugin} BY %s", None)
     raise errors.FunctionFailed(
         f"{account} authenticates with the plugin {plugin!r}, which has no password rotor can set"
     )
+
+
+def set_password_value(server: ServerVersion, plugin: str | None) -> PasswordForm:
+    """What ``SET PASSWORD ... =`` takes for an account with ``plugin`` (None: unknown).
+
+    A string literal is a verifier on MariaDB and before MySQL 5.7.6 (MariaDB checks it
+    with the account's plugin from 10.4), the password itself on later MySQL.
+    """
+    if not server.mariadb and server.has_alter_user:
+        return PasswordForm("%s", None)
+    if plugin is not None and plugin in _NATIVE:
+        return PasswordForm("%s", native_verifier)
+    if server.mariadb and plugin == "ed25519" and server.version >= (10, 4, 0):
+        return PasswordForm("%s", ed25519_verifier)
+    return PasswordForm("PASSWORD(%s)", None)
+
+
+def own_plugin(conn: Connection, server: ServerVersion) -> str | None:
+    """The plugin of the MariaDB account ``conn`` is logged in as; None if unknown.
+
+    Only MariaDB's own SET PASSWORD takes a verifier and has SHOW CREATE USER (10.2+).
+    """
+    if not (server.mariadb and server.has_alter_user):
+        return None
+    try:
+        with conn.cursor() as cursor:
+            cursor.execute("SHOW CREATE USER CURRENT_USER()")
+            row = cursor.fetchone()
+    except pymysql.err.MySQLError:
+        return None
+    return create_user_plugin(_text(row[0])) if row else None
+
+
+def create_user_plugin(text: str) -> str | None:
+    """The plugin a ``SHOW CREATE USER`` row names; None for several or an unread row."""
+    try:
+        found = mysql_grants.tokens(text)
+    except mysql_grants.Unsupported:
+        return None
+    words = [t.text.upper() if t.kind == "word" else "" for t in found]
+    # CREATE USER `name`@`host` ...: quoted, so no word of a name counts below.
+    if words[:2] != ["CREATE", "USER"] or found[3:4] != [mysql_grants.Token("punct", "@")]:
+        return None
+    rest, words = found[5:], words[5:]
+    if "OR" in words:
+        return None  # several authentication methods (MariaDB 10.4+)
+    if not words or words[0] != "IDENTIFIED":
+        return ""  # no password: the default plugin
+    if words[1:3] == ["BY", "PASSWORD"]:
+        return "mysql_native_password"
+    if words[1:2] in (["VIA"], ["WITH"]) and len(rest) > 2:
+        return rest[2].text.lower()
+    return None
+
+
+def native_verifier(password: str) -> str:
+    """What ``mysql_native_password`` stores: ``*`` and hex SHA1(SHA1(password))."""
+    inner = hashlib.sha1(password.encode(), usedforsecurity=False).digest()
+    return "*" + hashlib.sha1(inner, usedforsecurity=False).hexdigest().upper()
+
+
+def ed25519_verifier(password: str) -> str:
+    """What MariaDB's ``ed25519`` stores: the public key of the password, in base64."""
+    digest = bytearray(hashlib.sha512(password.encode()).digest()[:32])
+    digest[0] &= 248
+    digest[31] = (digest[31] & 63) | 64
+    key = ed25519_public_key(int.from_bytes(digest, "little"))
+    return base64.b64encode(key).decode().rstrip("=")
+
+
+_P = 2**255 - 19
+_D = -121665 * pow(121666, -1, _P) % _P
+
+
+def ed25519_public_key(scalar: int) -> bytes:
+    """The encoded Ed25519 point scalar * B, for a clamped scalar.
+
+    OpenSSL's X25519 multiplies (the secret never meets Python's arithmetic): it gives
+    u = (1 + y) / (1 - y), so y, but not the sign of x. That comes from a second product,
+    (scalar +/- 8) * B, whose y tells P + 8B (or P - 8B) from -P + 8B.
+    """
+    y = _y_of_u(_x25519(scalar))
+    x = _x_of_y(y)
+    offset = 8 if scalar + 8 < 2**255 else -8  # keeps the scalar clamped
+    eight_b = _EIGHT_B if offset > 0 else (_P - _EIGHT_B[0], _EIGHT_B[1])
+    if _add((x, y), eight_b)[1] != _y_of_u(_x25519(scalar + offset)):
+        x = _P - x
+    return (y | (x & 1) << 255).to_bytes(32, "little")
+
+
+def _x25519(scalar: int) -> int:
+    key = x25519.X25519PrivateKey.from_private_bytes(scalar.to_bytes(32, "little"))
+    return int.from_bytes(key.public_key().public_bytes_raw(), "little")
+
+
+def _y_of_u(u: int) -> int:
+    return (u - 1) * pow(u + 1, -1, _P) % _P
+
+
+def _x_of_y(y: int) -> int:
+    """One of the two x of the curve point with this y (the other is -x)."""
+    xx = (y * y - 1) * pow(_D * y * y + 1, -1, _P) % _P
+    x = pow(xx, (_P + 3) // 8, _P)
+    return x if (x * x - xx) % _P == 0 else x * pow(2, (_P - 1) // 4, _P) % _P
+
+
+def _add(a: tuple[int, int], b: tuple[int, int]) -> tuple[int, int]:
+    """Edwards addition (complete: no special cases); only public points come here."""
+    (x1, y1), (x2, y2) = a, b
+    t = _D * x1 * x2 * y1 * y2 % _P
+    return (
+        (x1 * y2 + x2 * y1) * pow(1 + t, -1, _P) % _P,
+        (y1 * y2 + x1 * x2) * pow(1 - t, -1, _P) % _P,
+    )
+
+
+def _eight_times_base() -> tuple[int, int]:
+    y = 4 * pow(5, -1, _P) % _P
+    x = _x_of_y(y)
+    point = (x if x % 2 == 0 else _P - x, y)  # the base point's x is even
+    for _ in range(3):
+        point = _add(point, point)
+    return point
+
+
+_EIGHT_B = _eight_times_base()
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -207,7 +371,7 @@ def plan_copy(
         )
     hosts = []
     for host in sorted(sources):
-        identified(server, sources[host].plugin, Account(current, host))
+        identified(server, sources[host].plugin, Account(current, host))  # refuses early
         try:
             grants = read_grants(cursor, server, Account(current, host))
             existing = (
@@ -236,13 +400,13 @@ def apply_copy(conn: Connection, plan: Plan, password: str, history: Callable[[s
         account = Account(plan.pending, copy.host)
         target = account.sql(conn.escape)
         if copy.existing is None:
-            clause = identified(server, copy.source.plugin, account)
+            form = identified(server, copy.source.plugin, account)
             throwaway = passwords.generate_password(length=40)  # never stored nor used
             _run(
                 conn,
                 f"creating {account}",
-                f"CREATE USER %s@%s {clause}",
-                (*_key(account), throwaway),
+                f"CREATE USER %s@%s {form.sql}",
+                (*_key(account), form.argument(throwaway)),
             )
             history(f"set: created {account}")
         statements = mysql_grants.copy_statements(
@@ -270,29 +434,41 @@ def apply_copy(conn: Connection, plan: Plan, password: str, history: Callable[[s
             f"after copying, {plan.pending!r} still differs from {plan.current!r}: "
             + "; ".join(problems)
         )
-    _set_password(conn, plan, password)
+    _set_password(conn, plan, password, history)
     history(f"set: new password set for {plan.pending!r} on {len(plan.hosts)} host(s)")
 
 
-def _set_password(conn: Connection, plan: Plan, password: str) -> None:
+def _set_password(
+    conn: Connection, plan: Plan, password: str, history: Callable[[str], None]
+) -> None:
+    """One ALTER USER for all hosts (else SET PASSWORD each), with verifiers where known."""
     server = plan.server
-    accounts = [(Account(plan.pending, c.host), c.source.plugin) for c in plan.hosts]
+    hosts = []
+    for copy in plan.hosts:
+        account = Account(plan.pending, copy.host)
+        form = (
+            identified(server, copy.source.plugin, account)
+            if server.has_alter_user
+            else set_password_value(server, copy.source.plugin)
+        )
+        hosts.append((account, form))
+        note = form.note(copy.source.plugin, str(account))
+        if note is not None:
+            history(note)
     if server.has_alter_user:
-        clauses = [f"%s@%s {identified(server, plugin, a)}" for a, plugin in accounts]
-        values = [v for a, _ in accounts for v in (*_key(a), password)]
         _run(
             conn,
             f"setting the password of {plan.pending!r}",
-            "ALTER USER " + ", ".join(clauses),
-            values,
+            "ALTER USER " + ", ".join(f"%s@%s {form.sql}" for _, form in hosts),
+            [v for account, form in hosts for v in (*_key(account), form.argument(password))],
         )
         return
-    for account, _ in accounts:
+    for account, form in hosts:
         _run(
             conn,
             f"setting the password of {account}",
-            "SET PASSWORD FOR %s@%s = PASSWORD(%s)",
-            (*_key(account), password),
+            f"SET PASSWORD FOR %s@%s = {form.sql}",
+            (*_key(account), form.argument(password)),
         )
 
 

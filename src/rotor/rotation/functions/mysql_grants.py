@@ -200,13 +200,14 @@ _ESCAPES = {"0": "\0", "n": "\n", "r": "\r", "t": "\t", "b": "\b", "Z": "\x1a"}
 
 
 @dataclasses.dataclass(frozen=True)
-class _Token:
+class Token:
     kind: str  # "name" (quoted), "word", "number", "punct"
     text: str
 
 
-def _tokens(text: str) -> list[_Token]:
-    tokens: list[_Token] = []
+def tokens(text: str) -> list[Token]:
+    """A row the server printed (``SHOW GRANTS``, ``SHOW CREATE USER``), as tokens."""
+    found: list[Token] = []
     position = 0
     while position < len(text):
         match = _TOKEN.match(text, position)
@@ -217,12 +218,12 @@ def _tokens(text: str) -> list[_Token]:
         if kind == "space":
             continue
         if kind == "backtick":
-            tokens.append(_Token("name", match["backtick"].replace("``", "`")))
+            found.append(Token("name", match["backtick"].replace("``", "`")))
         elif kind in ("single", "double"):
-            tokens.append(_Token("name", _unquote(match[kind], "'" if kind == "single" else '"')))
+            found.append(Token("name", _unquote(match[kind], "'" if kind == "single" else '"')))
         else:
-            tokens.append(_Token(str(kind), match[0]))
-    return tokens
+            found.append(Token(str(kind), match[0]))
+    return found
 
 
 def _unquote(raw: str, quote: str) -> str:
@@ -236,7 +237,7 @@ def _unquote(raw: str, quote: str) -> str:
 
 class _Parser:
     def __init__(self, text: str) -> None:
-        self.tokens = _tokens(text)
+        self.tokens = tokens(text)
         self.index = 0
 
     def peek_word(self, offset: int = 0) -> str | None:
@@ -257,7 +258,7 @@ class _Parser:
             raise Unsupported(f"expected {word}")
 
     def take_punct(self, punct: str) -> bool:
-        if self.index < len(self.tokens) and self.tokens[self.index] == _Token("punct", punct):
+        if self.index < len(self.tokens) and self.tokens[self.index] == Token("punct", punct):
             self.index += 1
             return True
         return False
@@ -265,14 +266,14 @@ class _Parser:
     def at_end(self) -> bool:
         return self.index >= len(self.tokens)
 
-    def until_words(self, *words: str) -> list[_Token]:
+    def until_words(self, *words: str) -> list[Token]:
         """Tokens up to (not including) the first of ``words`` outside parentheses."""
         start, depth = self.index, 0
         while not self.at_end():
             token = self.tokens[self.index]
-            if token == _Token("punct", "("):
+            if token == Token("punct", "("):
                 depth += 1
-            elif token == _Token("punct", ")"):
+            elif token == Token("punct", ")"):
                 depth -= 1
             elif depth == 0 and token.kind == "word" and token.text.upper() in words:
                 return self.tokens[start : self.index]
@@ -374,23 +375,23 @@ def parse_row(text: str) -> Row:
     )
 
 
-def _split(tokens: Sequence[_Token]) -> list[list[_Token]]:
+def _split(tokens: Sequence[Token]) -> list[list[Token]]:
     """Items of a comma-separated list (commas inside parentheses do not split)."""
-    items: list[list[_Token]] = [[]]
+    items: list[list[Token]] = [[]]
     depth = 0
     for token in tokens:
-        if token == _Token("punct", ",") and depth == 0:
+        if token == Token("punct", ",") and depth == 0:
             items.append([])
             continue
-        depth += token == _Token("punct", "(")
-        depth -= token == _Token("punct", ")")
+        depth += token == Token("punct", "(")
+        depth -= token == Token("punct", ")")
         items[-1].append(token)
     if any(not item for item in items):
         raise Unsupported("empty item in a list")
     return items
 
 
-def _account_of(tokens: list[_Token]) -> Account:
+def _account_of(tokens: list[Token]) -> Account:
     names = [t.text for t in tokens if t.kind in ("name", "word")]
     shape = [t.kind == "punct" for t in tokens]
     if shape == [False]:
@@ -400,7 +401,7 @@ def _account_of(tokens: list[_Token]) -> Account:
     raise Unsupported("expected a role name")
 
 
-def _privileges(tokens: list[_Token]) -> list[Privilege]:
+def _privileges(tokens: list[Token]) -> list[Privilege]:
     found: list[Privilege] = []
     for item in _split(tokens):
         words = []
@@ -413,7 +414,7 @@ def _privileges(tokens: list[_Token]) -> list[Privilege]:
         if not item:
             found.append(Privilege(name))
             continue
-        if item[0] != _Token("punct", "(") or item[-1] != _Token("punct", ")"):
+        if item[0] != Token("punct", "(") or item[-1] != Token("punct", ")"):
             raise Unsupported(f"unexpected text after privilege {name}")
         columns = _split(item[1:-1])
         for column in columns:
