@@ -9,6 +9,7 @@ import uuid
 from typing import Any
 
 import pymysql
+import pytest
 
 from rotor.rotation import configuration
 from rotor.rotation.engine import Engine
@@ -20,6 +21,19 @@ from tests.services.mariadb import MariaDBServer, MariaDBTLSServer
 def unique_name(prefix: str = "u") -> str:
     """A user name no other test uses (accounts live for the whole session)."""
     return f"{prefix}{uuid.uuid4().hex[:10]}"
+
+
+def record_connects(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    """The keyword arguments of every ``pymysql.connect`` from now on, in this process."""
+    opened: list[dict[str, Any]] = []
+    connect = pymysql.connect
+
+    def recording(*args: Any, **kwargs: Any) -> Any:
+        opened.append(kwargs)
+        return connect(*args, **kwargs)
+
+    monkeypatch.setattr("pymysql.connect", recording)
+    return opened
 
 
 @dataclasses.dataclass

@@ -12,7 +12,6 @@ from rotor.rotation.functions.mysql_connections import (
     Endpoint,
     Flavour,
     ServerVersion,
-    TlsMode,
     TlsSettings,
 )
 from rotor.rotation.functions.mysql_grants import Account, AccountGrants, Privilege, Target
@@ -247,23 +246,6 @@ def test_endpoints(secret: dict[str, Any], endpoint: Endpoint) -> None:
 def test_bad_endpoints(secret: dict[str, Any], problem: str) -> None:
     with pytest.raises(errors.InvalidParameter, match=problem):
         Endpoint.of(secret, "x")
-
-
-@pytest.mark.parametrize(
-    ("secret", "mode"),
-    [
-        ({}, TlsMode.PREFERRED),
-        ({"SSL": True}, TlsMode.REQUIRED),
-        ({"SSL": " TRUE "}, TlsMode.REQUIRED),
-        ({"SSL": False}, TlsMode.DISABLED),
-        ({"SSL": "false"}, TlsMode.DISABLED),
-        ({"SSL": "yes"}, TlsMode.PREFERRED),
-        ({"SSL": 1}, TlsMode.PREFERRED),
-        ({"SSL": None}, TlsMode.PREFERRED),
-    ],
-)
-def test_tls_modes(secret: dict[str, Any], mode: TlsMode) -> None:
-    assert TlsMode.of(secret) is mode
 
 
 def test_tls_settings() -> None:

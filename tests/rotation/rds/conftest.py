@@ -221,9 +221,11 @@ def setup_secret(
     *,
     credentials: dict[str, str] | None = None,
     dry_run: bool = True,
+    value_extra: dict[str, Any] | None = None,
     **parameters: Any,
 ) -> str:
-    """The app's secret (with Endpoint/Port for the test step) and its rotation configuration.
+    """The app's secret (with Endpoint/Port for the test step, and ``value_extra``) and its
+    rotation configuration.
 
     With ``dry_run`` the configuration goes through the API path that first dry-runs
     the function (new and test); otherwise it is stored as is (for broken setups).
@@ -240,6 +242,7 @@ def setup_secret(
         "Endpoint": server.host,
         "Port": server.port,
         "DBName": account.databases[0],
+        **(value_extra or {}),
     }
     secrets.create_secret(store, name=name, value=json.dumps(value), version_id="v0")
     if dry_run:

@@ -43,6 +43,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import pymysql
@@ -64,6 +65,7 @@ from rotor.rotation.functions.mysql_connections import (
     ServerVersion,
     TlsMode,
     TlsSettings,
+    check_tls_configuration,
     current_user,
     read_version,
 )
@@ -109,7 +111,7 @@ class DatabaseSecret:
             account=value["AccountName"],
             password=value["AccountPassword"],
             database=database or None,
-            tls=TlsMode.of(value),
+            tls=TlsMode.of(value, what),
             master_secret=value.get("MasterSecret"),
         )
 
@@ -190,7 +192,18 @@ class _Step:
         self.access.finish(self.name, self.version, expected_current=self.context.expected_current)
 
 
-class MySQLAlternating:
+class _Checked:
+    """Both functions check a configuration alike: its TLS settings."""
+
+    def check_configuration(
+        self, parameters: Mapping[str, Any], current: Mapping[str, Any] | None
+    ) -> None:
+        """InvalidParameter for invalid TLS settings in ``parameters`` or in the secret's
+        Current value (None when it has no JSON value yet), before anything is stored."""
+        check_tls_configuration(parameters, current)
+
+
+class MySQLAlternating(_Checked):
     """Alternating accounts through a master secret; see the module docstring."""
 
     def invoke(self, event: dict[str, Any], context: InvocationContext) -> dict[str, Any] | None:
@@ -327,7 +340,7 @@ class MySQLAlternating:
         return plan
 
 
-class MySQLSingleUser:
+class MySQLSingleUser(_Checked):
     """One account changes its own password; see the module docstring."""
 
     def invoke(self, event: dict[str, Any], context: InvocationContext) -> dict[str, Any] | None:

@@ -1,12 +1,13 @@
 """Connections of the MySQL/MariaDB rotation functions: endpoints, TLS, server versions.
 
-A secret's ``SSL`` field chooses the TLS mode of its connections:
+A secret's ``SSL`` field chooses the TLS mode of its connections (see :mod:`tls`):
 
 - ``true`` / ``"true"``: TLS with certificate and host name verification, never plaintext;
 - ``false`` / ``"false"``: plaintext (PyMySQL's TLS is switched off entirely);
-- absent, or anything else: TLS with verification when it works, else plaintext, with a
+- absent (or ``null``): TLS with verification when it works, else plaintext, with a
   warning in the rotation history (the rotation parameter ``AllowPlaintextFallback``
-  set to false forbids that fallback).
+  set to false forbids that fallback);
+- anything else: InvalidParameter before any connection.
 
 Rotation parameters: ``CaBundle`` (PEM file of trusted CAs; default: the system's),
 ``ClientCertificate`` and ``ClientKey`` (PEM files, for accounts that ``REQUIRE X509``).
@@ -33,6 +34,7 @@ import pymysql
 import pymysql.cursors
 
 from rotor import errors
+from rotor.rotation.functions import tls
 
 if TYPE_CHECKING:
     from pymysql.connections import Connection as _Connection
@@ -63,21 +65,19 @@ class TlsMode(enum.Enum):
 
     #: ``SSL`` true: TLS with verification, never plaintext.
     REQUIRED = "required"
-    #: ``SSL`` absent or neither true nor false: TLS if it works, else plaintext with a warning.
+    #: ``SSL`` absent: TLS if it works, else plaintext with a warning.
     PREFERRED = "preferred"
     #: ``SSL`` false: plaintext.
     DISABLED = "disabled"
 
     @classmethod
-    def of(cls, secret: Mapping[str, Any]) -> TlsMode:
-        value = secret.get("SSL")
-        if isinstance(value, str):
-            value = {"true": True, "false": False}.get(value.strip().lower(), value)
-        if value is True:
-            return cls.REQUIRED
-        if value is False:
-            return cls.DISABLED
-        return cls.PREFERRED
+    def of(cls, secret: Mapping[str, Any], what: str) -> TlsMode:
+        """The mode ``secret``'s ``SSL`` asks for; InvalidParameter (naming ``what``) if
+        it is not one of the values of :mod:`tls`."""
+        asked = tls.requested(secret, what)
+        if asked is None:
+            return cls.PREFERRED
+        return cls.REQUIRED if asked else cls.DISABLED
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True, order=True)
@@ -171,6 +171,16 @@ class TlsSettings:
             client_key=paths["ClientKey"],
             allow_plaintext_fallback=fallback,
         )
+
+
+def check_tls_configuration(
+    parameters: Mapping[str, Any], current: Mapping[str, Any] | None
+) -> None:
+    """InvalidParameter for invalid TLS rotation parameters, or an invalid ``SSL`` in the
+    secret's Current value (None: it has no JSON value yet). Nothing is connected to."""
+    TlsSettings.of(parameters)
+    if current is not None:
+        TlsMode.of(current, "the Current value")
 
 
 class _Contexts:

@@ -32,7 +32,10 @@ Steps:
   GrantAccountPrivilege for what is missing).
 - **test**: DescribeAccounts shows the Pending account ``Available`` with
   Current's type and privileges; with an ``Endpoint`` in the secret, the Pending
-  credentials also log in (PyMySQL, plain unless ``SSL`` is true).
+  credentials also log in (PyMySQL: verified TLS, never plaintext, when ``SSL`` is
+  true; plain when it is false or absent). ``SSL`` is true, false, ``"true"`` or
+  ``"false"`` (any letter case, see :mod:`tls`); any other value fails every step
+  before anything is called or changed.
 - **end**: Current moves to the Pending version (Previous follows).
 
 Throttling (``Throttling*`` codes) and 5xx answers, timeouts and connection
@@ -63,7 +66,7 @@ from darabonba.runtime import RuntimeOptions
 from Tea.exceptions import TeaException
 
 from rotor import errors
-from rotor.rotation.functions import accounts
+from rotor.rotation.functions import accounts, rds_options
 from rotor.rotation.functions.base import (
     InvocationContext,
     options_of,
@@ -76,6 +79,7 @@ from rotor.rotation.functions.rds_options import (
     Options,
     check_account_name,
     check_password,
+    login_tls,
 )
 from rotor.store import passwords, stages
 
@@ -270,12 +274,16 @@ def _tls_context() -> ssl.SSLContext:
     return ssl.create_default_context()
 
 
-def _truthy(value: Any) -> bool:
-    return value is True or (isinstance(value, str) and value.strip().lower() == "true")
-
-
 class RdsAlternating:
     """The ``rds-alternating`` rotation function."""
+
+    def check_configuration(
+        self, parameters: Mapping[str, Any], current: Mapping[str, Any] | None
+    ) -> None:
+        """InvalidParameter for invalid TLS settings in ``parameters`` (the API's
+        ``Endpoint``/``Protocol``) or in the secret's Current value (its ``SSL``; None
+        when it has no JSON value yet), before anything is stored."""
+        rds_options.check_configuration(parameters, current)
 
     def invoke(self, event: dict[str, Any], context: InvocationContext) -> dict[str, Any] | None:
         step = step_of(event)
@@ -299,6 +307,7 @@ class RdsAlternating:
         what = "the Pending value" if "version_id" in where else "the Current value"
         value = parse_json_object(context.secrets.get_value(name, **where).value, what)
         accounts.require_fields(value, _SECRET_FIELDS, what)
+        login_tls(value, what)
         return value
 
     def _api(self, context: InvocationContext, options: Options, *extra: str) -> RdsApi:
@@ -448,7 +457,7 @@ class RdsAlternating:
         except (TypeError, ValueError):
             raise errors.InvalidParameter("the secret's Port must be an integer") from None
         tls: dict[str, Any] = (
-            {"ssl": _tls_context()} if _truthy(value.get("SSL")) else {"ssl_disabled": True}
+            {"ssl": _tls_context()} if login_tls(value, what) else {"ssl_disabled": True}
         )
         try:
             conn = pymysql.connect(

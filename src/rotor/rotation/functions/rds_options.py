@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from rotor import errors
+from rotor.rotation.functions import tls
 
 #: What RDS allows in a password beside letters and digits.
 PASSWORD_PUNCTUATION = "!@#$%^&*()_+-="
@@ -78,6 +79,26 @@ def _str_option(options: Mapping[str, Any], key: str, *, required: bool = True) 
     return value
 
 
+def api_transport(options: Mapping[str, Any]) -> tuple[str | None, str]:
+    """The API's ``host[:port]`` (None: the region's public one) and protocol, from the
+    ``Endpoint`` and ``Protocol`` parameters: ``https`` (the default) or ``http``, in any
+    letter case; anything else is InvalidParameter."""
+    endpoint = _str_option(options, "Endpoint", required=False) or None
+    protocol = _str_option(options, "Protocol", required=False).lower()
+    if endpoint is not None and "://" in endpoint:
+        url = urllib.parse.urlsplit(endpoint)
+        if url.scheme not in ("http", "https") or not url.netloc or url.path not in ("", "/"):
+            raise errors.InvalidParameter(
+                "Endpoint must be host[:port] or an http(s) URL with no path"
+            )
+        if protocol and protocol != url.scheme:
+            raise errors.InvalidParameter("Endpoint's scheme and Protocol disagree")
+        endpoint, protocol = url.netloc, url.scheme
+    if protocol not in ("", "http", "https"):
+        raise errors.InvalidParameter("Protocol must be http or https")
+    return endpoint, protocol or "https"
+
+
 @dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
 class Options:
     """The function's rotation parameters, validated."""
@@ -96,19 +117,7 @@ class Options:
 
     @classmethod
     def parse(cls, options: Mapping[str, Any]) -> Options:
-        endpoint = _str_option(options, "Endpoint", required=False) or None
-        protocol = _str_option(options, "Protocol", required=False).lower()
-        if endpoint is not None and "://" in endpoint:
-            url = urllib.parse.urlsplit(endpoint)
-            if url.scheme not in ("http", "https") or not url.netloc or url.path not in ("", "/"):
-                raise errors.InvalidParameter(
-                    "Endpoint must be host[:port] or an http(s) URL with no path"
-                )
-            if protocol and protocol != url.scheme:
-                raise errors.InvalidParameter("Endpoint's scheme and Protocol disagree")
-            endpoint, protocol = url.netloc, url.scheme
-        if protocol not in ("", "http", "https"):
-            raise errors.InvalidParameter("Protocol must be http or https")
+        endpoint, protocol = api_transport(options)
         algorithm = _str_option(options, "SignatureAlgorithm", required=False) or "ACS3-HMAC-SHA256"
         if algorithm not in SIGNATURE_ALGORITHMS:
             raise errors.InvalidParameter(
@@ -119,7 +128,7 @@ class Options:
             instance_id=_str_option(options, "InstanceId"),
             credentials_secret=_str_option(options, "CredentialsSecret"),
             endpoint=endpoint,
-            protocol=protocol or "https",
+            protocol=protocol,
             signature_algorithm=SIGNATURE_ALGORITHMS[algorithm],
             password_length=_int_option(
                 options, "PasswordLength", MAX_PASSWORD, MIN_PASSWORD, MAX_PASSWORD
@@ -130,3 +139,17 @@ class Options:
             ),
             api_timeout_seconds=_int_option(options, "ApiTimeoutSeconds", 10, 1, 300),
         )
+
+
+def login_tls(secret: Mapping[str, Any], what: str) -> bool:
+    """Whether the test step's login uses TLS: only when the secret's ``SSL`` is true
+    (absent: plain, as documented); InvalidParameter for a value that is not an ``SSL`` value."""
+    return tls.requested(secret, what) is True
+
+
+def check_configuration(parameters: Mapping[str, Any], current: Mapping[str, Any] | None) -> None:
+    """InvalidParameter for invalid TLS settings: the API's ``Endpoint``/``Protocol`` in
+    ``parameters``, the ``SSL`` of the secret's Current value (None: no JSON value yet)."""
+    api_transport(parameters)
+    if current is not None:
+        login_tls(current, "the Current value")
