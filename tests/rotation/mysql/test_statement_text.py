@@ -14,7 +14,7 @@ import string
 import pytest
 
 from rotor.rotation.engine import Engine
-from rotor.rotation.functions import mysql, mysql_accounts
+from rotor.rotation.functions import mysql, mysql_accounts, mysql_verifiers
 from rotor.rotation.functions.mysql_connections import ServerVersion
 from rotor.store.rotations import Status
 from tests.rotation.mysql.support import Database, make_app, unique_name
@@ -142,10 +142,10 @@ def test_show_create_user_names_the_plugin(plain_db: Database) -> None:
 def test_verifiers_equal_what_the_server_derives(ed25519_db: Database, password: str) -> None:
     db = ed25519_db
     assert db.admin("SELECT PASSWORD(%s)", args=(password,)) == [
-        (mysql_accounts.native_verifier(password),)
+        (mysql_verifiers.native_verifier(password),)
     ]
     account = _ed25519_account(db, password)
     stored = db.admin(
         "SELECT authentication_string FROM mysql.user WHERE User = %s", args=(account,)
     )
-    assert stored == [(mysql_accounts.ed25519_verifier(password),)]
+    assert stored == [(mysql_verifiers.ed25519_verifier(password),)]

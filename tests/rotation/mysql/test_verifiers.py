@@ -8,7 +8,7 @@ import os
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from rotor.rotation.functions import mysql, mysql_accounts
+from rotor.rotation.functions import mysql, mysql_accounts, mysql_verifiers
 from rotor.rotation.functions.mysql_connections import ServerVersion
 from rotor.rotation.functions.mysql_grants import Account
 
@@ -63,18 +63,18 @@ def clamp(digest: bytes) -> int:
 
 
 def test_native_verifier_is_what_password_gives() -> None:
-    assert mysql_accounts.native_verifier("secret") == NATIVE_SECRET
+    assert mysql_verifiers.native_verifier("secret") == NATIVE_SECRET
 
 
 def test_ed25519_verifier_is_what_mariadb_stores() -> None:
-    assert mysql_accounts.ed25519_verifier("secret") == ED25519_SECRET
+    assert mysql_verifiers.ed25519_verifier("secret") == ED25519_SECRET
 
 
 @pytest.mark.parametrize("seed", [bytes(32), b"\xff" * 32, *(os.urandom(32) for _ in range(20))])
 def test_public_key_matches_openssl_ed25519(seed: bytes) -> None:
     """MariaDB's key is RFC 8032's with the password as the seed: OpenSSL agrees."""
     expected = ed25519.Ed25519PrivateKey.from_private_bytes(seed).public_key().public_bytes_raw()
-    assert mysql_accounts.ed25519_public_key(clamp(hashlib.sha512(seed).digest())) == expected
+    assert mysql_verifiers.ed25519_public_key(clamp(hashlib.sha512(seed).digest())) == expected
 
 
 @pytest.mark.parametrize(
@@ -87,7 +87,7 @@ def test_public_key_matches_openssl_ed25519(seed: bytes) -> None:
     ],
 )
 def test_public_key_matches_a_plain_reference_at_the_edges(scalar: int) -> None:
-    assert mysql_accounts.ed25519_public_key(scalar) == reference_public_key(scalar)
+    assert mysql_verifiers.ed25519_public_key(scalar) == reference_public_key(scalar)
 
 
 @pytest.mark.parametrize(
