@@ -1,5 +1,8 @@
 """The ``SSL`` field of database secrets: exactly the documented values, or an error.
 
+Imports nothing but :mod:`rotor.errors`: the rotation functions and the application
+client (:mod:`rotor.client`) read the field with this one reader.
+
 A secret's ``SSL`` is one of:
 
 - ``true`` or ``"true"``: TLS with verification, never plaintext;

@@ -6,7 +6,9 @@ A database secret holds the JSON object the rotation functions read and write::
      "AccountName": "app", "AccountPassword": "...", "SSL": true}
 
 ``Endpoint`` (``host``, ``host:port`` or ``[v6]:port``), ``AccountName`` and
-``AccountPassword`` are required; ``Port``, ``DBName`` and ``SSL`` are optional, and
+``AccountPassword`` are required; ``Port``, ``DBName`` and ``SSL`` are optional (``SSL``
+exactly as :mod:`rotor.ssl_field` reads it: anything but the documented values is
+InvalidParameter), and
 other fields (``MasterSecret``...) are ignored.
 
 :class:`DatabaseCredentials` keeps the last ``Current`` login of one secret for a
@@ -29,7 +31,7 @@ import threading
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Protocol, TypeVar
 
-from rotor import errors
+from rotor import errors, ssl_field
 from rotor.client._closing import ClosesOnExit
 from rotor.client.client import Client
 
@@ -103,7 +105,7 @@ class DatabaseLogin:
             user=value["AccountName"],
             password=password,
             database=database or None,
-            ssl=_tls(value.get("SSL")),
+            ssl=ssl_field.requested(value, what),
         )
 
 
@@ -125,12 +127,6 @@ def _port(value: object, what: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 65536:
         raise errors.InvalidParameter(f"{what}: field 'Port' must be a port number (1-65535)")
     return value
-
-
-def _tls(value: object) -> bool | None:
-    if isinstance(value, str):
-        return {"true": True, "false": False}.get(value.strip().lower())
-    return value if isinstance(value, bool) else None
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

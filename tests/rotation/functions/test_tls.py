@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from rotor import errors
-from rotor.rotation.functions import tls
+from rotor import ssl_field as tls
 
 
 @pytest.mark.parametrize(

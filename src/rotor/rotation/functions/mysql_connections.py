@@ -34,7 +34,7 @@ import pymysql
 import pymysql.cursors
 
 from rotor import errors
-from rotor.rotation.functions import tls
+from rotor import ssl_field as tls
 
 if TYPE_CHECKING:
     from pymysql.connections import Connection as _Connection

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from rotor import errors
-from rotor.rotation.functions import tls
+from rotor import ssl_field as tls
 
 #: What RDS allows in a password beside letters and digits.
 PASSWORD_PUNCTUATION = "!@#$%^&*()_+-="
