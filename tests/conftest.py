@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from rotor.access.keys import Identity
 from rotor.config import Settings
 from rotor.store.database import Store
 
@@ -46,3 +47,19 @@ def store(settings: Settings) -> Iterator[Store]:
     opened = Store.open(settings)
     yield opened
     opened.close()
+
+
+def admin_identity(store: Store) -> Identity:
+    """An administrator's identity (the principal is made on first use): it may delegate
+    anything, as the ``admin`` of a real server may."""
+    from rotor.access import delegation, keys
+    from rotor.store import principals
+
+    keys.ensure_admin_policy(store)
+    admin = principals.get_principal(store, "test-admin")
+    if admin is None:
+        admin = principals.create_principal(store, "test-admin")
+        principals.attach_policy(store, "test-admin", keys.ADMIN_POLICY)
+    identity = delegation.principal_identity(store, admin.id)
+    assert identity is not None
+    return identity

@@ -9,6 +9,7 @@ The tree::
     │   └── UnknownOperation        404  UnknownOperation
     ├── Unauthenticated             401  Unauthenticated     (exit 5)
     ├── AccessDenied                403  AccessDenied        (exit 5)
+    │   └── DelegationDenied        403  DelegationDenied
     ├── NotFound                    404  NotFound            (exit 3)
     ├── Conflict                    409  (exit 4)
     │   ├── SecretExists            409  SecretExists
@@ -92,6 +93,12 @@ class AccessDenied(RotorError):
     code = "AccessDenied"
     http_status = 403
     exit_code = 5
+
+
+class DelegationDenied(AccessDenied):
+    """The configurer may not give this rotation what it asks for."""
+
+    code = "DelegationDenied"
 
 
 class NotFound(RotorError):

@@ -375,6 +375,14 @@ def test_a_login_is_parsed_from_the_rotation_format() -> None:
             {"Endpoint": "h", "Port": 0, "AccountName": "a", "AccountPassword": "hidden-value"},
             "Port",
         ),
+        *(
+            (
+                {"Endpoint": "h", "AccountName": "a", "AccountPassword": "hidden-value", "SSL": s},
+                "SSL",
+            )
+            # Never read as "absent" (which lets the driver connect without TLS).
+            for s in ("yes", 1, "required", " true", "hidden-value")
+        ),
     ],
 )
 def test_a_malformed_secret_names_the_field_not_the_value(

@@ -21,6 +21,7 @@ EXPECTED = {
     "Policy",
     "PolicyInfo",
     "Principal",
+    "RegisteredFunction",
     "SessionCredentials",
     "Client",
     "ClientConfig",

@@ -16,6 +16,7 @@ from rotor.rotation.engine import Engine
 from rotor.store import rotation_configs, rotations, secrets, stages, versions
 from rotor.store.database import Store
 from rotor.store.rotations import Status
+from tests.conftest import admin_identity
 
 ACCOUNT = {"AccountName": "app", "AccountPassword": "initial-password", "Endpoint": "db:3306"}
 
@@ -33,6 +34,7 @@ def _configure(engine: Engine, name: str, **parameters: object) -> None:
         configuration.RotationRequest(
             function="generated-password", parameters=dict(parameters), rotate_now=False
         ),
+        identity=admin_identity(engine.store),
     )
 
 
@@ -125,6 +127,8 @@ def test_failing_step_is_retried_then_fails_with_current_untouched(
         window_seconds=None,
         flow=None,
         next_rotation_at=None,
+        configured_by=admin_identity(engine.store).principal_id,
+        delegated_secrets=None,
     )
     rotation, _ = engine.start(account, started_by="test")
     done = engine.run(rotation.id)

@@ -112,16 +112,20 @@ def server(tmp_path: Path) -> Iterator[RunningServer]:
     stop_server(running)
 
 
+def register(http: httpx.Client, function: str, **definition: Any) -> None:
+    """Register a custom function as an administrator does (python-handler by default)."""
+    body = {"kind": "python-handler", **definition}
+    response = http.put(f"/v1/functions/{function}", json=body)
+    assert response.status_code in (200, 201), response.text
+
+
 def _configure_handler(http: httpx.Client, name: str, base: Path, **extra: Any) -> dict[str, Any]:
+    register(http, "target-handler", handler=f"{base / 'handlers' / 'target_handler.py'}:handler")
     response = http.put(
         f"/v1/secrets/{name}:rotation",
         json={
-            "function": "python-handler",
-            "parameters": {
-                "Handler": f"{base / 'handlers' / 'target_handler.py'}:handler",
-                "StateDir": str(base / "state"),
-                **extra,
-            },
+            "function": "target-handler",
+            "parameters": {"StateDir": str(base / "state"), **extra},
         },
     )
     assert response.status_code == 200, response.text
@@ -197,10 +201,8 @@ def test_failing_handler_retries_then_fails_leaving_current(
     )
     with _admin(server) as http:
         http.post("/v1/secrets", json={"name": "svc/broken", "value": "keep-me"})
-        response = http.put(
-            "/v1/secrets/svc/broken:rotation",
-            json={"function": "python-handler", "parameters": {"Handler": f"{broken}:handler"}},
-        )
+        register(http, "broken", handler=f"{broken}:handler")
+        response = http.put("/v1/secrets/svc/broken:rotation", json={"function": "broken"})
         done = _wait_rotation(http, response.json()["started"]["id"])
         assert done["status"] == "failed"
         assert "RotateSecretSet (set) failed" in done["error"]
@@ -262,19 +264,17 @@ def test_http_function_runs_all_four_steps(server: RunningServer) -> None:
     thread.start()
     try:
         with _admin(server) as http:
-            hook = {
-                "Url": f"http://127.0.0.1:{endpoint.server_address[1]}/rotate",
-                "Headers": {"Authorization": "Bearer hook-token"},
-            }
+            hook = {"Headers": {"Authorization": "Bearer hook-token"}}
             http.post("/v1/secrets", json={"name": "hooks/rotator", "value": json.dumps(hook)})
             http.post("/v1/secrets", json={"name": "svc/http", "value": "initial"})
-            response = http.put(
-                "/v1/secrets/svc/http:rotation",
-                json={
-                    "function": "http-function",
-                    "parameters": {"WebhookSecret": "hooks/rotator"},
-                },
+            register(
+                http,
+                "http-rotator",
+                kind="http-function",
+                url=f"http://127.0.0.1:{endpoint.server_address[1]}/rotate",
+                headers_secret="hooks/rotator",
             )
+            response = http.put("/v1/secrets/svc/http:rotation", json={"function": "http-rotator"})
             done = _wait_rotation(http, response.json()["started"]["id"])
             assert done["status"] == "succeeded", done
             value = http.get("/v1/secrets/svc/http:value").json()
@@ -333,14 +333,16 @@ REFERENCE_FLOW = textwrap.dedent(
 def test_a_reference_shaped_flow_runs_its_tasks(server: RunningServer, handler_dir: Path) -> None:
     with _admin(server) as http:
         http.post("/v1/secrets", json={"name": "svc/flow", "value": "initial"})
+        register(
+            http,
+            "flow-handler",
+            handler=f"{handler_dir / 'handlers' / 'target_handler.py'}:handler",
+        )
         response = http.put(
             "/v1/secrets/svc/flow:rotation",
             json={
-                "function": "python-handler",
-                "parameters": {
-                    "Handler": f"{handler_dir / 'handlers' / 'target_handler.py'}:handler",
-                    "StateDir": str(handler_dir / "state"),
-                },
+                "function": "flow-handler",
+                "parameters": {"StateDir": str(handler_dir / "state")},
                 "flow": REFERENCE_FLOW,
             },
         )
@@ -474,15 +476,10 @@ def test_function_credentials_reach_only_the_rotated_secret(
     with _admin(server) as http:
         http.post("/v1/secrets", json={"name": "unrelated/secret", "value": "not-for-you-123"})
         http.post("/v1/secrets", json={"name": "svc/probe", "value": "initial"})
+        register(http, "probe", handler=f"{probe}:handler")
         response = http.put(
             "/v1/secrets/svc/probe:rotation",
-            json={
-                "function": "python-handler",
-                "parameters": {
-                    "Handler": f"{probe}:handler",
-                    "StateDir": str(handler_dir / "state"),
-                },
-            },
+            json={"function": "probe", "parameters": {"StateDir": str(handler_dir / "state")}},
         )
         done = _wait_rotation(http, response.json()["started"]["id"])
         assert done["status"] == "succeeded", done

@@ -8,6 +8,7 @@ from alembic.migration import MigrationContext
 from rotor.config import Settings
 from rotor.store import secrets, tables, versions
 from rotor.store.database import Store
+from tests.conftest import admin_identity
 
 
 def test_upgrade_to_head_matches_the_tables(store: Store) -> None:
@@ -24,7 +25,7 @@ def test_reopening_an_existing_store_keeps_its_data(settings: Settings) -> None:
     again.migrate()
     assert versions.get_value(again, "kept").value == "v"
     with again.engine.connect() as conn:
-        assert MigrationContext.configure(conn).get_current_revision() == "0004"
+        assert MigrationContext.configure(conn).get_current_revision() == "0005"
     again.close()
 
 
@@ -47,7 +48,7 @@ def test_a_store_made_by_an_older_release_upgrades_in_place(settings: Settings) 
     upgraded = Store.open(settings)
     assert versions.get_value(upgraded, "from/v1").value == "old value"
     with upgraded.engine.connect() as conn:
-        assert MigrationContext.configure(conn).get_current_revision() == "0004"
+        assert MigrationContext.configure(conn).get_current_revision() == "0005"
     rotation_configs.put_config(
         upgraded,
         "from/v1",
@@ -59,6 +60,8 @@ def test_a_store_made_by_an_older_release_upgrades_in_place(settings: Settings) 
         window_seconds=None,
         flow=None,
         next_rotation_at=None,
+        configured_by=admin_identity(upgraded).principal_id,
+        delegated_secrets=None,
     )
     assert rotation_configs.get_config(upgraded, "from/v1") is not None
     upgraded.close()

@@ -70,6 +70,8 @@ class Identity:
     #: Each layer must allow an action: the principal's policies, then (for an
     #: assumed role) the session's narrowing policy.
     layers: tuple[tuple[policies.Policy, ...], ...] = ()
+    #: A rotation function's key: the function, its rotation, and whom it acts for.
+    function_session: principals.FunctionSession | None = None
 
     def allows(self, action: str, resource: str) -> bool:
         return bool(self.layers) and policies.decide_all(self.layers, action, resource)
@@ -118,6 +120,7 @@ def create_access_key(
     *,
     expires_in_seconds: float | None = None,
     session_policy: str | None = None,
+    function_session: principals.FunctionSession | None = None,
 ) -> tuple[str, str, str]:
     """A new key for ``principal``: (id, secret, session token). The secret is shown once.
 
@@ -139,6 +142,7 @@ def create_access_key(
         expires_at=expires_at,
         session_token_hash=token_hash(token) if token else None,
         session_policy=session_policy,
+        function_session=function_session,
     )
     return key_id, secret, token
 
@@ -240,6 +244,7 @@ class Authenticator:
                 principal_name=key.principal.name,
                 access_key_id=key.id,
                 layers=tuple(layers),
+                function_session=key.function_session,
             ),
         )
         with self._lock:

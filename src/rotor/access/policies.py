@@ -30,6 +30,10 @@ _RESOURCE_RE = re.compile(r"[\x21-\x7e]{1,1024}")
 
 #: The resource name prefix of a secret: ``acs:kms:<region>:<account>:secret/<name>``.
 SECRET_RESOURCE = "acs:kms:{region}:{account}:secret/{name}"
+#: A principal (user or role): its keys and attachments, assuming it, passing it.
+PRINCIPAL_RESOURCE = "rotor:principal/{name}"
+#: A registered function.
+FUNCTION_RESOURCE = "rotor:function/{name}"
 
 #: Every rotor operation's action. An API operation maps to exactly one of these.
 ACTIONS: dict[str, str] = {
@@ -63,6 +67,12 @@ ACTIONS: dict[str, str] = {
     "rotor:AttachPolicy": "attach a policy to a principal",
     "rotor:DetachPolicy": "detach a policy from a principal",
     "rotor:ListAuditEvents": "read the audit log",
+    "rotor:RegisterFunction": "register a custom function, or replace its registration",
+    "rotor:ListFunctions": "list registered functions, show one",
+    "rotor:RemoveFunction": "remove a registered function",
+    "rotor:AttachFunction": "name a registered function in a rotation configuration",
+    "rotor:PassRole": "give a rotation function a role (parameter Role)",
+    "rotor:PassSecret": "give a rotation another secret (MasterSecret, any *Secret parameter)",
     "sts:AssumeRole": "get short-lived credentials of a role",
 }
 
@@ -104,6 +114,11 @@ def _pattern(pattern: str, fold: bool) -> re.Pattern[str]:
 
 def _matches(pattern: str, value: str, *, fold: bool) -> bool:
     return _pattern(pattern, fold).fullmatch(value) is not None
+
+
+def matches_pattern(pattern: str, value: str) -> bool:
+    """Whether ``value`` matches ``pattern`` (``*`` and ``?`` wildcards, case-sensitive)."""
+    return _matches(pattern, value, fold=False)
 
 
 def _string_list(value: Any, where: str) -> tuple[str, ...]:

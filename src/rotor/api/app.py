@@ -24,7 +24,7 @@ from rotor import errors
 from rotor.access.audit import AuditLog
 from rotor.access.keys import Authenticator
 from rotor.api.front import FrontDoor, error_response
-from rotor.api.native import admin, health, passwords, rotation, sessions
+from rotor.api.native import admin, functions, health, passwords, rotation, sessions
 from rotor.api.native import audit as audit_routes
 from rotor.api.native import secrets as secret_routes
 from rotor.config import Settings
@@ -131,6 +131,7 @@ def create_app(settings: Settings, store: Store | None = None, *, api_url: str =
     app.include_router(passwords.router)
     app.include_router(rotation.router)
     app.include_router(admin.router)
+    app.include_router(functions.router)
     app.include_router(sessions.router)
     app.include_router(audit_routes.router)
     # Outermost, in front of the framework's own middleware: nothing reaches a route

@@ -273,6 +273,7 @@ class FrontDoor:
             outcome = "allowed"
         else:
             outcome = "failed"
+        session = identity.function_session if identity else None
         self.audit.record(
             AuditEvent(
                 at=utcnow(),
@@ -285,6 +286,10 @@ class FrontDoor:
                 version_id=details.get("version_id"),
                 outcome=outcome,
                 error_code=scope.get("rotor.error_code"),
+                # A rotation function's request: its function, rotation and configurer.
+                rotation_id=session.rotation_id if session else None,
+                function=session.function if session else None,
+                on_behalf_of=session.on_behalf_of if session else None,
             )
         )
 

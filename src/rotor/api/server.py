@@ -25,6 +25,7 @@ from rotor import errors
 from rotor.access import keys
 from rotor.api.app import create_app
 from rotor.config import Settings
+from rotor.store import functions
 from rotor.store.database import Store
 from rotor.store.master_key import write_private_file
 
@@ -98,6 +99,7 @@ def serve(settings: Settings) -> None:
     tls = tls_files(settings)
     store = Store.open(settings)
     written = keys.bootstrap_admin(store, settings.data_dir)
+    functions.adopt_unregistered(store, owner=keys.ADMIN)
     credentials = settings.data_dir / keys.CREDENTIALS_FILE
     if written:
         print(f"rotor: initialised; admin credentials written to {written} (mode 0600)", flush=True)

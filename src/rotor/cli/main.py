@@ -17,7 +17,18 @@ import typer.core
 
 import rotor
 from rotor import errors
-from rotor.cli import access, admin, audit, passwords, render, rotate, rotation, secrets, serve
+from rotor.cli import (
+    access,
+    admin,
+    audit,
+    functions,
+    passwords,
+    render,
+    rotate,
+    rotation,
+    secrets,
+    serve,
+)
 
 
 def report(error: errors.RotorError) -> None:
@@ -74,6 +85,7 @@ app.add_typer(secrets.app, name="secret", rich_help_panel="Client")
 app.command("password", rich_help_panel="Client")(passwords.password)
 app.add_typer(rotation.app, name="rotation", rich_help_panel="Client")
 app.command("rotate", rich_help_panel="Client", epilog=rotate.EXIT_CODES_EPILOG)(rotate.run)
+app.add_typer(functions.app, name="function", rich_help_panel="Access control")
 app.add_typer(access.principal_app, name="principal", rich_help_panel="Access control")
 app.add_typer(access.key_app, name="access-key", rich_help_panel="Access control")
 app.add_typer(access.policy_app, name="policy", rich_help_panel="Access control")

@@ -205,6 +205,8 @@ def event_json(event: rotor.client.AuditEvent) -> dict[str, Any]:
         "secret": event.secret,
         "version_id": event.version_id,
         "rotation_id": event.rotation_id,
+        "function": event.function,
+        "on_behalf_of": event.on_behalf_of,
         "outcome": event.outcome,
         "error_code": event.error_code,
         "request_id": event.request_id,
@@ -221,12 +223,20 @@ _OUTCOME_STYLE = {
 }
 
 
+def _who(event: rotor.client.AuditEvent) -> str:
+    """The principal; for a rotation function, also its function and whom it acted for."""
+    who = event.principal or "-"
+    if event.function:
+        who += f" (function {event.function} for {event.on_behalf_of or '-'})"
+    return who
+
+
 def events_table(events: Sequence[rotor.client.AuditEvent]) -> Table:
     table = Table("Time", "Principal", "Action", "Secret", "Outcome", "Error", "Source")
     for e in events:
         table.add_row(
             when(e.at),
-            Text(e.principal or "-"),
+            Text(_who(e)),
             Text(e.action),
             Text(e.secret or "-"),
             Text(e.outcome, style=_OUTCOME_STYLE.get(e.outcome, "")),

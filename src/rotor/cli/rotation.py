@@ -99,8 +99,9 @@ def enable(
         str,
         typer.Option(
             "--function",
-            help="Rotation function: generated-password, python-handler, http-function, or one "
-            "a package registers.",
+            help="Rotation function: a built-in one (generated-password, mysql-alternating, "
+            "mysql-single-user, rds-alternating), one a package installs, or a registered "
+            "one (rotor function list).",
             show_default=False,
         ),
     ],

@@ -21,6 +21,7 @@ from rotor.client._access_models import (
     Policy,
     PolicyInfo,
     Principal,
+    RegisteredFunction,
     SessionCredentials,
 )
 from rotor.client._base import DEFAULT_RETRY, DEFAULT_TIMEOUT, PasswordOptions, Retry
@@ -63,6 +64,7 @@ __all__ = [
     "Policy",
     "PolicyInfo",
     "Principal",
+    "RegisteredFunction",
     "Retry",
     "Rotation",
     "RotationConfig",

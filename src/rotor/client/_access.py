@@ -29,6 +29,7 @@ from rotor.client._base import Call
 from rotor.client._models import Page
 
 _NAME = re.compile(r"[A-Za-z0-9_.@+=-]{1,128}")
+_FUNCTION = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 _KEY_ID = re.compile(r"[A-Za-z0-9]{1,64}")
 
 T = TypeVar("T")
@@ -67,7 +68,7 @@ def _document(document: PolicyDocument) -> str | dict[str, Any]:
     raise TypeError(f"a policy is JSON text or a mapping, not {type(document).__name__}")
 
 
-def _list(key: str, item: Callable[[Any], T]) -> Callable[[Mapping[str, Any]], tuple[T, ...]]:
+def list_of(key: str, item: Callable[[Any], T]) -> Callable[[Mapping[str, Any]], tuple[T, ...]]:
     def parse(data: Mapping[str, Any]) -> tuple[T, ...]:
         return tuple(item(entry) for entry in data[key])
 
@@ -91,7 +92,7 @@ def list_principals() -> Call[tuple[Principal, ...]]:
         method="GET",
         path="/v1/principals",
         idempotent=True,
-        parse=_list("principals", Principal.from_json),
+        parse=list_of("principals", Principal.from_json),
     )
 
 
@@ -101,6 +102,17 @@ def get_principal(name: str) -> Call[Principal]:
 
 def delete_principal(name: str) -> Call[Principal]:
     return Call(method="DELETE", path=principal_path(name), parse=Principal.from_json)
+
+
+# -- registered functions ----------------------------------------------------------------------
+
+
+def function_path(name: str) -> str:
+    if not isinstance(name, str) or not _FUNCTION.fullmatch(name):
+        raise errors.InvalidParameter(
+            f"invalid function name {name!r}: use 1-64 characters of A-Za-z0-9_.-"
+        )
+    return f"/v1/functions/{name}"
 
 
 # -- access keys -------------------------------------------------------------------------------
@@ -125,7 +137,7 @@ def list_access_keys(principal: str) -> Call[tuple[AccessKey, ...]]:
         method="GET",
         path=principal_path(principal, "/access-keys"),
         idempotent=True,
-        parse=_list("access_keys", AccessKey.from_json),
+        parse=list_of("access_keys", AccessKey.from_json),
     )
 
 
@@ -165,7 +177,7 @@ def list_policies() -> Call[tuple[PolicyInfo, ...]]:
         method="GET",
         path="/v1/policies",
         idempotent=True,
-        parse=_list("policies", PolicyInfo.from_json),
+        parse=list_of("policies", PolicyInfo.from_json),
     )
 
 

@@ -9,7 +9,7 @@ Each method is written once and builds the :class:`_base.Call` it stands for;
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
+from typing import Any, Literal
 
 from rotor.client import _access, _access_models, _base, _models
 from rotor.client._methods import Pages, operation, paginated
@@ -41,6 +41,82 @@ class AccessMethods:
     def delete_principal(self, name: str) -> _base.Call[_access_models.Principal]:
         """Delete a principal with its keys; its credentials stop working at once."""
         return _access.delete_principal(name)
+
+    # -- registered functions ------------------------------------------------------------------
+
+    @operation
+    def register_function(
+        self,
+        name: str,
+        *,
+        kind: Literal["python-handler", "http-function"],
+        handler: str | None = None,
+        python: str | None = None,
+        python_path: tuple[str, ...] | list[str] = (),
+        url: str | None = None,
+        headers_secret: str | None = None,
+        timeout_seconds: float | None = None,
+        flow: str | None = None,
+        roles: tuple[str, ...] | list[str] = (),
+        secrets: tuple[str, ...] | list[str] = (),
+        description: str = "",
+    ) -> _base.Call[_access_models.RegisteredFunction]:
+        """Register custom rotation code (or replace its registration): a Python handler
+        (``handler``, ``python``, ``python_path``) or an HTTP endpoint (``url``,
+        ``headers_secret``), with the ``roles`` and ``secrets`` (name patterns) a rotation
+        configuration may give it. Needs ``rotor:RegisterFunction``."""
+        body: dict[str, Any] = {
+            "kind": kind,
+            "roles": list(roles),
+            "secrets": list(secrets),
+            "description": description,
+        }
+        for key, value in (
+            ("handler", handler),
+            ("python", python),
+            ("python_path", list(python_path) or None),
+            ("url", url),
+            ("headers_secret", headers_secret),
+            ("timeout_seconds", timeout_seconds),
+            ("flow", flow),
+        ):
+            if value is not None:
+                body[key] = value
+        return _base.Call(
+            method="PUT",
+            path=_access.function_path(name),
+            body=body,
+            idempotent=True,
+            parse=_access_models.RegisteredFunction.from_json,
+        )
+
+    @operation
+    def list_functions(self) -> _base.Call[tuple[_access_models.RegisteredFunction, ...]]:
+        """The registered functions the caller may list, by name."""
+        return _base.Call(
+            method="GET",
+            path="/v1/functions",
+            idempotent=True,
+            parse=_access.list_of("functions", _access_models.RegisteredFunction.from_json),
+        )
+
+    @operation
+    def get_function(self, name: str) -> _base.Call[_access_models.RegisteredFunction]:
+        return _base.Call(
+            method="GET",
+            path=_access.function_path(name),
+            idempotent=True,
+            parse=_access_models.RegisteredFunction.from_json,
+        )
+
+    @operation
+    def remove_function(self, name: str) -> _base.Call[_access_models.RegisteredFunction]:
+        """Remove a registration; refused (Conflict) while a rotation configuration names it."""
+        return _base.Call(
+            method="DELETE",
+            path=_access.function_path(name),
+            parse=_access_models.RegisteredFunction.from_json,
+        )
 
     # -- access keys ---------------------------------------------------------------------------
 

@@ -221,6 +221,51 @@ AUDIT_OUTCOMES = (
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
+class RegisteredFunction:
+    """Custom rotation code an administrator registered, and what it may be given."""
+
+    name: str
+    kind: str
+    """``python-handler`` or ``http-function``."""
+    handler: str | None
+    python: str | None
+    python_path: tuple[str, ...]
+    url: str | None
+    headers_secret: str | None
+    timeout_seconds: float | None
+    custom_flow: bool
+    roles: tuple[str, ...]
+    """Roles a rotation configuration may give it (parameter ``Role``)."""
+    secrets: tuple[str, ...]
+    """Secret name patterns a configuration may give it beyond the rotated secret."""
+    description: str
+    registered_by: str
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> RegisteredFunction:
+        timeout = data.get("timeout_seconds")
+        return cls(
+            name=text_field(data, "name"),
+            kind=text_field(data, "kind"),
+            handler=data.get("handler"),
+            python=data.get("python"),
+            python_path=_names(data.get("python_path") or []),
+            url=data.get("url"),
+            headers_secret=data.get("headers_secret"),
+            timeout_seconds=None if timeout is None else float(timeout),
+            custom_flow=_flag(data.get("custom_flow", False)),
+            roles=_names(data["roles"]),
+            secrets=_names(data["secrets"]),
+            description=text_field(data, "description"),
+            registered_by=text_field(data, "registered_by"),
+            created_at=parse_time(data["created_at"]),
+            updated_at=parse_time(data["updated_at"]),
+        )
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class AuditEvent:
     """One audited request, rotation step or rotation; never a secret value."""
 
@@ -236,9 +281,13 @@ class AuditEvent:
     secret: str | None
     version_id: str | None
     rotation_id: str | None
-    """The rotation of a rotation step's event."""
+    """The rotation of a rotation step's event, or of a rotation function's request."""
     error_code: str | None
     request_id: str | None
+    function: str | None = None
+    """A rotation function's request: the function (``principal`` is its role)."""
+    on_behalf_of: str | None = None
+    """A rotation function's request: the principal who configured the rotation."""
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> AuditEvent:
@@ -254,4 +303,6 @@ class AuditEvent:
             rotation_id=data.get("rotation_id"),
             error_code=data.get("error_code"),
             request_id=data.get("request_id"),
+            function=data.get("function"),
+            on_behalf_of=data.get("on_behalf_of"),
         )

@@ -7,15 +7,20 @@ import json
 from typing import Any
 
 from rotor import errors
+from rotor.access import delegation
+from rotor.access.keys import Identity
 from rotor.rotation import flows, schedules
 from rotor.rotation import functions as registry
-from rotor.rotation.engine import Engine, flow_of
+from rotor.rotation.engine import Engine, flow_of, functions_of
+from rotor.rotation.functions.base import ChecksConfiguration
 from rotor.store import rotation_configs
 from rotor.store.database import utcnow
 from rotor.store.rotation_configs import RotationConfig
 from rotor.store.rotations import Rotation
 
 MAX_PARAMETERS_BYTES = 16 * 1024
+#: What only a function's registration may say (the code to run, and where).
+REGISTRATION_ONLY = ("Handler", "Python", "PythonPath", "Url")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -43,25 +48,45 @@ def _check_parameters(parameters: dict[str, Any]) -> dict[str, Any]:
     for reserved in ("SecretName", "Step", "VersionId"):
         if reserved in parameters:
             raise errors.InvalidParameter(f"parameter {reserved!r} is set by the engine")
+    for only in REGISTRATION_ONLY:
+        if only in parameters:
+            raise errors.InvalidParameter(
+                f"parameter {only!r} is not accepted in a rotation configuration: custom code "
+                "is registered by an administrator (rotor function register), and the "
+                "configuration names the registered function"
+            )
     return parameters
 
 
+def _current_object(engine: Engine, name: str) -> dict[str, Any] | None:
+    """The secret's Current value as a JSON object, or None."""
+    current = delegation.current_object(engine.store, name)
+    return dict(current) if current else None
+
+
 def configure(
-    engine: Engine, name: str, request: RotationRequest, *, started_by: str = "configuration"
+    engine: Engine,
+    name: str,
+    request: RotationRequest,
+    *,
+    identity: Identity,
+    started_by: str = "configuration",
 ) -> tuple[RotationConfig, Rotation | None]:
     """Validate and store the rotation configuration; maybe dry-run, maybe rotate at once.
 
-    Enabling with ``rotate_now`` false first runs a dry test of the function (new
-    into a throwaway Pending version, then test), so a misconfiguration shows up
-    now rather than at the first scheduled rotation. Returns the configuration and
-    the rotation started now, if any.
+    Whatever the configuration delegates (other secrets, a role, a registered
+    function) must be the caller's to give (:mod:`rotor.access.delegation`):
+    DelegationDenied otherwise, and nothing is stored. Enabling with ``rotate_now``
+    false first runs a dry test of the function (new into a throwaway Pending
+    version, then test), so a misconfiguration shows up now rather than at the first
+    scheduled rotation. Returns the configuration and the rotation started now, if any.
     """
     settings = engine.settings
     existing = rotation_configs.get_config(engine.store, name)
     function = request.function or (existing.function if existing else None)
     if not function:
         raise errors.InvalidParameter("give the rotation function")
-    registry.check(function)
+    implementation, registration = registry.resolve(engine.store, function)
     parameters = _check_parameters(
         request.parameters
         if request.parameters is not None
@@ -94,9 +119,21 @@ def configure(
         flow_json: str | None = flows.parse_flow(request.flow).to_json() if request.flow else None
     else:
         flow_json = existing.flow if existing else None
-    flow = flow_of(function, flow_json)
+    flow = flow_of(function, flow_json, registration)
+    granted = delegation.required(
+        engine.store, name, parameters, functions_of(engine.store, function, flow)
+    )
+    delegation.check(identity, granted, settings)
+    if isinstance(implementation, ChecksConfiguration):
+        implementation.check_configuration(parameters, _current_object(engine, name))
     if request.enabled and not request.rotate_now and request.dry_run:
-        engine.dry_run(name, function, parameters, flow)
+        engine.dry_run(
+            name,
+            function,
+            parameters,
+            flow,
+            dataclasses.replace(granted, on_behalf_of=identity.principal_name),
+        )
     now = utcnow()
     next_at = None
     if request.enabled and schedule is not None and not request.rotate_now:
@@ -118,6 +155,8 @@ def configure(
         window_seconds=window,
         flow=flow_json,
         next_rotation_at=next_at,
+        configured_by=identity.principal_id,
+        delegated_secrets=granted.secrets,
     )
     rotation = None
     if request.enabled and request.rotate_now:
@@ -147,6 +186,8 @@ def disable(engine: Engine, name: str) -> RotationConfig:
         window_seconds=existing.window_seconds,
         flow=existing.flow,
         next_rotation_at=None,
+        configured_by=existing.configured_by,
+        delegated_secrets=existing.delegated_secrets,
     )
 
 

@@ -5,6 +5,11 @@ crash. Progress is persisted after every step, and a runner holds a renewable
 lease on the rotation, so a rotation whose process died is resumed by the next
 runner from the step that did not complete.
 
+Before a rotation runs (and again when it is resumed) the engine checks what it
+delegates (:mod:`rotor.access.delegation`) against the rights its configurer holds
+at that moment; a rotation whose delegation is no longer allowed fails before any
+step, Current untouched.
+
 Before every step the engine re-reads the stages:
 - the rotation's version is already Current: the rotation is done, nothing runs;
 - Current moved to another version (a value written out of band): abandoned;
@@ -22,8 +27,9 @@ from collections.abc import Callable
 from typing import Any
 
 from rotor import errors
-from rotor.access import keys
+from rotor.access import delegation, keys
 from rotor.access.audit import AuditLog
+from rotor.access.delegation import Delegation
 from rotor.config import Settings
 from rotor.rotation import flows, schedules
 from rotor.rotation import functions as registry
@@ -36,6 +42,7 @@ from rotor.rotation.functions.base import (
 from rotor.store import principals, rotation_configs, rotations, secrets, stages, versions
 from rotor.store.audit import AuditEvent
 from rotor.store.database import Store, utcnow
+from rotor.store.functions import RegisteredFunction
 from rotor.store.rotations import EventKind, Rotation, Status
 
 log = logging.getLogger(__name__)
@@ -82,8 +89,24 @@ def schedule_of(config: rotation_configs.RotationConfig) -> schedules.Schedule |
     )
 
 
-def flow_of(function: str, flow_json: str | None) -> flows.Flow:
+def flow_of(
+    function: str, flow_json: str | None, registration: RegisteredFunction | None = None
+) -> flows.Flow:
+    """The configured flow, else the registered function's own, else new/set/test/end."""
+    flow_json = flow_json or (registration.definition.get("flow") if registration else None)
     return flows.Flow.from_json(flow_json) if flow_json else flows.default_flow(function)
+
+
+def functions_of(store: Store, function: str, flow: flows.Flow) -> list[RegisteredFunction]:
+    """The registered functions a rotation runs: its function and its flow's tasks'."""
+    names = dict.fromkeys([function, *(task.resource for task in flow.tasks)])
+    found = []
+    for name in names:
+        if name == function or registry.is_function(store, name):
+            _, registration = registry.resolve(store, name)
+            if registration is not None:
+                found.append(registration)
+    return found
 
 
 class Engine:
@@ -126,7 +149,8 @@ class Engine:
             raise errors.InvalidParameter(
                 f"rotation of secret {name!r} is not configured; configure a function first"
             )
-        flow = flow_of(config.function, config.flow)
+        _, registration = registry.resolve(self.store, config.function)
+        flow = flow_of(config.function, config.flow, registration)
         if version_id is not None:
             versions.validate_version_id(version_id)
         rotation, created = rotations.create_rotation(
@@ -198,12 +222,51 @@ class Engine:
             except errors.RotorError:
                 log.warning("could not renew the lease of rotation %s", rotation_id)
 
+    def delegation_of(self, rotation: Rotation, flow: flows.Flow) -> Delegation:
+        """What the rotation delegates, checked against its configurer's rights now;
+        DelegationDenied when they no longer allow it."""
+        config = rotation_configs.get_config(self.store, rotation.secret_name)
+        granted = delegation.required(
+            self.store,
+            rotation.secret_name,
+            rotation.parameters,
+            functions_of(self.store, rotation.function, flow),
+        )
+        configurer = delegation.principal_identity(
+            self.store, config.configured_by if config else None
+        )
+        recorded = config.delegated_secrets if config else frozenset()
+        if recorded is not None:
+            added = sorted(granted.secrets - recorded)
+            if added:
+                # Named by a value someone wrote after the configuration: the configurer
+                # never delegated it.
+                raise errors.DelegationDenied(
+                    f"the secret's value names {added[0]!r}, which was not delegated when the "
+                    "rotation was configured; configure the rotation again to delegate it"
+                )
+        delegation.check(configurer, granted, self.settings)
+        if recorded is None:
+            rotation_configs.record_delegated_secrets(
+                self.store, rotation.secret_name, granted.secrets
+            )
+        return dataclasses.replace(
+            granted, on_behalf_of=configurer.principal_name if configurer else ""
+        )
+
     def _run(self, rotation_id: str, wake: threading.Event) -> None:
         rotation = rotations.get_rotation(self.store, rotation_id)
         flow = flows.Flow.from_json(rotation.flow)
         name = rotation.secret_name
+        try:
+            granted = self.delegation_of(rotation, flow)
+        except errors.RotorError as exc:
+            message = f"{exc.code}: {exc.message}"
+            rotations.add_event(self.store, rotation.id, EventKind.LOG, None, message)
+            self._finish(rotation, Status.FAILED, None, message)
+            return
         redactor = Redactor()
-        access = SecretsAccess(self.store, name, rotation.parameters, redactor)
+        access = SecretsAccess(self.store, name, granted.secrets, redactor)
         payload: dict[str, Any] = {"SecretName": name, **rotation.parameters}
         local = dict(rotation.local)
         for index in range(rotation.step_index, len(flow.tasks)):
@@ -226,7 +289,7 @@ class Engine:
             event = flow.build_event(task, payload, local)
             if flow.passthrough_payload:
                 event.setdefault("VersionId", rotation.version_id)
-            output = self._attempt(rotation, index, label, task, event, access, wake)
+            output = self._attempt(rotation, index, label, task, event, access, granted, wake)
             if output is None:
                 return  # finished (failed/cancelled) or no longer ours
             local.update(output)
@@ -251,18 +314,17 @@ class Engine:
         task: flows.Task,
         event: dict[str, Any],
         access: SecretsAccess,
+        granted: Delegation,
         wake: threading.Event,
     ) -> dict[str, Any] | None:
         """Call the task's function until it succeeds; None when the rotation ended instead."""
-        function_name = (
-            task.resource if task.resource in registry.available() else rotation.function
-        )
+        function_name = self._task_function(task, rotation.function)
         while True:
             if not rotations.start_step(self.store, rotation.id, self.owner, index):
                 return None
             attempt = rotations.get_rotation(self.store, rotation.id).attempts
             try:
-                return self._invoke(function_name, event, rotation, access, dry_run=False)
+                return self._invoke(function_name, event, rotation, access, granted)
             except Exception as exc:  # every failure is recorded and retried
                 message = self._message(exc, access)
                 log.info(
@@ -281,21 +343,28 @@ class Engine:
             if wake.wait(delay):
                 return None  # cancelled while waiting
 
+    def _task_function(self, task: flows.Task, function: str) -> str:
+        """The function a task names; the configured one for the placeholder of a flow."""
+        return task.resource if registry.is_function(self.store, task.resource) else function
+
     def _invoke(
         self,
         function_name: str,
         event: dict[str, Any],
         rotation: Rotation,
         access: SecretsAccess,
+        granted: Delegation,
         *,
-        dry_run: bool,
+        dry_run: bool = False,
     ) -> dict[str, Any]:
         """One call of a function. Credentials minted for it are deleted when it returns."""
+        function, registration = registry.resolve(self.store, function_name)
         minted: list[str] = []
 
         def mint() -> Credentials:
-            access.allow_referenced_by_current()
-            credentials = self._mint_credentials(rotation, access)
+            credentials = self._mint_credentials(
+                rotation, function_name, granted, reach=frozenset() if dry_run else access.delegated
+            )
             minted.append(credentials.access_key_id)
             return credentials
 
@@ -307,9 +376,11 @@ class Engine:
                     self.store, rotation.id, EventKind.LOG, None, access.redact(line)[:MAX_MESSAGE]
                 )
 
-        context = self._context(rotation, access, dry_run=dry_run, log=record, mint=mint)
+        context = self._context(
+            rotation, access, registration, dry_run=dry_run, log=record, mint=mint
+        )
         try:
-            result = registry.load(function_name).invoke(dict(event), context)
+            result = function.invoke(dict(event), context)
         finally:
             if minted:
                 principals.delete_access_keys(self.store, minted)
@@ -321,6 +392,7 @@ class Engine:
         self,
         rotation: Rotation,
         access: SecretsAccess,
+        registration: RegisteredFunction | None,
         *,
         dry_run: bool,
         log: Callable[[str], None],
@@ -341,40 +413,48 @@ class Engine:
             mint_credentials=mint,
             api_url=self.api_url,
             timeout_seconds=self.settings.rotation_function_timeout_seconds,
+            function=registration,
         )
 
-    def _mint_credentials(self, rotation: Rotation, access: SecretsAccess) -> Credentials:
+    def _mint_credentials(
+        self, rotation: Rotation, function: str, granted: Delegation, *, reach: frozenset[str]
+    ) -> Credentials:
         """Short-lived credentials for a custom function to call rotor's API: the function's
-        role (parameter ``Role``, default ``rotation-functions``) narrowed to the secrets
-        this rotation may touch."""
-        role_name = str(rotation.parameters.get("Role") or ROTATION_PRINCIPAL)
+        role (parameter ``Role``, default ``rotation-functions``) narrowed to the rotated
+        secret and read access to ``reach`` (the delegated secrets; none in a dry run)."""
+        role_name = granted.role or ROTATION_PRINCIPAL
         role = principals.get_principal(self.store, role_name)
-        if role is None:
+        if role is None or role.kind != principals.ROLE:
             if role_name != ROTATION_PRINCIPAL:
-                raise errors.InvalidParameter(f"the function's role {role_name!r} does not exist")
+                raise errors.InvalidParameter(f"the function's role {role_name!r} is not a role")
             role = self._default_role()
         settings = self.settings
-        session = {
-            "Version": "1",
-            "Statement": [
+
+        def resource(name: str) -> str:
+            return keys.secret_resource(name, region=settings.region, account=settings.account_id)
+
+        statements: list[dict[str, Any]] = [
+            {"Effect": "Allow", "Action": "*", "Resource": resource(rotation.secret_name)},
+            {"Effect": "Allow", "Action": "kms:GetRandomPassword", "Resource": "*"},
+        ]
+        if reach:
+            statements.append(
                 {
                     "Effect": "Allow",
-                    "Action": "*",
-                    "Resource": [
-                        keys.secret_resource(
-                            name, region=settings.region, account=settings.account_id
-                        )
-                        for name in sorted(access.allowed_names)
-                    ],
-                },
-                {"Effect": "Allow", "Action": "kms:GetRandomPassword", "Resource": "*"},
-            ],
-        }
+                    "Action": list(delegation.READ_ACTIONS),
+                    "Resource": [resource(name) for name in sorted(reach)],
+                }
+            )
         key_id, secret, token = keys.create_access_key(
             self.store,
             role,
             expires_in_seconds=settings.rotation_function_timeout_seconds + 300,
-            session_policy=json.dumps(session),
+            session_policy=json.dumps({"Version": "1", "Statement": statements}),
+            function_session=principals.FunctionSession(
+                function=function,
+                rotation_id=rotation.id,
+                on_behalf_of=granted.on_behalf_of,
+            ),
         )
         return Credentials(access_key_id=key_id, access_key_secret=secret, security_token=token)
 
@@ -468,12 +548,20 @@ class Engine:
     # -- dry run ----------------------------------------------------------------------
 
     def dry_run(
-        self, name: str, function: str, parameters: dict[str, Any], flow: flows.Flow
+        self,
+        name: str,
+        function: str,
+        parameters: dict[str, Any],
+        flow: flows.Flow,
+        granted: Delegation,
     ) -> None:
-        """Run the flow's new and test tasks into a throwaway Pending version, then discard it."""
+        """Run the flow's new and test tasks into a throwaway Pending version, then discard it.
+
+        ``granted`` was checked by the caller. A function's credentials reach only the
+        rotated secret in a dry run, whatever is delegated."""
         version = f"dry-run-{uuid.uuid4()}"
         redactor = Redactor()
-        access = SecretsAccess(self.store, name, parameters, redactor)
+        access = SecretsAccess(self.store, name, granted.secrets, redactor)
         fake = Rotation(
             id=f"dry-run-{uuid.uuid4().hex[:8]}",
             secret_name=name,
@@ -504,9 +592,9 @@ class Engine:
                 if flow.passthrough_payload or task.step != "new":
                     event.setdefault("VersionId", version)
                 event["DryRun"] = True
-                function_name = task.resource if task.resource in registry.available() else function
+                function_name = self._task_function(task, function)
                 try:
-                    result = self._invoke(function_name, event, fake, access, dry_run=True)
+                    result = self._invoke(function_name, event, fake, access, granted, dry_run=True)
                 except Exception as exc:  # reported to the caller, redacted
                     raise errors.InvalidParameter(
                         f"dry run of rotation failed at {task.name} ({task.step}): "

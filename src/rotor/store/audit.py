@@ -30,6 +30,10 @@ class AuditEvent:
     version_id: str | None = None
     error_code: str | None = None
     rotation_id: str | None = None
+    #: A rotation function's request: the function, and the principal who configured
+    #: the rotation it served (``principal`` is then the function's role).
+    function: str | None = None
+    on_behalf_of: str | None = None
 
 
 _COLUMNS = [f.name for f in dataclasses.fields(AuditEvent)]

@@ -62,6 +62,18 @@ class AccessKey:
     session_token_hash: str | None = dataclasses.field(default=None, repr=False)
     #: JSON policy narrowing an assumed-role key, else None.
     session_policy: str | None = None
+    #: A rotation function's key: whom it acts for.
+    function_session: FunctionSession | None = None
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class FunctionSession:
+    """What a rotation function's short-lived key serves, for the audit trail."""
+
+    function: str
+    rotation_id: str
+    #: The principal who configured the rotation.
+    on_behalf_of: str
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
@@ -102,6 +114,12 @@ def get_principal(store: Store, name: str) -> Principal | None:
     return None if row is None else Principal(**row._mapping)
 
 
+def get_principal_by_id(store: Store, principal_id: str) -> Principal | None:
+    with store.read() as conn:
+        row = conn.execute(sa.select(t.principals).where(t.principals.c.id == principal_id)).first()
+    return None if row is None else Principal(**row._mapping)
+
+
 def require_principal(store: Store, name: str) -> Principal:
     principal = get_principal(store, name)
     if principal is None:
@@ -135,8 +153,10 @@ def insert_access_key(
     expires_at: dt.datetime | None = None,
     session_token_hash: str | None = None,
     session_policy: str | None = None,
+    function_session: FunctionSession | None = None,
 ) -> None:
     sealed = store.envelope.seal(secret.encode(), access_key_context(key_id))
+    session = dataclasses.asdict(function_session) if function_session is not None else {}
     with store.write() as conn:
         conn.execute(
             t.access_keys.insert().values(
@@ -150,6 +170,7 @@ def insert_access_key(
                 ciphertext=sealed.ciphertext,
                 session_token_hash=session_token_hash,
                 session_policy=session_policy,
+                **session,
             )
         )
 
@@ -186,6 +207,15 @@ def load_access_key(store: Store, key_id: str) -> AccessKey | None:
         secret=secret.decode(),
         session_token_hash=row.session_token_hash,
         session_policy=row.session_policy,
+        function_session=(
+            None
+            if row.function is None
+            else FunctionSession(
+                function=row.function,
+                rotation_id=row.rotation_id or "",
+                on_behalf_of=row.on_behalf_of or "",
+            )
+        ),
     )
 
 

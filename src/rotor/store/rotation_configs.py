@@ -30,6 +30,10 @@ class RotationConfig:
     enabled_at: dt.datetime
     next_rotation_at: dt.datetime | None
     last_rotated_at: dt.datetime | None
+    #: The principal (id) who configured it; None: nobody, so nothing may be delegated.
+    configured_by: str | None = None
+    #: The other secrets the configurer delegated; None: not recorded yet (an upgrade).
+    delegated_secrets: frozenset[str] | None = None
 
 
 def _config(name: str, row: Any) -> RotationConfig:
@@ -45,6 +49,10 @@ def _config(name: str, row: Any) -> RotationConfig:
         enabled_at=row.enabled_at,
         next_rotation_at=row.next_rotation_at,
         last_rotated_at=row.last_rotated_at,
+        configured_by=row.configured_by,
+        delegated_secrets=(
+            None if row.delegated_secrets is None else frozenset(json.loads(row.delegated_secrets))
+        ),
     )
 
 
@@ -60,6 +68,8 @@ def put_config(
     window_seconds: int | None,
     flow: str | None,
     next_rotation_at: dt.datetime | None,
+    configured_by: str | None,
+    delegated_secrets: frozenset[str] | None,
 ) -> RotationConfig:
     """Create or replace the secret's rotation configuration."""
     validate_name(name)
@@ -73,6 +83,8 @@ def put_config(
         "window_seconds": window_seconds,
         "flow": flow,
         "next_rotation_at": next_rotation_at,
+        "configured_by": configured_by,
+        "delegated_secrets": _names_json(delegated_secrets),
     }
     with store.write() as conn:
         row = load_row(conn, name, for_update=True)
@@ -97,6 +109,24 @@ def put_config(
             sa.select(t.rotation_configs).where(t.rotation_configs.c.secret_id == row.id)
         ).one()
     return _config(name, config)
+
+
+def _names_json(names: frozenset[str] | None) -> str | None:
+    return None if names is None else json.dumps(sorted(names))
+
+
+def record_delegated_secrets(store: Store, name: str, names: frozenset[str]) -> None:
+    """Record what an upgraded configuration delegates (at its first rotation)."""
+    with store.write() as conn:
+        row = load_row(conn, name, allow_pending_deletion=True)
+        conn.execute(
+            t.rotation_configs.update()
+            .where(
+                t.rotation_configs.c.secret_id == row.id,
+                t.rotation_configs.c.delegated_secrets.is_(None),
+            )
+            .values(delegated_secrets=_names_json(names))
+        )
 
 
 def get_config(store: Store, name: str) -> RotationConfig | None:

@@ -143,6 +143,11 @@ access_keys = sa.Table(
     # that narrows what the role's policies allow.
     sa.Column("session_token_hash", sa.String(64), nullable=True),
     sa.Column("session_policy", sa.Text(), nullable=True),
+    # A rotation function's key: the function, the rotation it serves, and the principal
+    # who configured that rotation (so its audit events say on whose behalf it acted).
+    sa.Column("function", sa.String(64), nullable=True),
+    sa.Column("rotation_id", sa.String(32), nullable=True),
+    sa.Column("on_behalf_of", sa.String(128), nullable=True),
 )
 
 rotation_configs = sa.Table(
@@ -166,6 +171,30 @@ rotation_configs = sa.Table(
     sa.Column("enabled_at", UTCDateTime(), nullable=False),
     sa.Column("next_rotation_at", UTCDateTime(), nullable=True, index=True),
     sa.Column("last_rotated_at", UTCDateTime(), nullable=True),
+    # The principal (id) who configured it: what it delegates is checked against this
+    # principal's rights again before every rotation. NULL: nobody; nothing is delegated.
+    sa.Column("configured_by", sa.String(32), nullable=True),
+    # JSON array: the other secrets the configurer delegated. A rotation whose secret's
+    # value names one more fails (someone else wrote it). NULL: recorded at the next run.
+    sa.Column("delegated_secrets", sa.Text(), nullable=True),
+)
+
+functions = sa.Table(
+    "functions",
+    metadata,
+    # Custom code an administrator registered; a rotation configuration names it.
+    sa.Column("name", sa.String(64), primary_key=True),
+    # python-handler or http-function
+    sa.Column("kind", sa.String(32), nullable=False),
+    # JSON object: handler/python/python_path, or url/headers_secret; timeout_seconds, flow.
+    sa.Column("definition", sa.Text(), nullable=False),
+    # JSON arrays: the roles, and the secrets (name patterns), a configuration may give it.
+    sa.Column("roles", sa.Text(), nullable=False),
+    sa.Column("secrets", sa.Text(), nullable=False),
+    sa.Column("description", sa.String(1024), nullable=False, server_default=""),
+    sa.Column("registered_by", sa.String(128), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
 )
 
 rotations = sa.Table(
@@ -299,4 +328,7 @@ audit_events = sa.Table(
     sa.Column("outcome", sa.String(32), nullable=False),
     sa.Column("error_code", sa.String(64), nullable=True),
     sa.Column("rotation_id", sa.String(32), nullable=True),
+    # A rotation function's request: the function, and who configured the rotation.
+    sa.Column("function", sa.String(64), nullable=True),
+    sa.Column("on_behalf_of", sa.String(128), nullable=True),
 )

@@ -2,9 +2,11 @@
 
 ``handler_mysql.py`` is written for the cloud function runtime: the official V1 SDK
 with ``context.credentials`` (STS), its own cloud KMS endpoint, PyMySQL, the
-alternating accounts. rotor runs it as a ``python-handler`` under the interpreter of
-its own dependencies (``.venv-cloud``), driven by the reference's workflow definition
-verbatim, with short-lived credentials of a role holding the reference's KMS policy.
+alternating accounts. An administrator registers it as a ``python-handler`` under the
+interpreter of its own dependencies (``.venv-cloud``), with the role it may be given and
+the master secrets it may read; a principal who holds those (and may delegate them)
+configures the rotation, driven by the reference's workflow definition verbatim, and the
+handler runs with short-lived credentials of the role holding the reference's KMS policy.
 """
 
 from __future__ import annotations
@@ -96,12 +98,50 @@ def _role(server: RunningServer, policy: str) -> str:
     return name
 
 
+def _configurer(server: RunningServer, function: str, role: str, suffix: str) -> httpx.Client:
+    """A principal ``ops`` who may manage ``db/*-SUFFIX``, attach ``function``, pass ``role``
+    and delegate the master secret (its policy ``ops-SUFFIX-master``); its HTTP client."""
+    name = f"ops-{suffix}"
+    secrets = f"acs:kms:*:*:secret/db/*-{suffix}"
+    with server.client() as client:
+        client.create_principal(name)
+        for policy, statement in (
+            (f"{name}-base", {"Action": "kms:*", "Resource": secrets}),
+            (
+                f"{name}-fn",
+                {"Action": "rotor:AttachFunction", "Resource": f"rotor:function/{function}"},
+            ),
+            (f"{name}-role", {"Action": "rotor:PassRole", "Resource": f"rotor:principal/{role}"}),
+            (
+                f"{name}-master",
+                {
+                    "Action": ["kms:GetSecretValue", "rotor:PassSecret"],
+                    "Resource": f"acs:kms:*:*:secret/db/master-{suffix}",
+                },
+            ),
+        ):
+            document = {"Version": "1", "Statement": [{"Effect": "Allow", **statement}]}
+            client.put_policy(policy, json.dumps(document))
+            client.attach_policy(policy, name)
+        key = client.create_access_key(name)
+    return httpx.Client(
+        base_url=server.url,
+        headers={"Authorization": f"Bearer {key.access_key_id}.{key.access_key_secret}"},
+        timeout=30,
+    )
+
+
 def _setup(
-    http: httpx.Client, db: Database, database: str, role: str, cloud_python: Path
+    server: RunningServer,
+    http: httpx.Client,
+    db: Database,
+    database: str,
+    role: str,
+    cloud_python: Path,
 ) -> tuple[str, str, dict[str, Any]]:
-    """An account with privileges on ``database``, its secret and master secret, and the
-    rotation configured (which starts the first rotation). Returns the account, the
-    secret's name and the started rotation."""
+    """An account with privileges on ``database``, its secret and master secret, the
+    handler registered by the admin, and the rotation configured by ``ops`` (which starts
+    the first rotation). Returns the account, the secret's name and the started rotation."""
     account = unique_name("app")
     db.create_account(account, INITIAL_PASSWORD)
     db.admin(
@@ -122,21 +162,30 @@ def _setup(
             "/v1/secrets", json={"name": name, "value": json.dumps({**app_value, "SSL": False})}
         )
     )
-    configured = _ok(
+    function = f"reference-mysql-{suffix}"
+    _ok(
         http.put(
-            f"/v1/secrets/{name}:rotation",
+            f"/v1/functions/{function}",
             json={
-                "function": "python-handler",
-                "parameters": {
-                    "Handler": f"{HANDLER}:handler",
-                    "Python": str(cloud_python),
-                    "RegionId": REGION,
-                    "Role": role,
-                },
-                "flow": SELF_MANAGED_FLOW,
+                "kind": "python-handler",
+                "handler": f"{HANDLER}:handler",
+                "python": str(cloud_python),
+                "roles": [role],
+                "secrets": ["db/master-*"],
             },
         )
     )
+    with _configurer(server, function, role, suffix) as ops:
+        configured = _ok(
+            ops.put(
+                f"/v1/secrets/{name}:rotation",
+                json={
+                    "function": function,
+                    "parameters": {"RegionId": REGION, "Role": role},
+                    "flow": SELF_MANAGED_FLOW,
+                },
+            )
+        )
     started: dict[str, Any] = configured["started"]
     assert started is not None
     return account, name, started
@@ -151,7 +200,7 @@ def test_the_cloud_handler_rotates_twice_unchanged(
 ) -> None:
     role = _role(server, REFERENCE_MYSQL_POLICY)
     with _http(server) as http:
-        account, name, started = _setup(http, db, mariadb_database, role, cloud_python)
+        account, name, started = _setup(server, http, db, mariadb_database, role, cloud_python)
         first = _wait(http, started["id"])
         assert first["status"] == "succeeded", _messages(first)
         assert [s["name"] for s in first["steps"]] == STEP_NAMES
@@ -197,7 +246,7 @@ def test_a_role_without_put_secret_value_fails_at_new(
     policy["Statement"][0]["Action"].remove("kms:PutSecretValue")
     role = _role(server, json.dumps(policy))
     with _http(server) as http:
-        account, name, started = _setup(http, db, mariadb_database, role, cloud_python)
+        account, name, started = _setup(server, http, db, mariadb_database, role, cloud_python)
         done = _wait(http, started["id"])
         assert done["status"] == "failed", _messages(done)
         assert done["error"].startswith("RotateSecretNew (new) failed:"), done["error"]
@@ -213,3 +262,33 @@ def test_a_role_without_put_secret_value_fails_at_new(
         assert "Pending" not in _ok(http.get(f"/v1/secrets/{name}"))["stages"]
     assert db.hosts(account + "_rt") == []
     assert db.logs_in(account, INITIAL_PASSWORD)
+
+
+def test_revoking_the_configurers_read_on_the_master_fails_the_next_rotation(
+    server: RunningServer, db: Database, mariadb_database: str, cloud_python: Path
+) -> None:
+    role = _role(server, REFERENCE_MYSQL_POLICY)
+    with _http(server) as http:
+        _, name, started = _setup(server, http, db, mariadb_database, role, cloud_python)
+        first = _wait(http, started["id"])
+        assert first["status"] == "succeeded", _messages(first)
+        current = _value(http, name)
+        suffix = name.rsplit("-", 1)[1]
+        ops = f"ops-{suffix}"
+        # The handler's own KMS calls are audited as its role, for ops, with its rotation.
+        events = _ok(http.get("/v1/audit", params={"secret": name}))["events"]
+        mine = [e for e in events if e["function"] is not None]
+        assert {e["action"] for e in mine} >= {"kms:GetSecretValue", "kms:PutSecretValue"}
+        assert {
+            (e["principal"], e["function"], e["on_behalf_of"], e["rotation_id"]) for e in mine
+        } == {(role, f"reference-mysql-{suffix}", ops, first["id"])}
+        _ok(http.delete(f"/v1/principals/{ops}/policies/{ops}-master"))
+        second_started = _ok(http.post(f"/v1/secrets/{name}:rotate", json={}))
+        second = _wait(http, second_started["id"])
+        assert second["status"] == "failed"
+        assert second["error"].startswith("DelegationDenied:"), second["error"]
+        assert "master" in second["error"]
+        assert ops in second["error"]
+        assert not any(s.get("attempts") for s in second["steps"])  # no step ran
+        assert _value(http, name) == current
+    assert db.logs_in(current["AccountName"], current["AccountPassword"])

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from rotor.access.delegation import referenced_secrets
 from rotor.config import Settings
 from rotor.rotation.functions.base import (
     Credentials,
@@ -17,6 +19,7 @@ from rotor.rotation.functions.base import (
     SecretsAccess,
 )
 from rotor.store.database import Store
+from rotor.store.functions import RegisteredFunction
 
 CREDENTIALS = Credentials(
     access_key_id="RTKFUNCTIONTEST0001",
@@ -54,6 +57,7 @@ def make_context(store: Store) -> MakeContext:
         *,
         timeout_seconds: float = 30.0,
         request_id: str = "version-0001",
+        function: RegisteredFunction | None = None,
     ) -> Harness:
         redactor = Redactor()
         lines: list[str] = []
@@ -69,12 +73,31 @@ def make_context(store: Store) -> MakeContext:
             dry_run=False,
             parameters=parameters or {},
             expected_current=None,
-            secrets=SecretsAccess(store, secret_name, parameters or {}, redactor),
+            secrets=SecretsAccess(
+                store, secret_name, frozenset(referenced_secrets(parameters or {})), redactor
+            ),
             log=lines.append,
             mint_credentials=mint,
             api_url=API_URL,
             timeout_seconds=timeout_seconds,
+            function=function,
         )
         return Harness(context=context, redactor=redactor, lines=lines, minted=minted)
 
     return make
+
+
+def registration(kind: str, **definition: Any) -> RegisteredFunction:
+    """A registered function as an administrator would have stored it."""
+    now = dt.datetime.now(dt.UTC)
+    return RegisteredFunction(
+        name="test-function",
+        kind=kind,
+        definition=definition,
+        roles=(),
+        secrets=(),
+        description="",
+        registered_by="admin",
+        created_at=now,
+        updated_at=now,
+    )

@@ -1,4 +1,4 @@
-"""``http-function``: a real HTTP endpoint in a thread, addressed through a real rotor secret."""
+"""``http-function``: a real HTTP endpoint in a thread, its headers in a real rotor secret."""
 
 from __future__ import annotations
 
@@ -17,7 +17,13 @@ from rotor import errors
 from rotor.rotation.functions.http_handler import HttpFunction
 from rotor.store import secrets
 from rotor.store.database import Store
-from tests.rotation.functions.conftest import API_URL, CREDENTIALS, Harness, MakeContext
+from tests.rotation.functions.conftest import (
+    API_URL,
+    CREDENTIALS,
+    Harness,
+    MakeContext,
+    registration,
+)
 
 HOOK = "hooks/rotate-app"
 TOKEN = "Bearer hook-token-93kd7"
@@ -117,10 +123,16 @@ def hook_context(
     headers: dict[str, str] | None = None,
     **parameters: Any,
 ) -> tuple[Harness, dict[str, Any]]:
-    config = {"Url": url, "Headers": headers or {"Authorization": TOKEN}}
+    """A function registered with ``url`` and the headers secret HOOK holding ``headers``;
+    ``timeout_seconds`` among ``parameters`` goes to the registration."""
+    config = {"Headers": headers or {"Authorization": TOKEN}}
     secrets.create_secret(store, name=HOOK, value=json.dumps(config))
-    parameters = {"WebhookSecret": HOOK, **parameters}
-    harness = make_context("app/db", parameters)
+    definition: dict[str, Any] = {"url": url, "headers_secret": HOOK}
+    if "timeout_seconds" in parameters:
+        definition["timeout_seconds"] = parameters.pop("timeout_seconds")
+    harness = make_context(
+        "app/db", parameters, function=registration("http-function", **definition)
+    )
     event = {"SecretName": "app/db", "Step": "new", "VersionId": "version-0001", **parameters}
     return harness, event
 
@@ -213,7 +225,7 @@ def test_redirects_are_not_followed(
 def test_a_slow_endpoint_times_out(
     store: Store, make_context: MakeContext, endpoint: Endpoint
 ) -> None:
-    harness, event = hook_context(store, make_context, f"{endpoint.url}/slow", TimeoutSeconds="0.5")
+    harness, event = hook_context(store, make_context, f"{endpoint.url}/slow", timeout_seconds=0.5)
     with pytest.raises(errors.FunctionFailed, match=r"did not answer within 0\.5 s"):
         HttpFunction().invoke(event, harness.context)
 
@@ -234,37 +246,57 @@ def test_an_unreachable_endpoint(store: Store, make_context: MakeContext) -> Non
         assert leak not in message
 
 
-def test_a_missing_webhook_secret_is_not_found(make_context: MakeContext) -> None:
-    harness = make_context("app/db", {"WebhookSecret": "hooks/missing"})
-    event = {"SecretName": "app/db", "Step": "new", "WebhookSecret": "hooks/missing"}
-    with pytest.raises(errors.NotFound):
-        HttpFunction().invoke(event, harness.context)
-    assert harness.minted == []
-
-
-def test_the_webhook_secret_parameter_is_required(make_context: MakeContext) -> None:
-    with pytest.raises(errors.InvalidParameter, match="WebhookSecret is required"):
-        HttpFunction().invoke({"SecretName": "app/db", "Step": "new"}, make_context().context)
-
-
-def test_only_a_secret_named_by_the_parameters_may_be_read(
-    store: Store, make_context: MakeContext
+def test_a_missing_headers_secret_is_not_found(
+    make_context: MakeContext, endpoint: Endpoint
 ) -> None:
-    secrets.create_secret(store, name=HOOK, value=json.dumps({"Url": "http://127.0.0.1:1/"}))
-    harness = make_context("app/db", {})
-    with pytest.raises(errors.AccessDenied):
+    function = registration("http-function", url=f"{endpoint.url}/ok", headers_secret=HOOK)
+    harness = make_context("app/db", {}, function=function)
+    with pytest.raises(errors.NotFound):
+        HttpFunction().invoke({"SecretName": "app/db", "Step": "new"}, harness.context)
+    assert harness.minted == []
+    assert endpoint.received == []
+
+
+def test_without_a_headers_secret_only_rotors_headers_are_sent(
+    make_context: MakeContext, endpoint: Endpoint
+) -> None:
+    harness = make_context(
+        "app/db", {}, function=registration("http-function", url=f"{endpoint.url}/ok")
+    )
+    HttpFunction().invoke(
+        {"SecretName": "app/db", "Step": "new", "VersionId": "v1"}, harness.context
+    )
+    (received,) = endpoint.received
+    assert "authorization" not in received.headers
+    assert received.headers["x-rotor-access-key-id"] == CREDENTIALS.access_key_id
+
+
+def test_the_adapter_runs_registered_functions_only(make_context: MakeContext) -> None:
+    harness = make_context("app/db", {"WebhookSecret": HOOK})
+    with pytest.raises(errors.InvalidParameter, match="registered functions only"):
         HttpFunction().invoke({"Step": "new", "WebhookSecret": HOOK}, harness.context)
+    assert harness.minted == []
 
 
 @pytest.mark.parametrize(
     "url",
     ["file:///etc/passwd-secret-path", "ftp://files.example/secret-path", "secret-path", 42],
 )
-def test_urls_that_are_not_http_are_refused(
-    store: Store, make_context: MakeContext, url: object
-) -> None:
-    harness, event = hook_context(store, make_context, url)
+def test_urls_that_are_not_http_are_refused_at_registration(store: Store, url: object) -> None:
+    from rotor.access import policies
+    from rotor.access.keys import Identity
+    from rotor.rotation import registrations
+    from rotor.store import functions
+
+    admin = Identity(
+        principal_id="p",
+        principal_name="admin",
+        access_key_id="k",
+        layers=((policies.parse_policy(policies.ADMINISTRATOR),),),
+    )
     with pytest.raises(errors.InvalidParameter) as raised:
-        HttpFunction().invoke(event, harness.context)
+        registrations.register(
+            store, store.settings, admin, "fn", kind="http-function", fields={"url": url}
+        )
     assert "secret-path" not in raised.value.message
-    assert harness.minted == []
+    assert functions.list_functions(store) == []

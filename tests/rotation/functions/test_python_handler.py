@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -15,10 +16,11 @@ import pytest
 
 from rotor import errors
 from rotor.rotation.functions import python_handler
+from rotor.rotation.functions.base import InvocationContext
 from rotor.rotation.functions.python_handler import PythonHandler
 from rotor.store import secrets, stages, versions
 from rotor.store.database import Store
-from tests.rotation.functions.conftest import API_URL, CREDENTIALS, MakeContext
+from tests.rotation.functions.conftest import API_URL, CREDENTIALS, MakeContext, registration
 
 SECRET = "app/db"
 CURRENT_PASSWORD = "current-pass-8d2k"
@@ -42,6 +44,31 @@ def event_for(handler: Path | str, **parameters: Any) -> dict[str, Any]:
         "Handler": spec,
         **parameters,
     }
+
+
+#: The event keys :func:`run` takes as the registration's fields.
+REGISTRATION = {
+    "Handler": "handler",
+    "Python": "python",
+    "PythonPath": "python_path",
+    "TimeoutSeconds": "timeout_seconds",
+}
+
+
+def run(event: dict[str, Any], context: InvocationContext) -> dict[str, Any] | None:
+    """Invoke as the engine does a function registered with the event's ``Handler``,
+    ``Python``, ``PythonPath`` and ``TimeoutSeconds``; the handler gets the rest."""
+    definition: dict[str, Any] = {}
+    for key, field in REGISTRATION.items():
+        if key in event:
+            value = event.pop(key)
+            if field == "python_path":
+                value = value.split(os.pathsep)
+            elif field == "timeout_seconds":
+                value = float(value)
+            definition[field] = value
+    function = registration("python-handler", **definition)
+    return PythonHandler().invoke(event, dataclasses.replace(context, function=function))
 
 
 def alive(pid: int) -> bool:
@@ -86,7 +113,7 @@ def test_handler_gets_event_text_and_cloud_context(
     harness = make_context(request_id="request-42")
     event = event_for(handler)
 
-    result = PythonHandler().invoke(event, harness.context)
+    result = run(event, harness.context)
 
     assert result is not None
     assert result["event_type"] == "str"
@@ -165,7 +192,7 @@ def test_output_reaches_the_log_redacted(
     harness = make_context()
     harness.redactor.remember("explicitly-remembered-value")
 
-    result = PythonHandler().invoke(event_for(handler), harness.context)
+    result = run(event_for(handler), harness.context)
 
     assert result == {"VersionId": "version-0001"}
     assert harness.lines == [
@@ -192,7 +219,7 @@ def test_an_exception_becomes_function_failed(
     harness = make_context()
 
     with pytest.raises(errors.FunctionFailed) as raised:
-        PythonHandler().invoke(event_for(handler), harness.context)
+        run(event_for(handler), harness.context)
 
     assert raised.value.message == "ValueError: cannot log in as app with ***"
     assert raised.value.code == "RotationFunctionFailed"
@@ -210,7 +237,7 @@ def test_a_result_that_is_not_json_is_an_error(tmp_path: Path, make_context: Mak
         """,
     )
     with pytest.raises(errors.FunctionFailed, match=r"not JSON-serialisable.*set"):
-        PythonHandler().invoke(event_for(handler), make_context().context)
+        run(event_for(handler), make_context().context)
 
 
 @pytest.mark.parametrize(
@@ -240,7 +267,7 @@ def test_results(
         """,
     )
     harness = make_context()
-    assert PythonHandler().invoke(event_for(handler), harness.context) == expected
+    assert run(event_for(handler), harness.context) == expected
     assert any("not a JSON object; ignored" in line for line in harness.lines) is logged
 
 
@@ -263,7 +290,7 @@ def test_a_timeout_kills_the_whole_process_group(tmp_path: Path, make_context: M
     started = time.monotonic()
 
     with pytest.raises(errors.FunctionFailed) as raised:
-        PythonHandler().invoke(event_for(handler, TimeoutSeconds="1"), harness.context)
+        run(event_for(handler, TimeoutSeconds="1"), harness.context)
 
     assert raised.value.message == "handler timed out after 1 s"
     assert time.monotonic() - started < 10
@@ -295,7 +322,7 @@ def test_python_path_makes_the_functions_dependencies_importable(
     )
     event = event_for("myfunctions.rotate:handler", PythonPath=f"{code}{os.pathsep}{deps}")
 
-    result = PythonHandler().invoke(event, make_context().context)
+    result = run(event, make_context().context)
 
     assert result == {
         "value": "from the dependencies dir",
@@ -326,7 +353,7 @@ def test_a_handler_runs_under_its_own_interpreter_without_rotor(
     )
     event = event_for(handler, Python=str(venv / "bin" / "python"))
 
-    result = PythonHandler().invoke(event, make_context().context)
+    result = run(event, make_context().context)
 
     assert result is not None
     assert result["rotor_importable"] is False
@@ -360,7 +387,7 @@ def test_the_cloud_sdk_is_pointed_at_rotor(tmp_path: Path, make_context: MakeCon
     )
     event = event_for(handler, PythonPath=str(deps))
 
-    result = PythonHandler().invoke(event, make_context().context)
+    result = run(event, make_context().context)
 
     assert result == {"endpoints": [["kms", "cn-hangzhou", API_URL]]}
 
@@ -378,7 +405,7 @@ def test_a_process_that_exits_without_a_result(tmp_path: Path, make_context: Mak
     )
     harness = make_context()
     with pytest.raises(errors.FunctionFailed, match="exited with code 3 without a result"):
-        PythonHandler().invoke(event_for(handler), harness.context)
+        run(event_for(handler), harness.context)
     assert harness.lines == ["leaving"]
 
 
@@ -392,7 +419,7 @@ def test_captured_output_is_capped(tmp_path: Path, make_context: MakeContext) ->
         """,
     )
     harness = make_context()
-    assert PythonHandler().invoke(event_for(handler), harness.context) is None
+    assert run(event_for(handler), harness.context) is None
     assert harness.lines[-1] == f"(output truncated: {4000 * 64 - 64 * 1024} more bytes not shown)"
     assert len(harness.lines) == 64 * 1024 // 64 + 1
 
@@ -412,29 +439,51 @@ def test_a_handler_that_cannot_be_loaded(
     make_context: MakeContext, spec: str, message: str
 ) -> None:
     with pytest.raises(errors.FunctionFailed, match=message):
-        PythonHandler().invoke(event_for(spec), make_context().context)
+        run(event_for(spec), make_context().context)
 
 
 @pytest.mark.parametrize(
-    ("parameters", "message"),
+    ("fields", "message"),
     [
-        ({"Handler": None}, "Handler is required"),
-        ({"Handler": "no-colon"}, "must be module:function"),
-        ({"Handler": "mod:not-an-identifier"}, "must be module:function"),
-        ({"Handler": "not a module:handler"}, "not a valid module name"),
-        ({"Handler": "/nowhere/index.py:handler"}, "does not exist"),
-        ({"Python": "/nowhere/bin/python"}, "is not an executable file"),
-        ({"PythonPath": ["/a", "/b"]}, "PythonPath must be"),
-        ({"TimeoutSeconds": "soon"}, "TimeoutSeconds must be a number"),
-        ({"TimeoutSeconds": 0}, "positive"),
-        ({"TimeoutSeconds": True}, "TimeoutSeconds must be a number"),
+        ({}, "handler is required"),
+        ({"handler": "no-colon"}, "must be module:function"),
+        ({"handler": "mod:not-an-identifier"}, "must be module:function"),
+        ({"handler": "not a module:handler"}, "not a valid module name"),
+        ({"handler": "/nowhere/index.py:handler"}, "does not exist"),
+        ({"handler": "index.py:handler"}, "must be an absolute path"),
+        ({"handler": "json:loads", "python": "/nowhere/bin/python"}, "is not an executable"),
+        ({"handler": "json:loads", "python": "python3"}, "absolute path"),
+        ({"handler": "json:loads", "python_path": "/a:/b"}, "python_path must be a list"),
+        ({"handler": "json:loads", "python_path": ["rel"]}, "not an absolute directory"),
+        ({"handler": "json:loads", "timeout_seconds": "soon"}, "timeout_seconds must be"),
+        ({"handler": "json:loads", "timeout_seconds": 0}, "positive"),
+        ({"handler": "json:loads", "timeout_seconds": True}, "timeout_seconds must be"),
+        ({"handler": "json:loads", "url": "http://x/"}, "does not take url"),
     ],
 )
-def test_invalid_parameters_are_refused_before_anything_runs(
-    make_context: MakeContext, parameters: dict[str, Any], message: str
+def test_invalid_registrations_are_refused_before_anything_is_stored(
+    store: Store, fields: dict[str, Any], message: str
 ) -> None:
-    harness = make_context()
-    event = {**event_for("json:loads"), **parameters}
+    from rotor.access import policies
+    from rotor.access.keys import Identity
+    from rotor.rotation import registrations
+    from rotor.store import functions
+
+    admin = Identity(
+        principal_id="p",
+        principal_name="admin",
+        access_key_id="k",
+        layers=((policies.parse_policy(policies.ADMINISTRATOR),),),
+    )
     with pytest.raises(errors.InvalidParameter, match=message):
-        PythonHandler().invoke(event, harness.context)
+        registrations.register(
+            store, store.settings, admin, "fn", kind="python-handler", fields=fields
+        )
+    assert functions.list_functions(store) == []
+
+
+def test_the_adapter_runs_registered_functions_only(make_context: MakeContext) -> None:
+    harness = make_context()
+    with pytest.raises(errors.InvalidParameter, match="registered functions only"):
+        PythonHandler().invoke({"SecretName": SECRET, "Step": "new"}, harness.context)
     assert harness.minted == []

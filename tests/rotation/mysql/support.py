@@ -15,6 +15,7 @@ from rotor.rotation import configuration
 from rotor.rotation.engine import Engine
 from rotor.store import rotation_configs, rotations, secrets, versions
 from rotor.store.rotations import Rotation
+from tests.conftest import admin_identity
 from tests.services.mariadb import MariaDBServer, MariaDBTLSServer
 
 
@@ -191,6 +192,7 @@ def make_app(
             engine,
             name,
             configuration.RotationRequest(function=function, parameters=params, rotate_now=False),
+            identity=admin_identity(engine.store),
         )
     else:
         rotation_configs.put_config(
@@ -204,5 +206,7 @@ def make_app(
             window_seconds=None,
             flow=None,
             next_rotation_at=None,
+            configured_by=admin_identity(engine.store).principal_id,
+            delegated_secrets=None,
         )
     return App(name=name, account=account, password=password, master=master, db=db, engine=engine)

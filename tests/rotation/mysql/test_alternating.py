@@ -323,7 +323,9 @@ def test_a_rotation_interrupted_after_set_completes_with_the_same_version(
         dry_run=False,
         parameters=parameters,
         expected_current="v0",
-        secrets=base.SecretsAccess(engine.store, app.name, parameters, base.Redactor()),
+        secrets=base.SecretsAccess(
+            engine.store, app.name, frozenset({app.master}), base.Redactor()
+        ),
         log=lines.append,
         mint_credentials=lambda: pytest.fail("not used"),
         api_url="",

@@ -54,7 +54,7 @@ FLOW = "version: v1\ntype: flow\nsteps:\n" + "\n".join(
     [
         _task("New", "mysql-alternating", "new"),
         _task("Set", "mysql-alternating", "set"),
-        _task("CrashAfterSet", "python-handler", "test", "Marker: $input.payload.Marker"),
+        _task("CrashAfterSet", "crash-after-set", "test", "Marker: $input.payload.Marker"),
         _task("Test", "mysql-alternating", "test"),
         _task("End", "mysql-alternating", "end"),
     ]
@@ -97,11 +97,22 @@ def test_a_server_killed_after_set_resumes_and_completes(
             for name, value in (("db/master", master), ("db/app", app)):
                 created = http.post("/v1/secrets", json={"name": name, "value": value})
                 assert created.status_code in (200, 201), created.text
+            # The crashing task's handler, registered by the admin; every function of the
+            # flow is given the master, so it must be registered for it.
+            registered = http.put(
+                "/v1/functions/crash-after-set",
+                json={
+                    "kind": "python-handler",
+                    "handler": f"{handler}:handler",
+                    "secrets": ["db/master"],
+                },
+            )
+            assert registered.status_code == 201, registered.text
             response = http.put(
                 "/v1/secrets/db/app:rotation",
                 json={
                     "function": "mysql-alternating",
-                    "parameters": {"Handler": f"{handler}:handler", "Marker": str(marker)},
+                    "parameters": {"Marker": str(marker)},
                     "flow": FLOW,
                 },
             )

@@ -69,7 +69,7 @@ def test_every_punctuation_character_and_a_resumed_set(engine: Engine, plain_db:
         dry_run=False,
         parameters={},
         expected_current="v0",
-        secrets=base.SecretsAccess(engine.store, app.name, {}, base.Redactor()),
+        secrets=base.SecretsAccess(engine.store, app.name, frozenset(), base.Redactor()),
         log=lambda line: None,
         mint_credentials=lambda: pytest.fail("not used"),
         api_url="",

@@ -27,6 +27,7 @@ from rotor.rotation.engine import Engine
 from rotor.rotation.functions import rds
 from rotor.store import rotation_configs, secrets
 from rotor.store.database import Store
+from tests.conftest import admin_identity
 from tests.services.mariadb import MariaDBServer
 
 INSTANCE = "rm-rotortest01"
@@ -252,6 +253,7 @@ def setup_secret(
             configuration.RotationRequest(
                 function="rds-alternating", parameters=parameters, rotate_now=False
             ),
+            identity=admin_identity(engine.store),
         )
     else:
         rotation_configs.put_config(
@@ -265,6 +267,8 @@ def setup_secret(
             window_seconds=None,
             flow=None,
             next_rotation_at=None,
+            configured_by=admin_identity(store).principal_id,
+            delegated_secrets=None,
         )
     return name
 

@@ -17,6 +17,7 @@ from rotor.rotation.engine import Engine
 from rotor.rotation.functions import rds, rds_options
 from rotor.store import rotation_configs, rotations, secrets, versions
 from rotor.store.rotations import Status
+from tests.conftest import admin_identity
 from tests.rotation.rds.conftest import (
     ACCESS_KEY_ID,
     ACCESS_KEY_SECRET,
@@ -394,6 +395,7 @@ def test_dry_run_checks_the_api_and_the_current_account(
                 },
                 rotate_now=False,
             ),
+            identity=admin_identity(engine.store),
         )
 
 

@@ -27,7 +27,6 @@ from rotor.store.database import Store
 router = APIRouter(prefix="/v1", tags=["access control"])
 Caller = Annotated[Identity, Depends(schemas.caller)]
 
-PRINCIPAL_RESOURCE = "rotor:principal/{name}"
 POLICY_RESOURCE = "rotor:policy/{name}"
 #: The longest an access key may be made to live (a key without expiry lives for ever).
 MAX_KEY_LIFETIME_SECONDS = 10 * 365 * 86400
@@ -82,7 +81,7 @@ def _changed(request: Request) -> None:
 
 
 def principal_resource(name: str) -> str:
-    return PRINCIPAL_RESOURCE.format(name=name)
+    return policies.PRINCIPAL_RESOURCE.format(name=name)
 
 
 def policy_resource(name: str) -> str:

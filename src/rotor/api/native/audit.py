@@ -42,6 +42,8 @@ def event_json(event: audit.AuditEvent) -> dict[str, Any]:
         "secret": event.secret_name,
         "version_id": event.version_id,
         "rotation_id": event.rotation_id,
+        "function": event.function,
+        "on_behalf_of": event.on_behalf_of,
         "outcome": event.outcome,
         "error_code": event.error_code,
     }

@@ -98,6 +98,7 @@ def configure_rotation(
             flow=body.flow,
             rotate_now=body.rotate_now,
         ),
+        identity=caller,
         started_by=f"principal {caller.principal_name}",
     )
     if rotation is not None:

@@ -21,15 +21,14 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Callable, Mapping
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from rotor import errors
 from rotor.store import secrets, stages, versions
 from rotor.store.database import Store
+from rotor.store.functions import RegisteredFunction
 
 STEPS = ("new", "set", "test", "end")
-#: Parameters whose values name other secrets a function may read (e.g. MasterSecret).
-SECRET_REFERENCE_SUFFIX = "Secret"
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -96,55 +95,29 @@ class Redactor:
 class SecretsAccess:
     """The part of the store a rotation function may touch.
 
-    The rotated secret, plus the secrets its parameters or its Current value name
-    in a field ending in ``Secret`` (``MasterSecret``, ``CredentialsSecret``...).
-    Every value read or written is remembered by the redactor.
+    The rotated secret, and read access to the secrets delegated to the rotation
+    (:mod:`rotor.access.delegation`, checked before the rotation ran). Every value
+    read or written is remembered by the redactor.
     """
 
     def __init__(
-        self, store: Store, secret_name: str, parameters: Mapping[str, Any], redactor: Redactor
+        self, store: Store, secret_name: str, delegated: frozenset[str], redactor: Redactor
     ) -> None:
         self._store = store
         self.secret_name = secret_name
         self.redact = redactor
-        self._allowed = {secret_name} | {
-            v
-            for k, v in parameters.items()
-            if k.endswith(SECRET_REFERENCE_SUFFIX) and isinstance(v, str)
-        }
+        self.delegated = delegated - {secret_name}
 
     @property
     def allowed_names(self) -> frozenset[str]:
-        return frozenset(self._allowed)
+        return self.delegated | {self.secret_name}
 
-    def allow_referenced(self, value: Mapping[str, Any]) -> None:
-        """Also allow the secrets named by a (trusted) Current value's ``*Secret`` fields."""
-        self._allowed |= {
-            v
-            for k, v in value.items()
-            if k.endswith(SECRET_REFERENCE_SUFFIX) and isinstance(v, str)
-        }
-
-    def allow_referenced_by_current(self) -> None:
-        """Also allow the secrets the rotated secret's Current value names in ``*Secret``
-        fields (a database secret's ``MasterSecret``): a custom function finds them there,
-        as the built-in ones do. Nothing when Current is missing or not a JSON object."""
-        try:
-            current = self.find_value(self.secret_name, stage=stages.CURRENT)
-        except errors.RotorError:
-            return
-        if current is None or not isinstance(current.value, str):
-            return
-        try:
-            parsed = json.loads(current.value)
-        except (ValueError, RecursionError):
-            return
-        if isinstance(parsed, dict):
-            self.allow_referenced(parsed)
-
-    def _check(self, name: str) -> None:
-        if name not in self._allowed:
-            raise errors.AccessDenied(f"this rotation function may not touch secret {name!r}")
+    def _check(self, name: str, *, write: bool = False) -> None:
+        if name != self.secret_name and (write or name not in self.delegated):
+            what = "write" if write else "read"
+            raise errors.AccessDenied(
+                f"this rotation may not {what} secret {name!r}: it was not delegated to it"
+            )
 
     def get_value(
         self, name: str, *, stage: str | None = None, version_id: str | None = None
@@ -164,18 +137,26 @@ class SecretsAccess:
             self.get_secret_stages(name)  # a missing secret is still an error
             return None
 
+    def get_registration_secret(self, name: str) -> versions.SecretValue:
+        """Current of a secret the function's registration names (an HTTP function's
+        headers): read by rotor for the adapter, never reachable with the function's
+        credentials. The registrant proved it may read it."""
+        value = versions.get_value(self._store, name, stage=stages.CURRENT)
+        self.redact.remember(value.value)
+        return value
+
     def get_secret_stages(self, name: str) -> dict[str, str]:
         self._check(name)
         return secrets.get_secret(self._store, name).stages
 
     def put_pending(self, name: str, value: str | bytes, version_id: str) -> None:
-        self._check(name)
+        self._check(name, write=True)
         self.redact.remember(value)
         versions.put_value(self._store, name, value, version_id=version_id, stages=[stages.PENDING])
 
     def finish(self, name: str, version_id: str, *, expected_current: str | None) -> None:
         """Move Current to ``version_id`` (only from ``expected_current``) and drop Pending."""
-        self._check(name)
+        self._check(name, write=True)
         on = self.get_secret_stages(name)
         if on.get(stages.CURRENT) != version_id:
             stages.update_stage(
@@ -210,14 +191,27 @@ class InvocationContext:
     mint_credentials: Callable[[], Credentials]
     api_url: str
     timeout_seconds: float
+    #: The registration of the function being run, when it is a registered one.
+    function: RegisteredFunction | None = None
 
 
 class RotationFunction(Protocol):
-    """A rotation function. Registered under the entry-point group ``rotor.rotation_functions``."""
+    """A rotation function. Installed under the entry-point group ``rotor.rotation_functions``."""
 
     def invoke(
         self, event: dict[str, Any], context: InvocationContext
     ) -> dict[str, Any] | None: ...
+
+
+@runtime_checkable
+class ChecksConfiguration(Protocol):
+    """A function that can tell a bad configuration before anything is stored."""
+
+    def check_configuration(
+        self, parameters: Mapping[str, Any], current: Mapping[str, Any] | None
+    ) -> None:
+        """Raise InvalidParameter for bad parameters or a bad Current value (a JSON
+        object, or None when the secret has none yet)."""
 
 
 def options_of(event: Mapping[str, Any], context: InvocationContext) -> dict[str, Any]:

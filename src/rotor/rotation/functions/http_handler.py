@@ -1,11 +1,15 @@
-"""``http-function``: a custom rotation function behind an HTTP endpoint.
+"""``http-function``: a registered custom rotation function behind an HTTP endpoint.
 
-Rotation parameters:
+Its registration (:mod:`rotor.rotation.registrations`) gives:
 
-- ``WebhookSecret`` (required): the name of a rotor secret whose Current value is
-  ``{"Url": "https://...", "Headers": {"Authorization": "..."}}``, so the endpoint's
-  address and credentials are kept (and rotated) like any other secret.
-- ``TimeoutSeconds``: default: the rotation's step timeout.
+- ``url`` (required): the endpoint, ``https://...`` or ``http://...``.
+- ``headers_secret``: the name of a rotor secret whose Current value is
+  ``{"Headers": {"Authorization": "..."}}``, so the endpoint's credentials are kept
+  (and rotated) like any other secret. rotor reads it; the function's credentials
+  cannot.
+- ``timeout_seconds``: default: the rotation's step timeout.
+
+A rotation configuration never sets these: it names the registered function.
 
 Each step is one ``POST`` of the event as a JSON body, with the secret's headers plus
 ``X-Rotor-Request-Id``, ``X-Rotor-Url`` and short-lived credentials
@@ -24,8 +28,8 @@ from typing import Any
 import httpx
 
 from rotor import errors
-from rotor.rotation.functions.base import InvocationContext, options_of, parse_json_object
-from rotor.rotation.functions.python_handler import timeout_of
+from rotor.rotation.functions.base import InvocationContext, parse_json_object
+from rotor.rotation.functions.python_handler import definition_of, timeout_of
 
 #: Characters of an error answer's body quoted in the error message.
 MAX_ERROR_BODY_CHARS = 500
@@ -33,15 +37,13 @@ MAX_RESPONSE_BYTES = 1024 * 1024
 
 
 class HttpFunction:
-    """POSTs each step's event to the endpoint named by the ``WebhookSecret`` parameter."""
+    """POSTs each step's event to the endpoint its registration names."""
 
     def invoke(self, event: dict[str, Any], context: InvocationContext) -> dict[str, Any] | None:
-        options = options_of(event, context)
-        name = options.get("WebhookSecret")
-        if not isinstance(name, str) or not name:
-            raise errors.InvalidParameter("WebhookSecret is required: the name of a rotor secret")
-        timeout = timeout_of(options, context)
-        url, headers = _endpoint(name, context)
+        definition = definition_of(context)
+        timeout = timeout_of(context)
+        url = httpx.URL(str(definition["url"]))
+        headers = _headers(definition.get("headers_secret"), context)
         try:
             body = json.dumps(event)
         except (TypeError, ValueError):
@@ -80,17 +82,12 @@ class HttpFunction:
         return result
 
 
-def _endpoint(name: str, context: InvocationContext) -> tuple[httpx.URL, httpx.Headers]:
-    """The URL and headers kept in the webhook secret (never quoted in an error)."""
-    what = f"webhook secret {name!r}"
-    config = parse_json_object(context.secrets.get_value(name).value, what)
-    raw_url = config.get("Url")
-    try:
-        url = httpx.URL(raw_url) if isinstance(raw_url, str) else None
-    except httpx.InvalidURL:
-        url = None
-    if url is None or url.scheme not in ("http", "https") or not url.host:
-        raise errors.InvalidParameter(f"Url in {what} must be an http:// or https:// URL")
+def _headers(name: object, context: InvocationContext) -> httpx.Headers:
+    """The headers kept in the registration's headers secret (never quoted in an error)."""
+    if not isinstance(name, str):
+        return httpx.Headers()
+    what = f"headers secret {name!r}"
+    config = parse_json_object(context.secrets.get_registration_secret(name).value, what)
     raw_headers = config.get("Headers") or {}
     if not isinstance(raw_headers, dict) or not all(
         isinstance(k, str) and isinstance(v, str) for k, v in raw_headers.items()
@@ -99,10 +96,9 @@ def _endpoint(name: str, context: InvocationContext) -> tuple[httpx.URL, httpx.H
     for value in raw_headers.values():  # nested, so the redactor did not see them
         context.secrets.redact.remember(value)
     try:
-        headers = httpx.Headers(raw_headers)
+        return httpx.Headers(raw_headers)
     except ValueError:  # e.g. a value that is not ASCII
         raise errors.InvalidParameter(f"Headers in {what} are not valid HTTP headers") from None
-    return url, headers
 
 
 def _post(url: httpx.URL, headers: httpx.Headers, body: bytes, timeout: float) -> tuple[int, bytes]:

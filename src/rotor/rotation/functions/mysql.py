@@ -142,7 +142,6 @@ class _Step:
         secret = DatabaseSecret.parse(
             value.value, f"the Current value of secret {self.name!r}", master_field=master_field
         )
-        self.access.allow_referenced(secret.value)
         return secret
 
     def pending(self, *, master_field: bool) -> DatabaseSecret:

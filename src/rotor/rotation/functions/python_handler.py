@@ -1,13 +1,15 @@
-"""``python-handler``: a custom handler ``handler(event, context)``, run like a cloud function.
+"""``python-handler``: a registered handler ``handler(event, context)``, run like a cloud function.
 
-Rotation parameters (they arrive in the event, which the handler gets unchanged):
+Its registration (:mod:`rotor.rotation.registrations`) gives:
 
-- ``Handler`` (required): ``module:function`` or ``path/to/file.py:function``.
-- ``PythonPath``: extra ``sys.path`` entries, separated by ``os.pathsep`` (the
-  function's own dependencies).
-- ``Python``: the interpreter to run it with, e.g. the function's own virtualenv's
+- ``handler`` (required): ``module:function`` or ``/absolute/path/file.py:function``.
+- ``python_path``: extra ``sys.path`` entries (the function's own dependencies).
+- ``python``: the interpreter to run it with, e.g. the function's own virtualenv's
   ``bin/python``; default: the one running rotor. rotor need not be installed there.
-- ``TimeoutSeconds``: default: the rotation's step timeout.
+- ``timeout_seconds``: default: the rotation's step timeout.
+
+A rotation configuration never sets these: it names the registered function, and its
+parameters arrive in the event, which the handler gets unchanged.
 
 Each invocation runs :mod:`rotor.rotation.functions.runner` in a new process (its own
 process group, a fresh temporary working directory, no stdin, a minimal environment)
@@ -15,12 +17,14 @@ that imports the handler and calls it with the event as JSON text and a context 
 like the cloud runtime's. The function's short-lived credentials reach it through
 ``context.credentials`` and the ``ROTOR_URL`` / ``ROTOR_ACCESS_KEY_ID`` /
 ``ROTOR_ACCESS_KEY_SECRET`` variables, never through the command line. They are the
-role's (parameter ``Role``) narrowed to the rotated secret and the secrets named by the
-``*Secret`` parameters and by the ``*Secret`` fields of its Current value (a cloud
-handler finds its ``MasterSecret`` there). When the handler's dependencies include the
-cloud's V1 SDK, its KMS endpoint for the event's ``RegionId`` is rotor. Its stdout and
-stderr (the root logger writes there at INFO) go to the rotation history line by line,
-with secret values redacted. On timeout the whole process group is killed.
+role's (parameter ``Role``, which its registration must list) narrowed to the rotated
+secret and read access to the secrets delegated to the rotation
+(:mod:`rotor.access.delegation`: the ``*Secret`` parameters and the ``*Secret`` fields
+of its Current value, so a cloud handler finds its ``MasterSecret``). When the
+handler's dependencies include the cloud's V1 SDK, its KMS endpoint for the event's
+``RegionId`` is rotor. Its stdout and stderr (the root logger writes there at INFO) go
+to the rotation history line by line, with secret values redacted. On timeout the
+whole process group is killed.
 """
 
 from __future__ import annotations
@@ -28,10 +32,8 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
-import math
 import os
 import selectors
-import shutil
 import signal
 import subprocess
 import sys
@@ -44,7 +46,6 @@ from typing import Any
 from rotor import errors
 from rotor.rotation.functions import runner
 from rotor.rotation.functions.base import (
-    SECRET_REFERENCE_SUFFIX,
     Credentials,
     InvocationContext,
     options_of,
@@ -61,20 +62,18 @@ _POLL_SECONDS = 0.5
 _CHUNK_BYTES = 65536
 
 
-def timeout_of(event: Mapping[str, Any], context: InvocationContext) -> float:
-    """``TimeoutSeconds`` from the event, else the context's step timeout."""
-    raw = event.get("TimeoutSeconds")
-    if raw is None or raw == "":
-        return float(context.timeout_seconds)
-    try:
-        if isinstance(raw, bool):
-            raise TypeError
-        value = float(raw)
-    except (TypeError, ValueError):
-        raise errors.InvalidParameter("TimeoutSeconds must be a number of seconds") from None
-    if not math.isfinite(value) or value <= 0:
-        raise errors.InvalidParameter("TimeoutSeconds must be a positive number of seconds")
-    return value
+def timeout_of(context: InvocationContext) -> float:
+    """The registration's ``timeout_seconds``, else the context's step timeout."""
+    raw = context.function.definition.get("timeout_seconds") if context.function else None
+    return float(context.timeout_seconds if raw is None else raw)
+
+
+def definition_of(context: InvocationContext) -> Mapping[str, Any]:
+    if context.function is None:
+        raise errors.InvalidParameter(
+            "this adapter runs registered functions only; register the function first"
+        )
+    return context.function.definition
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -90,22 +89,21 @@ class HandlerOptions:
     timeout: float
 
     @classmethod
-    def from_event(cls, event: Mapping[str, Any], context: InvocationContext) -> HandlerOptions:
-        handler = event.get("Handler")
-        if not isinstance(handler, str) or not handler:
-            raise errors.InvalidParameter(
-                "Handler is required: module:function or path/to/file.py:function"
-            )
+    def of(cls, context: InvocationContext) -> HandlerOptions:
+        definition = definition_of(context)
+        handler = str(definition["handler"])
+        python_path = tuple(definition.get("python_path") or ())
         return cls(
             handler=handler,
-            location=_location(handler),
-            python_path=_python_path(event.get("PythonPath")),
-            python=_python(event.get("Python")),
-            timeout=timeout_of(event, context),
+            location=check_location(handler),
+            python_path=python_path,
+            python=check_python(definition.get("python") or sys.executable),
+            timeout=timeout_of(context),
         )
 
 
-def _location(handler: str) -> str:
+def check_location(handler: str) -> str:
+    """``module:function`` or an absolute ``/path/file.py:function``, checked."""
     module, _, function = handler.rpartition(":")
     if not module or not all(part.isidentifier() for part in function.split(".")):
         raise errors.InvalidParameter(
@@ -121,25 +119,10 @@ def _location(handler: str) -> str:
     return handler
 
 
-def _python_path(raw: object) -> tuple[str, ...]:
-    if raw is None or raw == "":
-        return ()
-    if not isinstance(raw, str):
-        raise errors.InvalidParameter(f"PythonPath must be paths separated by {os.pathsep!r}")
-    return tuple(os.path.abspath(os.path.expanduser(p)) for p in raw.split(os.pathsep) if p)
-
-
-def _python(raw: object) -> str:
-    if raw is None or raw == "":
-        return sys.executable
-    if not isinstance(raw, str):
-        raise errors.InvalidParameter("Python must be the path of an interpreter")
-    if os.sep in raw:
-        path: str | None = os.path.abspath(os.path.expanduser(raw))
-    else:
-        path = shutil.which(raw)
-    if path is None or not os.path.isfile(path) or not os.access(path, os.X_OK):
-        raise errors.InvalidParameter(f"Python {raw!r} is not an executable file")
+def check_python(path: str) -> str:
+    """An absolute path of an executable file (the handler's interpreter)."""
+    if not os.path.isabs(path) or not os.path.isfile(path) or not os.access(path, os.X_OK):
+        raise errors.InvalidParameter(f"python {path!r} is not an executable file")
     return path
 
 
@@ -158,7 +141,7 @@ class PythonHandler:
     """Runs a custom Python handler in its own process; see the module docstring."""
 
     def invoke(self, event: dict[str, Any], context: InvocationContext) -> dict[str, Any] | None:
-        options = HandlerOptions.from_event(options_of(event, context), context)
+        options = HandlerOptions.of(context)
         try:
             event_text = json.dumps(event)
         except (TypeError, ValueError):
@@ -190,7 +173,7 @@ class PythonHandler:
             try:
                 outcome = _read_result(result_path)
             finally:
-                _remember_secret_values(event, context)
+                _remember_secret_values(context)
                 _log_output(context, run)
 
         if run.timed_out:
@@ -348,25 +331,15 @@ def _log_output(context: InvocationContext, run: _Run) -> None:
         context.log(f"(output truncated: {run.dropped} more bytes not shown)")
 
 
-def _remember_secret_values(event: Mapping[str, Any], context: InvocationContext) -> None:
+def _remember_secret_values(context: InvocationContext) -> None:
     """Teach the redactor the values the handler may have read or written through the API.
 
     A handler reaches rotor over HTTP, not through ``context.secrets``, so the
     redactor knows nothing it saw. Read them now (after the run, so a Pending value
     it just created is included): the secrets its credentials could reach (the rotated
-    secret, the ``*Secret`` parameters and the ``*Secret`` fields of its Current value),
-    at Current, Pending and Previous.
+    secret and those delegated to the rotation), at Current, Pending and Previous.
     """
-    names = [
-        context.secrets.secret_name,
-        *sorted(context.secrets.allowed_names),
-        *(
-            value
-            for key, value in event.items()
-            if key.endswith(SECRET_REFERENCE_SUFFIX) and isinstance(value, str)
-        ),
-    ]
-    for name in dict.fromkeys(names):
+    for name in sorted(context.secrets.allowed_names):
         for stage in stages.RESERVED:
             with contextlib.suppress(errors.RotorError):
                 context.secrets.find_value(name, stage=stage)

@@ -554,6 +554,7 @@ def update_secret_rotation_policy(call: Call) -> dict[str, Any]:
         configuration.RotationRequest(
             enabled=True, every=every, rotate_now=False, dry_run=not existing.enabled
         ),
+        identity=call.identity,
         started_by=f"principal {call.identity.principal_name}",
     )
     return {"SecretName": name}
