@@ -260,6 +260,8 @@ class Engine:
         name = rotation.secret_name
         try:
             granted = self.delegation_of(rotation, flow)
+        except errors.ServiceUnavailable:
+            raise  # the store, not the delegation: resumed later
         except errors.RotorError as exc:
             message = f"{exc.code}: {exc.message}"
             rotations.add_event(self.store, rotation.id, EventKind.LOG, None, message)
