@@ -14,7 +14,7 @@ import pytest
 from rotor.rotation import configuration
 from rotor.rotation.engine import Engine
 from rotor.store import rotation_configs, rotations, secrets, versions
-from rotor.store.rotations import Rotation
+from rotor.store.rotations import Rotation, Status
 from tests.conftest import admin_identity
 from tests.services.mariadb import MariaDBServer, MariaDBTLSServer
 
@@ -210,3 +210,16 @@ def make_app(
             delegated_secrets=None,
         )
     return App(name=name, account=account, password=password, master=master, db=db, engine=engine)
+
+
+def fails_and_changes_nothing(app: App, fragment: str) -> str:
+    """A rotation of ``app`` fails with ``fragment`` in its error, and nothing changed."""
+    done = app.rotate()
+    assert done.status is Status.FAILED
+    error = done.error or ""
+    assert fragment in error, error
+    assert versions.get_value(app.engine.store, app.name).version_id == "v0"
+    assert set(secrets.get_secret(app.engine.store, app.name).stages) == {"Current"}
+    assert app.db.hosts(app.account + "_rt") == []
+    assert app.db.logs_in(app.account, app.password)
+    return error

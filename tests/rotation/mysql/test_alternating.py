@@ -16,7 +16,13 @@ from rotor.rotation.engine import Engine
 from rotor.rotation.functions import base, mysql_connections
 from rotor.store import secrets, versions
 from rotor.store.rotations import Status
-from tests.rotation.mysql.support import App, Database, make_app, unique_name
+from tests.rotation.mysql.support import (
+    App,
+    Database,
+    fails_and_changes_nothing,
+    make_app,
+    unique_name,
+)
 
 
 def _grant_everything_kind(db: Database, app: App, schema: str) -> str:
@@ -209,22 +215,12 @@ def test_a_name_at_the_length_limit_is_refused_and_nothing_changes(
     assert plain_db.logs_in(account, app.password)
 
 
-def _fails_and_changes_nothing(app: App, fragment: str) -> str:
-    done = app.rotate()
-    assert done.status is Status.FAILED
-    error = done.error or ""
-    assert fragment in error, error
-    assert versions.get_value(app.engine.store, app.name).version_id == "v0"
-    assert set(secrets.get_secret(app.engine.store, app.name).stages) == {"Current"}
-    assert app.db.hosts(app.account + "_rt") == []
-    assert app.db.logs_in(app.account, app.password)
-    return error
-
-
 def test_wrong_master_password(engine: Engine, plain_db: Database) -> None:
     master = plain_db.secret(plain_db.server.user, "not-the-password")
     app = make_app(engine, plain_db, master_value=master)
-    error = _fails_and_changes_nothing(app, "with the master credentials: access denied")
+    error = fails_and_changes_nothing(
+        app, f"with the master credentials of secret {app.master!r}: access denied"
+    )
     assert "not-the-password" not in error
 
 
@@ -232,13 +228,13 @@ def test_unreachable_endpoint(engine: Engine, plain_db: Database) -> None:
     account = unique_name("app")
     closed = plain_db.secret(account, "Initial-pass-123", master="db/none", Port=1)
     app = make_app(engine, plain_db, account=account, value=closed)
-    _fails_and_changes_nothing(app, "cannot connect to 127.0.0.1:1: connection refused")
+    fails_and_changes_nothing(app, "cannot connect to 127.0.0.1:1: connection refused")
 
 
 def test_master_on_another_endpoint(engine: Engine, plain_db: Database) -> None:
     master = plain_db.secret(plain_db.server.user, plain_db.server.password, Endpoint="localhost")
     app = make_app(engine, plain_db, master_value=master)
-    _fails_and_changes_nothing(app, f"the master secret '{app.master}' is for another server")
+    fails_and_changes_nothing(app, f"the master secret '{app.master}' is for another server")
 
 
 def test_master_without_grant_option(
@@ -249,10 +245,13 @@ def test_master_without_grant_option(
     plain_db.admin(f"GRANT ALL PRIVILEGES ON *.* TO '{weak}'@'%'")
     app = make_app(engine, plain_db, master_value=plain_db.secret(weak, "Master-pass-123"))
     plain_db.admin(f"GRANT SELECT ON `{mariadb_database}`.* TO '{app.account}'@'%'")
-    _fails_and_changes_nothing(
-        app, f"the master account '{weak}' cannot give '{app.account}_rt' the privileges"
+    fails_and_changes_nothing(
+        app,
+        f"the master account '{weak}'@'%' of secret {app.master!r} cannot give "
+        f"'{app.account}_rt' the privileges of '{app.account}': it lacks SELECT ON "
+        f"`{mariadb_database}`.* with the grant option; an administrator grants that with: "
+        f"GRANT SELECT ON `{mariadb_database}`.* TO '{weak}'@'%' WITH GRANT OPTION",
     )
-    _fails_and_changes_nothing(app, "it lacks the GRANT OPTION")
 
 
 @pytest.mark.parametrize(
@@ -279,12 +278,12 @@ def test_master_without_grant_option(
 )
 def test_malformed_secret(engine: Engine, plain_db: Database, value: str, fragment: str) -> None:
     app = make_app(engine, plain_db, value=value)
-    _fails_and_changes_nothing(app, fragment)
+    fails_and_changes_nothing(app, fragment)
 
 
 def test_malformed_master_secret(engine: Engine, plain_db: Database) -> None:
     app = make_app(engine, plain_db, master_value='{"Endpoint": "127.0.0.1"}')
-    _fails_and_changes_nothing(app, f"the master secret '{app.master}' has no field 'AccountName'")
+    fails_and_changes_nothing(app, f"the master secret '{app.master}' has no field 'AccountName'")
 
 
 def test_master_secret_for_an_account_being_rotated_is_refused(
@@ -294,7 +293,7 @@ def test_master_secret_for_an_account_being_rotated_is_refused(
     app = make_app(
         engine, plain_db, account=account, master_value=plain_db.secret(account + "_rt", "x-pass")
     )
-    _fails_and_changes_nothing(app, "one of the accounts being rotated")
+    fails_and_changes_nothing(app, "one of the accounts being rotated")
 
 
 def test_a_pending_account_that_is_not_the_other_one_is_refused(
@@ -401,7 +400,7 @@ def test_dry_run_when_enabling_checks_without_changing(
     account = unique_name("app")
     plain_db.create_account(account, "Initial-pass-123")
     plain_db.admin(f"GRANT SELECT ON `{mariadb_database}`.* TO '{account}'@'%'")
-    with pytest.raises(Exception, match="lacks the GRANT OPTION"):
+    with pytest.raises(Exception, match=f"lacks SELECT ON `{mariadb_database}`.* with the grant"):
         make_app(
             engine,
             plain_db,

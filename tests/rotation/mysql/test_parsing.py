@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from rotor import errors
-from rotor.rotation.functions import mysql_accounts, mysql_grants
+from rotor.rotation.functions import mysql_accounts, mysql_grants, mysql_verifiers
 from rotor.rotation.functions.mysql_connections import (
     Endpoint,
     Flavour,
@@ -155,31 +155,105 @@ def test_differences_are_listed_both_ways() -> None:
     assert want.differences(have) == ["missing: INSERT ON `db`.*", "extra: DELETE ON `db`.*"]
 
 
+MASTER = Account("m", "%")
+READS = "GRANT SELECT ON `mysql`.* TO `m`@`%`"
+
+
 @pytest.mark.parametrize(
-    ("master", "creates", "reason"),
+    ("master", "creates", "statements"),
     [
-        (["GRANT ALL PRIVILEGES ON *.* TO `m`@`%` WITH GRANT OPTION"], True, None),
-        (["GRANT ALL PRIVILEGES ON *.* TO `m`@`%`"], False, "lacks the GRANT OPTION"),
-        (["GRANT SELECT ON *.* TO `m`@`%` WITH GRANT OPTION"], True, "lacks the CREATE USER"),
+        (["GRANT ALL PRIVILEGES ON *.* TO `m`@`%` WITH GRANT OPTION"], True, []),
         (
+            ["GRANT ALL PRIVILEGES ON *.* TO `m`@`%`"],
+            False,
             [
-                "GRANT CREATE USER ON *.* TO `m`@`%`",
-                "GRANT ALL ON `d`.* TO `m`@`%` WITH GRANT OPTION",
+                "GRANT PROCESS ON *.* TO 'm'@'%' WITH GRANT OPTION",
+                "GRANT SELECT ON `d`.* TO 'm'@'%' WITH GRANT OPTION",
             ],
-            True,
-            "lacks the GRANT OPTION on *.*, needed to grant PROCESS",
         ),
         (
-            ["GRANT CREATE USER, SELECT ON *.* TO `m`@`%` WITH GRANT OPTION"],
+            ["GRANT SELECT, PROCESS ON *.* TO `m`@`%` WITH GRANT OPTION"],
             True,
-            "does not hold PROCESS on *.* itself",
+            ["GRANT CREATE USER ON *.* TO 'm'@'%'"],
+        ),
+        (
+            [READS, "GRANT CREATE USER ON *.* TO `m`@`%`", "GRANT ALL ON `d`.* TO `m`@`%`"],
+            True,
+            [
+                "GRANT PROCESS ON *.* TO 'm'@'%' WITH GRANT OPTION",
+                "GRANT SELECT ON `d`.* TO 'm'@'%' WITH GRANT OPTION",
+            ],
+        ),
+        (
+            [
+                READS,
+                "GRANT PROCESS ON *.* TO `m`@`%`",
+                "GRANT ALL ON `_`.* TO `m`@`%` WITH GRANT OPTION",
+            ],
+            False,
+            ["GRANT PROCESS ON *.* TO 'm'@'%' WITH GRANT OPTION"],
+        ),
+        (
+            [READS, "GRANT CREATE USER, SELECT ON *.* TO `m`@`%` WITH GRANT OPTION"],
+            True,
+            ["GRANT PROCESS ON *.* TO 'm'@'%' WITH GRANT OPTION"],
+        ),
+        (
+            [
+                "GRANT PROCESS ON *.* TO `m`@`%` WITH GRANT OPTION",
+                "GRANT SELECT ON `d`.`t` TO `m`@`%`",
+            ],
+            False,
+            [
+                "GRANT SELECT ON `mysql`.* TO 'm'@'%'",
+                "GRANT SELECT ON `d`.* TO 'm'@'%' WITH GRANT OPTION",
+            ],
         ),
     ],
 )
-def test_the_masters_authority(master: list[str], creates: bool, reason: str | None) -> None:
+def test_the_masters_authority(master: list[str], creates: bool, statements: list[str]) -> None:
     want = grants("GRANT PROCESS ON *.* TO `app`@`%`", "GRANT SELECT ON `d`.* TO `app`@`%`")
-    found = mysql_accounts.missing_authority(master, [want], creates=creates)
-    assert (found is None) if reason is None else (reason in (found or ""))
+    found = mysql_accounts.missing_authority(master, MASTER, [want], quote=quote, creates=creates)
+    assert [lack.statement for lack in found] == statements
+
+
+def test_the_masters_authority_over_roles_proxies_and_default_roles() -> None:
+    want = grants(
+        "GRANT `r1`, `r2` TO `app`@`%`",
+        "GRANT PROXY ON `p`@`%` TO `app`@`%`",
+        "SET DEFAULT ROLE `r1` FOR `app`@`%`",
+    )
+    rows = [READS, "GRANT `r2` TO `m`@`%` WITH ADMIN OPTION"]
+    found = mysql_accounts.missing_authority(rows, MASTER, [want], quote=quote, default_roles=True)
+    assert [lack.statement for lack in found] == [
+        "GRANT `r1` TO 'm'@'%' WITH ADMIN OPTION",
+        "GRANT PROXY ON 'p'@'%' TO 'm'@'%' WITH GRANT OPTION",
+        "GRANT UPDATE ON `mysql`.* TO 'm'@'%'",
+    ]
+    assert found[0].what == "ADMIN OPTION on role `r1`"
+    everything = [
+        "GRANT ALL PRIVILEGES ON *.* TO `m`@`%` WITH GRANT OPTION",
+        "GRANT `r1` TO `m`@`%` WITH ADMIN OPTION",
+        "GRANT `r2` TO `m`@`%` WITH ADMIN OPTION",
+        "GRANT PROXY ON ''@'%' TO 'm'@'%' WITH GRANT OPTION",
+    ]
+    assert mysql_accounts.missing_authority(everything, MASTER, [want], quote=quote) == []
+
+
+@pytest.mark.parametrize(
+    ("outer", "inner", "covered"),
+    [
+        (Target("", None, None), Target("PROCEDURE", "d", "p"), True),
+        (Target("", "d", None), Target("", "d", "t"), True),
+        (Target("", "app\\_%", None), Target("", "app_orders", "t"), True),
+        (Target("", "app\\_%", None), Target("", "appXorders", None), False),
+        (Target("", "d", "t"), Target("", "d", None), False),
+        (Target("", "d", None), Target("", None, None), False),
+        (Target("", "d", "t"), Target("FUNCTION", "d", "t"), False),
+    ],
+)
+def test_what_a_privilege_covers(outer: Target, inner: Target, covered: bool) -> None:
+    assert mysql_grants.covers(outer, inner) is covered
 
 
 @pytest.mark.parametrize(
@@ -216,7 +290,7 @@ def test_server_versions(
 
 def test_accounts_without_a_password_plugin_are_refused() -> None:
     with pytest.raises(errors.FunctionFailed, match="plugin 'unix_socket'"):
-        mysql_accounts.identified(MARIADB, "unix_socket", APP)
+        mysql_verifiers.identified(MARIADB, "unix_socket", APP)
 
 
 @pytest.mark.parametrize(

@@ -39,7 +39,9 @@ def test_wrong_current_password_fails_and_changes_nothing(
     versions.put_value(engine.store, app.name, wrong, version_id="v-wrong")
     done = app.rotate()
     assert done.status is Status.FAILED
-    assert "with the Current credentials: access denied" in (done.error or "")
+    assert f"with the Current credentials of secret {app.name!r}: access denied" in (
+        done.error or ""
+    )
     assert "not-the-password" not in (done.error or "")
     assert set(secrets.get_secret(engine.store, app.name).stages) == {"Current", "Previous"}
     assert plain_db.logs_in(app.account, app.password)

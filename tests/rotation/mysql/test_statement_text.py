@@ -118,7 +118,7 @@ def test_ed25519_account_changes_its_own_password_with_the_public_key(
     db = ed25519_db
     account = _ed25519_account(db, "Initial-pass-123")
     row = db.admin("SHOW CREATE USER %s@%s", args=(account, "%"))
-    assert mysql_accounts.create_user_plugin(str(row[0][0])) == "ed25519"
+    assert mysql_verifiers.create_user_plugin(str(row[0][0])) == "ed25519"
     server = ServerVersion.parse(db.server.version)
     sql, args = mysql.own_password_statement(server, "ed25519", "Next-pass-456", "Initial-pass-123")
     assert "Next-pass-456" not in args
@@ -133,7 +133,7 @@ def test_show_create_user_names_the_plugin(plain_db: Database) -> None:
     name = unique_name("n")
     plain_db.create_account(name, "Initial-pass-123", extra="REQUIRE SUBJECT 'CN=a OR b'")
     row = plain_db.admin("SHOW CREATE USER %s@%s", args=(name, "%"))
-    assert mysql_accounts.create_user_plugin(str(row[0][0])) == "mysql_native_password"
+    assert mysql_verifiers.create_user_plugin(str(row[0][0])) == "mysql_native_password"
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ import os
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from rotor.rotation.functions import mysql, mysql_accounts, mysql_verifiers
+from rotor.rotation.functions import mysql, mysql_verifiers
 from rotor.rotation.functions.mysql_connections import ServerVersion
 from rotor.rotation.functions.mysql_grants import Account
 
@@ -107,7 +107,7 @@ def test_public_key_matches_a_plain_reference_at_the_edges(scalar: int) -> None:
 def test_password_clause_keeps_the_plugin(
     server: ServerVersion, plugin: str, clause: str, argument: str
 ) -> None:
-    form = mysql_accounts.identified(server, plugin, APP)
+    form = mysql_verifiers.identified(server, plugin, APP)
     assert (form.sql, form.argument("secret")) == (clause, argument)
     assert (form.note(plugin, "x") is None) is (argument != "secret")
 
@@ -127,7 +127,7 @@ def test_password_clause_keeps_the_plugin(
 def test_set_password_value(
     server: ServerVersion, plugin: str | None, value: str, argument: str
 ) -> None:
-    form = mysql_accounts.set_password_value(server, plugin)
+    form = mysql_verifiers.set_password_value(server, plugin)
     assert (form.sql, form.argument("secret")) == (value, argument)
 
 
@@ -174,4 +174,4 @@ def test_how_an_account_changes_its_own_password(
     ],
 )
 def test_plugin_of_show_create_user(row: str, plugin: str | None) -> None:
-    assert mysql_accounts.create_user_plugin(row) == plugin
+    assert mysql_verifiers.create_user_plugin(row) == plugin

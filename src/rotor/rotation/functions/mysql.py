@@ -3,8 +3,9 @@
 The secret is a JSON object ``{"Endpoint", "AccountName", "AccountPassword", "Port"?,
 "DBName"?, "SSL"?}``; ``mysql-alternating`` also needs ``"MasterSecret"``, the name of
 a secret ``{"Endpoint", "AccountName", "AccountPassword", "Port"?, "SSL"?}`` for an
-account allowed to CREATE USER, GRANT (WITH GRANT OPTION) and ALTER USER on the same
-server. A value that is not such an object, or a missing or mistyped field, fails
+account allowed to CREATE USER, GRANT (WITH GRANT OPTION, and each role of the account
+WITH ADMIN OPTION) and ALTER USER on the same server. Errors name the secret whose
+credentials failed. A value that is not such an object, or a missing or mistyped field, fails
 with an error naming the field before anything is changed.
 
 ``mysql-alternating`` (alternating accounts, see :mod:`accounts`):
@@ -16,7 +17,10 @@ with an error naming the field before anything is changed.
   is the other account of Current's on the same endpoint, that Current logs in, and
   that the master secret points at the same endpoint; then, as the master, make the
   other account a copy of the current one on every host (see :mod:`mysql_accounts`),
-  and give it the new password last.
+  and give it the new password last. Whatever the master lacks for that (each privilege
+  with the grant option, ADMIN OPTION on each role, CREATE USER...) is refused first,
+  naming the statement that grants it; entries created by a set the server then refuses
+  are dropped again.
 - **test**: log in with Pending (retrying briefly), run a query, and check as the
   master that the Pending account holds exactly what the Current one does. In a dry
   run (rotation being enabled) set never ran, so test checks everything set would check
@@ -41,6 +45,7 @@ defaults to ``/@"'\\``), and the TLS settings of :mod:`mysql_connections`.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import time
 from collections.abc import Mapping
@@ -49,7 +54,7 @@ from typing import TYPE_CHECKING, Any
 import pymysql
 
 from rotor import errors
-from rotor.rotation.functions import accounts, generated, mysql_accounts
+from rotor.rotation.functions import accounts, generated, mysql_accounts, mysql_verifiers
 from rotor.rotation.functions.base import (
     InvocationContext,
     options_of,
@@ -86,6 +91,8 @@ class DatabaseSecret:
     """A parsed user or master secret."""
 
     value: dict[str, Any] = dataclasses.field(repr=False)
+    #: The name of the secret it is a value of (for messages).
+    secret: str
     endpoint: Endpoint
     account: str
     password: str = dataclasses.field(repr=False)
@@ -94,7 +101,9 @@ class DatabaseSecret:
     master_secret: str | None
 
     @classmethod
-    def parse(cls, raw: str | bytes, what: str, *, master_field: bool = False) -> DatabaseSecret:
+    def parse(
+        cls, raw: str | bytes, what: str, *, secret: str, master_field: bool = False
+    ) -> DatabaseSecret:
         value = parse_json_object(raw, what)
         fields: dict[str, type] = dict(_REQUIRED)
         if master_field:
@@ -107,6 +116,7 @@ class DatabaseSecret:
             raise errors.InvalidParameter(f"{what}: field 'DBName' has the wrong type")
         return cls(
             value=value,
+            secret=secret,
             endpoint=Endpoint.of(value, what),
             account=value["AccountName"],
             password=value["AccountPassword"],
@@ -116,13 +126,15 @@ class DatabaseSecret:
         )
 
     def login(self, label: str, *, database: bool = True) -> Login:
+        """A login as this account; ``label`` ("the Current credentials") names it in errors,
+        with the name of the secret."""
         return Login(
             endpoint=self.endpoint,
             user=self.account,
             password=self.password,
             database=self.database if database else None,
             tls=self.tls,
-            label=label,
+            label=f"{label} of secret {self.secret!r}",
         )
 
 
@@ -139,15 +151,20 @@ class _Step:
 
     def current(self, *, master_field: bool) -> DatabaseSecret:
         value = self.access.get_value(self.name, stage=stages.CURRENT)
-        secret = DatabaseSecret.parse(
-            value.value, f"the Current value of secret {self.name!r}", master_field=master_field
+        return DatabaseSecret.parse(
+            value.value,
+            f"the Current value of secret {self.name!r}",
+            secret=self.name,
+            master_field=master_field,
         )
-        return secret
 
     def pending(self, *, master_field: bool) -> DatabaseSecret:
         value = self.access.get_value(self.name, version_id=self.version)
         return DatabaseSecret.parse(
-            value.value, f"the Pending value of secret {self.name!r}", master_field=master_field
+            value.value,
+            f"the Pending value of secret {self.name!r}",
+            secret=self.name,
+            master_field=master_field,
         )
 
     def put_new(self, current: DatabaseSecret, account: str) -> None:
@@ -238,7 +255,12 @@ class MySQLAlternating(_Checked):
         master = self._master(step, current, pending)
         with step.connector.connect(master.login("the master credentials", database=False)) as conn:
             plan = self._plan(conn, master, current, pending)
-            mysql_accounts.apply_copy(conn, plan, pending.password, step.context.log)
+            try:
+                mysql_accounts.apply_copy(conn, plan, pending.password, step.context.log)
+            except errors.FunctionFailed as exc:
+                raise errors.FunctionFailed(
+                    f"as the master account of secret {master.secret!r}: {exc}"
+                ) from exc
 
     def _test(self, step: _Step) -> None:
         current = step.current(master_field=True)
@@ -298,7 +320,8 @@ class MySQLAlternating(_Checked):
             )
         name = str(current.master_secret)
         what = f"the master secret {name!r}"
-        master = DatabaseSecret.parse(step.access.get_value(name, stage=stages.CURRENT).value, what)
+        raw = step.access.get_value(name, stage=stages.CURRENT).value
+        master = DatabaseSecret.parse(raw, what, secret=name)
         step.same_endpoint(current, master, what)
         if master.account in (pending.account, current.account):
             raise errors.InvalidParameter(
@@ -320,23 +343,35 @@ class MySQLAlternating(_Checked):
                 f"{pending.account!r} is longer than the {server.max_user_name_length} "
                 f"characters {server} allows"
             )
-        try:
-            with conn.cursor() as cursor:
-                plan = mysql_accounts.plan_copy(cursor, server, current.account, pending.account)
-                cursor.execute("SHOW GRANTS")
-                own = [str(row[0]) for row in cursor.fetchall()]
-        except pymysql.err.MySQLError as exc:
-            raise mysql_accounts.sql_error("reading the master's privileges", exc) from exc
-        creates = any(copy.existing is None for copy in plan.hosts)
-        reason = mysql_accounts.missing_authority(
-            own, [copy.grants for copy in plan.hosts], creates=creates
+        me, own = mysql_accounts.read_own_grants(conn)
+        who = f"the master account {me.sql(conn.escape)} of secret {master.secret!r}"
+        what = f"give {pending.account!r} the privileges of {current.account!r}"
+        check = functools.partial(
+            mysql_accounts.missing_authority, own, me, quote=conn.escape, mariadb=server.mariadb
         )
-        if reason is not None:
-            raise errors.FunctionFailed(
-                f"the master account {master.account!r} cannot give {pending.account!r} the "
-                f"privileges of {current.account!r}: {reason}"
-            )
+        _refuse(who, what, check([]))  # it must read the accounts to plan
+        with conn.cursor() as cursor:
+            plan = mysql_accounts.plan_copy(cursor, server, current.account, pending.account)
+        hosts = plan.hosts
+        changes = [g for c in hosts for g in (c.grants, c.existing_grants.without(c.grants))]
+        lacks = check(
+            changes,
+            creates=any(c.existing is None for c in hosts),
+            default_roles=any(
+                c.grants.default_roles != c.existing_grants.default_roles for c in hosts
+            ),
+        )
+        _refuse(who, what, lacks)
         return plan
+
+
+def _refuse(who: str, what: str, lacks: list[mysql_accounts.Lack]) -> None:
+    """FunctionFailed naming what the master lacks and the statements that grant it."""
+    if lacks:
+        raise errors.FunctionFailed(
+            f"{who} cannot {what}: it lacks {', '.join(lack.what for lack in lacks)}; "
+            "an administrator grants that with: " + "; ".join(lack.statement for lack in lacks)
+        )
 
 
 class MySQLSingleUser(_Checked):
@@ -378,7 +413,7 @@ class MySQLSingleUser(_Checked):
             return
         with step.connector.connect(current.login("the Current credentials")) as conn:
             server = read_version(conn)
-            plugin = mysql_accounts.own_plugin(conn, server)
+            plugin = mysql_verifiers.own_plugin(conn, server)
             sql, args = own_password_statement(server, plugin, pending.password, current.password)
             if pending.password in args:
                 step.context.log(
@@ -408,7 +443,7 @@ def own_password_statement(
     REQUIRE CURRENT`` need.
     """
     if server.mariadb or not server.has_alter_user:
-        form = mysql_accounts.set_password_value(server, plugin)
+        form = mysql_verifiers.set_password_value(server, plugin)
         return f"SET PASSWORD = {form.sql}", (form.argument(new),)
     if server.has_replace_clause:
         return "ALTER USER USER() IDENTIFIED BY %s REPLACE %s", (new, old)

@@ -6,16 +6,19 @@ privileges (see :mod:`mysql_grants`), TLS requirement, resource limits and
 authentication plugin as the current account's entry there.
 
 Everything is read and checked first (:func:`plan_copy`, and :func:`missing_authority`
-for what the master account may grant), so a refusal changes nothing;
-then :func:`apply_copy` creates missing entries (with a throwaway password), copies and
-prunes privileges host by host, checks the result, and sets the new password on all
-hosts last, in one statement: until then the new password logs in nowhere, so a resumed
-``set`` that finds it working knows the copy was complete.
+for each privilege, role and account operation the master needs, with the statement
+that grants what it lacks), so a refusal changes nothing; then :func:`apply_copy`
+creates missing entries (with a throwaway password), copies and prunes privileges host
+by host, checks the result, and sets the new password on all hosts last, in one
+statement: until then the new password logs in nowhere, so a resumed ``set`` that finds
+it working knows the copy was complete. If the server refuses a statement anyway, the
+entries that attempt created are dropped; an entry an interrupted set left is completed
+by the next one.
 
 Passwords stay out of statement text (which the server shows in its process list and
 writes to its general log, because PyMySQL puts arguments into the text): a statement
 carries the *verifier* the server stores, computed from the password by
-:mod:`rotor.rotation.functions.mysql_verifiers`. For
+:mod:`rotor.rotation.functions.mysql_verifiers` (with the clauses that carry it). For
 ``mysql_native_password`` that is ``'*'`` and the upper-case hex of SHA1(SHA1(password));
 for MariaDB's ``ed25519``, the base64 (unpadded) Ed25519 public key whose secret scalar
 is the clamped first half of SHA512(password), as the plugin derives it. Only for the
@@ -38,7 +41,7 @@ import pymysql
 from rotor import errors
 from rotor.rotation.functions import mysql_grants, mysql_verifiers
 from rotor.rotation.functions.mysql_connections import ServerVersion
-from rotor.rotation.functions.mysql_grants import Account, AccountGrants
+from rotor.rotation.functions.mysql_grants import Account, AccountGrants, Privilege, Quote, Target
 from rotor.store import passwords
 
 if TYPE_CHECKING:
@@ -52,7 +55,6 @@ _LIMITS = (
     ("max_user_connections", "MAX_USER_CONNECTIONS"),
 )
 _MARIADB_LIMITS = (*_LIMITS, ("max_statement_time", "MAX_STATEMENT_TIME"))
-_NATIVE = ("", "mysql_native_password")
 _REQUIRE = {"": "NONE", "ANY": "SSL", "X509": "X509"}
 # Server errors worth a phrase in messages.
 _SQL_ERRORS = {
@@ -66,6 +68,7 @@ _SQL_ERRORS = {
     1305: "the routine does not exist",
     1396: "the account operation failed",
     1470: "the user name is too long",
+    1698: "access denied",
 }
 
 
@@ -128,10 +131,6 @@ def _render(require: tuple[str, list[str]]) -> str:
     return clause
 
 
-def _text(value: object) -> str:
-    return value.decode() if isinstance(value, bytes | bytearray) else str(value or "")
-
-
 def read_entries(
     cursor: pymysql.cursors.Cursor, server: ServerVersion, user: str
 ) -> dict[str, Properties]:
@@ -146,114 +145,17 @@ def read_entries(
     )
     entries: dict[str, Properties] = {}
     for row in cursor.fetchall():
-        if _text(row[-1]) == "Y":
+        if mysql_grants.text_of(row[-1]) == "Y":
             raise errors.FunctionFailed(f"{user!r} is a role, not an account")
-        entries[_text(row[0])] = Properties(
-            plugin=_text(row[1]),
-            ssl_type=_text(row[2]).upper(),
-            ssl_cipher=_text(row[3]),
-            x509_issuer=_text(row[4]),
-            x509_subject=_text(row[5]),
+        entries[mysql_grants.text_of(row[0])] = Properties(
+            plugin=mysql_grants.text_of(row[1]),
+            ssl_type=mysql_grants.text_of(row[2]).upper(),
+            ssl_cipher=mysql_grants.text_of(row[3]),
+            x509_issuer=mysql_grants.text_of(row[4]),
+            x509_subject=mysql_grants.text_of(row[5]),
             limits=tuple((keyword, row[6 + index]) for index, (_, keyword) in enumerate(limits)),
         )
     return entries
-
-
-@dataclasses.dataclass(frozen=True)
-class PasswordForm:
-    """How a statement gives a password: SQL around one %s, and what fills it."""
-
-    sql: str
-    #: The password -> the verifier the server stores; None: the password itself.
-    verifier: Callable[[str], str] | None
-
-    def argument(self, password: str) -> str:
-        return password if self.verifier is None else self.verifier(password)
-
-    def note(self, plugin: str, what: str) -> str | None:
-        """A history line when the password itself goes in the statement text."""
-        if self.verifier is not None:
-            return None
-        return (
-            f"set: rotor computes no verifier for the plugin {plugin or 'unknown'!r}, so the "
-            f"password of {what} went in the statement text"
-        )
-
-
-def identified(server: ServerVersion, plugin: str, account: Account) -> PasswordForm:
-    """The clause giving ``account`` a password while keeping its plugin."""
-    if plugin in _NATIVE:
-        if server.mariadb or not server.has_alter_user:
-            return PasswordForm("IDENTIFIED BY PASSWORD %s", mysql_verifiers.native_verifier)
-        return PasswordForm(
-            "IDENTIFIED WITH mysql_native_password AS %s", mysql_verifiers.native_verifier
-        )
-    if server.mariadb and plugin == "ed25519":
-        return PasswordForm("IDENTIFIED VIA ed25519 USING %s", mysql_verifiers.ed25519_verifier)
-    if server.mariadb and plugin == "parsec":
-        return PasswordForm("IDENTIFIED VIA parsec USING PASSWORD(%s)", None)
-    if (
-        not server.mariadb
-        and server.has_alter_user
-        and plugin in ("caching_sha2_password", "sha256_password")
-    ):
-        return PasswordForm(f"IDENTIFIED WITH {plugin} BY %s", None)
-    raise errors.FunctionFailed(
-        f"{account} authenticates with the plugin {plugin!r}, which has no password rotor can set"
-    )
-
-
-def set_password_value(server: ServerVersion, plugin: str | None) -> PasswordForm:
-    """What ``SET PASSWORD ... =`` takes for an account with ``plugin`` (None: unknown).
-
-    A string literal is a verifier on MariaDB and before MySQL 5.7.6 (MariaDB checks it
-    with the account's plugin from 10.4), the password itself on later MySQL.
-    """
-    if not server.mariadb and server.has_alter_user:
-        return PasswordForm("%s", None)
-    if plugin is not None and plugin in _NATIVE:
-        return PasswordForm("%s", mysql_verifiers.native_verifier)
-    if server.mariadb and plugin == "ed25519" and server.version >= (10, 4, 0):
-        return PasswordForm("%s", mysql_verifiers.ed25519_verifier)
-    return PasswordForm("PASSWORD(%s)", None)
-
-
-def own_plugin(conn: Connection, server: ServerVersion) -> str | None:
-    """The plugin of the MariaDB account ``conn`` is logged in as; None if unknown.
-
-    Only MariaDB's own SET PASSWORD takes a verifier and has SHOW CREATE USER (10.2+).
-    """
-    if not (server.mariadb and server.has_alter_user):
-        return None
-    try:
-        with conn.cursor() as cursor:
-            cursor.execute("SHOW CREATE USER CURRENT_USER()")
-            row = cursor.fetchone()
-    except pymysql.err.MySQLError:
-        return None
-    return create_user_plugin(_text(row[0])) if row else None
-
-
-def create_user_plugin(text: str) -> str | None:
-    """The plugin a ``SHOW CREATE USER`` row names; None for several or an unread row."""
-    try:
-        found = mysql_grants.tokens(text)
-    except mysql_grants.Unsupported:
-        return None
-    words = [t.text.upper() if t.kind == "word" else "" for t in found]
-    # CREATE USER `name`@`host` ...: quoted, so no word of a name counts below.
-    if words[:2] != ["CREATE", "USER"] or found[3:4] != [mysql_grants.Token("punct", "@")]:
-        return None
-    rest, words = found[5:], words[5:]
-    if "OR" in words:
-        return None  # several authentication methods (MariaDB 10.4+)
-    if not words or words[0] != "IDENTIFIED":
-        return ""  # no password: the default plugin
-    if words[1:3] == ["BY", "PASSWORD"]:
-        return "mysql_native_password"
-    if words[1:2] in (["VIA"], ["WITH"]) and len(rest) > 2:
-        return rest[2].text.lower()
-    return None
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -298,7 +200,9 @@ def plan_copy(
         )
     hosts = []
     for host in sorted(sources):
-        identified(server, sources[host].plugin, Account(current, host))  # refuses early
+        mysql_verifiers.identified(
+            server, sources[host].plugin, Account(current, host)
+        )  # refuses early
         try:
             grants = read_grants(cursor, server, Account(current, host))
             existing = (
@@ -321,48 +225,85 @@ def plan_copy(
 
 
 def apply_copy(conn: Connection, plan: Plan, password: str, history: Callable[[str], None]) -> None:
-    """Make ``plan.pending`` a copy of ``plan.current`` with ``password``, host by host."""
-    server = plan.server
-    for copy in plan.hosts:
-        account = Account(plan.pending, copy.host)
-        target = account.sql(conn.escape)
-        if copy.existing is None:
-            form = identified(server, copy.source.plugin, account)
-            throwaway = passwords.generate_password(length=40)  # never stored nor used
-            _run(
-                conn,
-                f"creating {account}",
-                f"CREATE USER %s@%s {form.sql}",
-                (*_key(account), form.argument(throwaway)),
+    """Make ``plan.pending`` a copy of ``plan.current`` with ``password``, host by host.
+
+    If a statement fails, the entries this call created are dropped again, so a failed
+    set leaves no half-made account (an entry left by an interrupted set is completed
+    by the next one, which finds it in its plan)."""
+    created: list[Account] = []
+    try:
+        for copy in plan.hosts:
+            if copy.existing is None:
+                created.append(_create(conn, plan, copy))
+                history(f"set: created {created[-1]}")
+            count = _copy_host(conn, plan, copy)
+            history(
+                f"set: {Account(plan.pending, copy.host)} now holds the privileges of "
+                f"{Account(plan.current, copy.host)} ({count} change{'s' if count != 1 else ''})"
             )
-            history(f"set: created {account}")
-        statements = mysql_grants.copy_statements(
-            copy.grants, copy.existing_grants, target, conn.escape, server
-        )
-        for statement in statements:
-            _run(conn, statement, statement, None)
-        if copy.existing is None or copy.existing.differences(copy.source, plugin=False):
-            clause, values = copy.source.require()
-            limits = " ".join(f"{keyword} %s" for keyword, _ in copy.source.limits)
-            head = "ALTER USER %s@%s" if server.has_alter_user else "GRANT USAGE ON *.* TO %s@%s"
-            _run(
-                conn,
-                f"setting the TLS requirement and limits of {account}",
-                f"{head} REQUIRE {clause} WITH {limits}",
-                (*_key(account), *values, *(value for _, value in copy.source.limits)),
+        problems = compare(conn, plan, plugin=False)
+        if problems:
+            raise errors.FunctionFailed(
+                f"after copying, {plan.pending!r} still differs from {plan.current!r}: "
+                + "; ".join(problems)
             )
-        history(
-            f"set: {account} now holds the privileges of {Account(plan.current, copy.host)} "
-            f"({len(statements)} change{'s' if len(statements) != 1 else ''})"
-        )
-    problems = compare(conn, plan, plugin=False)
-    if problems:
-        raise errors.FunctionFailed(
-            f"after copying, {plan.pending!r} still differs from {plan.current!r}: "
-            + "; ".join(problems)
-        )
-    _set_password(conn, plan, password, history)
+        _set_password(conn, plan, password, history)
+    except errors.FunctionFailed as exc:
+        if not created:
+            raise
+        raise errors.FunctionFailed(f"{exc}; {_drop(conn, created, history)}") from exc
     history(f"set: new password set for {plan.pending!r} on {len(plan.hosts)} host(s)")
+
+
+def _create(conn: Connection, plan: Plan, copy: HostCopy) -> Account:
+    account = Account(plan.pending, copy.host)
+    form = mysql_verifiers.identified(plan.server, copy.source.plugin, account)
+    throwaway = passwords.generate_password(length=40)  # never stored nor used
+    _run(
+        conn,
+        f"creating {account}",
+        f"CREATE USER %s@%s {form.sql}",
+        (*_key(account), form.argument(throwaway)),
+    )
+    return account
+
+
+def _copy_host(conn: Connection, plan: Plan, copy: HostCopy) -> int:
+    """Privileges, TLS requirement and limits of one host; the number of grant changes."""
+    server = plan.server
+    account = Account(plan.pending, copy.host)
+    statements = mysql_grants.copy_statements(
+        copy.grants, copy.existing_grants, account.sql(conn.escape), conn.escape, server
+    )
+    for statement in statements:
+        _run(conn, statement, statement, None)
+    if copy.existing is None or copy.existing.differences(copy.source, plugin=False):
+        clause, values = copy.source.require()
+        limits = " ".join(f"{keyword} %s" for keyword, _ in copy.source.limits)
+        head = "ALTER USER %s@%s" if server.has_alter_user else "GRANT USAGE ON *.* TO %s@%s"
+        _run(
+            conn,
+            f"setting the TLS requirement and limits of {account}",
+            f"{head} REQUIRE {clause} WITH {limits}",
+            (*_key(account), *values, *(value for _, value in copy.source.limits)),
+        )
+    return len(statements)
+
+
+def _drop(conn: Connection, created: list[Account], history: Callable[[str], None]) -> str:
+    """Drop the entries a failed set created; what became of them, for its error."""
+    listed = ", ".join(str(account) for account in created)
+    try:
+        with conn.cursor() as cursor:
+            for account in created:
+                cursor.execute("DROP USER %s@%s", _key(account))
+    except pymysql.err.MySQLError as exc:
+        problem = sql_error(f"dropping {listed}", exc)
+        history(f"set: {problem}; drop {listed} by hand before the next rotation")
+        return f"{problem}; drop {listed} by hand"
+    done = f"{listed}, created by this attempt, {'was' if len(created) == 1 else 'were'} dropped"
+    history(f"set: {done}")
+    return done
 
 
 def _set_password(
@@ -374,9 +315,9 @@ def _set_password(
     for copy in plan.hosts:
         account = Account(plan.pending, copy.host)
         form = (
-            identified(server, copy.source.plugin, account)
+            mysql_verifiers.identified(server, copy.source.plugin, account)
             if server.has_alter_user
-            else set_password_value(server, copy.source.plugin)
+            else mysql_verifiers.set_password_value(server, copy.source.plugin)
         )
         hosts.append((account, form))
         note = form.note(copy.source.plugin, str(account))
@@ -454,40 +395,128 @@ def read_grants(
     return grants
 
 
-def missing_authority(
-    master_rows: Iterable[str], wanted: Iterable[AccountGrants], *, creates: bool
-) -> str | None:
-    """Why the master (its own ``SHOW GRANTS`` rows) cannot give ``wanted``; None if it can.
+def read_own_grants(conn: Connection) -> tuple[Account, list[str]]:
+    """The account ``conn`` is logged in as (as the server matched it) and its SHOW GRANTS."""
+    try:
+        with conn.cursor() as cursor:
+            cursor.execute("SELECT CURRENT_USER()")
+            row = cursor.fetchone()
+            cursor.execute("SHOW GRANTS")
+            own = [str(grant[0]) for grant in cursor.fetchall()]
+    except pymysql.err.MySQLError as exc:
+        raise sql_error("reading the master's privileges", exc) from exc
+    name, _, host = mysql_grants.text_of(row[0] if row else "").rpartition("@")
+    return Account(name, host), own
 
-    Only what is certain before any change: CREATE USER to create an account, some
-    GRANT OPTION to grant anything, and every global privilege held globally with
-    the grant option. Finer cases are left to the server, which refuses the GRANT.
+
+@dataclasses.dataclass(frozen=True)
+class Lack:
+    """Something the master account lacks, and the statement that grants it."""
+
+    what: str
+    statement: str
+
+
+_GLOBAL = Target("", None, None)
+_MYSQL_SCHEMA = Target("", "mysql", None)
+
+
+def missing_authority(
+    master_rows: Iterable[str],
+    master: Account,
+    changes: Iterable[AccountGrants],
+    *,
+    quote: Quote,
+    creates: bool = False,
+    default_roles: bool = False,
+    mariadb: bool = True,
+) -> list[Lack]:
+    """What the master lacks to read the accounts and make ``changes``; [] if nothing.
+
+    ``master_rows`` are its own ``SHOW GRANTS`` rows (those of its active roles count
+    too), ``master`` the account the server matched, ``changes`` what it grants and
+    revokes, ``creates`` whether it creates an account and ``default_roles`` whether it
+    sets default roles. A privilege on an object is held if the same privilege (or
+    ALL PRIVILEGES) is held on the object or on one containing it (``*.*``, a database
+    or a pattern matching its name, the table of a column), and likewise its grant
+    option. A role needs ADMIN OPTION on it (or MySQL's ROLE_ADMIN); MariaDB's ``SET
+    DEFAULT ROLE ... FOR`` needs UPDATE on ``mysql.*``. Rows not understood count for
+    nothing, so a lack is never hidden by them.
     """
-    global_privileges: set[str] = set()
-    global_option = any_option = False
-    for text in master_rows:
-        try:
-            row = mysql_grants.parse_row(text)
-        except mysql_grants.Unsupported:
-            continue  # only what is understood counts
-        global_privileges.update(p.name for t, p in row.privileges if t.is_global)
-        any_option = any_option or row.grant_option is not None
-        global_option = global_option or (
-            row.grant_option is not None and row.grant_option.is_global
+    held = _held(master_rows)
+    to = master.sql(quote)
+    lacks = []
+    if not _holds(held, Privilege("SELECT"), _MYSQL_SCHEMA):
+        lacks.append(
+            Lack("SELECT ON `mysql`.* (to read the accounts)", f"GRANT SELECT ON `mysql`.* TO {to}")
         )
-    everything = "ALL PRIVILEGES" in global_privileges
-    if creates and not (everything or "CREATE USER" in global_privileges):
-        return "it lacks the CREATE USER privilege"
-    wanted = list(wanted)
-    if any(g.privileges or g.grant_options or g.proxies for g in wanted) and not any_option:
-        return "it lacks the GRANT OPTION"
-    needed = {p.name for g in wanted for t, p in g.privileges if t.is_global}
-    needed |= (
-        {"GRANT OPTION"} if any(t.is_global for g in wanted for t in g.grant_options) else set()
-    )
-    if needed and not global_option:
-        return f"it lacks the GRANT OPTION on *.*, needed to grant {', '.join(sorted(needed))}"
-    lacking = sorted(needed - global_privileges - {"GRANT OPTION"})
-    if lacking and not everything:
-        return f"it does not hold {', '.join(lacking)} on *.* itself"
-    return None
+    if creates and not _holds(held, Privilege("CREATE USER"), _GLOBAL):
+        lacks.append(Lack("CREATE USER", f"GRANT CREATE USER ON *.* TO {to}"))
+    changes = list(changes)
+    wanted: dict[Target, set[Privilege]] = {}
+    for change in changes:
+        for target, privilege in change.privileges:
+            wanted.setdefault(target, set()).add(privilege)
+        for target in change.grant_options:
+            wanted.setdefault(target, set())
+    for target, privileges in sorted(wanted.items(), key=lambda item: _order(item[0])):
+        lacking = [p for p in privileges if not _holds(held, p, target)]
+        if lacking or not any(mysql_grants.covers(t, target) for t in held.grant_options):
+            listed = mysql_grants.privilege_sql(sorted(lacking or privileges, key=repr)) or "USAGE"
+            lacks.append(
+                Lack(
+                    f"{listed} ON {target.sql()} with the grant option",
+                    f"GRANT {listed} ON {target.sql()} TO {to} WITH GRANT OPTION",
+                )
+            )
+    role_admin = not mariadb and Privilege("ROLE_ADMIN") in {p for _, p in held.privileges}
+    roles = {role for change in changes for role, _ in change.roles}
+    roles |= {role for change in changes for role in change.default_roles}
+    for role in sorted(roles, key=repr):
+        if (role, True) not in held.roles and not role_admin:
+            name = (
+                mysql_grants.quote_identifier(role.name) if role.host is None else role.sql(quote)
+            )
+            lacks.append(
+                Lack(f"ADMIN OPTION on role {name}", f"GRANT {name} TO {to} WITH ADMIN OPTION")
+            )
+    anyone = {(Account("", "%"), True), (Account("", ""), True)}
+    for proxied in sorted(
+        {proxied for change in changes for proxied, _ in change.proxies}, key=repr
+    ):
+        if (proxied, True) not in held.proxies and not anyone & held.proxies:
+            statement = f"GRANT PROXY ON {proxied.sql(quote)} TO {to} WITH GRANT OPTION"
+            lacks.append(Lack(f"PROXY ON {proxied} with the grant option", statement))
+    if default_roles and not _holds(held, Privilege("UPDATE"), _MYSQL_SCHEMA):
+        if mariadb:
+            statement = f"GRANT UPDATE ON `mysql`.* TO {to}"
+            lacks.append(Lack("UPDATE ON `mysql`.* (to set default roles)", statement))
+        elif not _holds(held, Privilege("CREATE USER"), _GLOBAL) and not creates:
+            lacks.append(Lack("CREATE USER", f"GRANT CREATE USER ON *.* TO {to}"))
+    return lacks
+
+
+def _order(target: Target) -> tuple[bool, str]:
+    return target.database is not None, repr(target)
+
+
+def _held(rows: Iterable[str]) -> AccountGrants:
+    """Everything the rows understood grant, whoever the grantee (the account, its roles)."""
+    parsed = []
+    for text in rows:
+        try:
+            parsed.append(mysql_grants.parse_row(text))
+        except mysql_grants.Unsupported:
+            continue
+    return dataclasses.replace(mysql_grants.collect(parsed), default_roles=frozenset())
+
+
+def _holds(held: AccountGrants, privilege: Privilege, target: Target) -> bool:
+    for on, have in held.privileges:
+        if have.name != privilege.name and have.name != "ALL PRIVILEGES":
+            continue
+        if have.column is None and mysql_grants.covers(on, target):
+            return True
+        if have.column == privilege.column and on == target:
+            return True
+    return False

@@ -37,6 +37,11 @@ class Unsupported(Exception):
     """A ``SHOW GRANTS`` row rotor cannot read or copy."""
 
 
+def text_of(value: object) -> str:
+    """A column the server returned, as text (some come as bytes)."""
+    return value.decode() if isinstance(value, bytes | bytearray) else str(value or "")
+
+
 def quote_identifier(name: str) -> str:
     return "`" + name.replace("`", "``") + "`"
 
@@ -74,6 +79,22 @@ class Target:
         return self.database is None and self.table is None
 
 
+def covers(outer: Target, inner: Target) -> bool:
+    """Whether a privilege on ``outer`` applies to ``inner`` (``*.*``; a database, or a
+    pattern such as ``app\\_%``, to its tables and routines; an object to itself)."""
+    if outer.is_global or outer == inner:
+        return True
+    if outer.table is not None or inner.database is None or outer.database is None:
+        return False
+    return re.fullmatch(_like(outer.database), inner.database, re.DOTALL) is not None
+
+
+def _like(pattern: str) -> str:
+    """The regular expression of a LIKE pattern (``%``, ``_``, ``\\`` escapes)."""
+    parts = re.findall(r"\\.|.", pattern, re.DOTALL)
+    return "".join(".*" if p == "%" else "." if p == "_" else re.escape(p[-1]) for p in parts)
+
+
 @dataclasses.dataclass(frozen=True)
 class Privilege:
     """A privilege, on a whole object or on one column."""
@@ -99,6 +120,15 @@ class AccountGrants:
 
     def is_empty(self) -> bool:
         return not (self.privileges or self.grant_options or self.roles or self.proxies)
+
+    def without(self, other: AccountGrants) -> AccountGrants:
+        """What this holds and ``other`` does not (what turning this into it revokes)."""
+        return AccountGrants(
+            privileges=self.privileges - other.privileges,
+            grant_options=self.grant_options - other.grant_options,
+            roles=self.roles - other.roles,
+            proxies=self.proxies - other.proxies,
+        )
 
     def differences(self, other: AccountGrants) -> list[str]:
         """What ``other`` lacks (``missing``) and has beyond this (``extra``), for messages."""
@@ -138,11 +168,7 @@ def _describe(have: AccountGrants, lacking: AccountGrants) -> list[str]:
 
 def parse_grants(rows: Iterable[str], account: Account) -> AccountGrants:
     """Atoms of ``account`` from its ``SHOW GRANTS`` rows; Unsupported names the bad row."""
-    privileges: set[Atom] = set()
-    grant_options: set[Target] = set()
-    roles: set[tuple[Account, bool]] = set()
-    proxies: set[tuple[Account, bool]] = set()
-    defaults: set[Account] = set()
+    parsed = []
     for number, text in enumerate(rows, start=1):
         try:
             row = parse_row(text)
@@ -150,19 +176,19 @@ def parse_grants(rows: Iterable[str], account: Account) -> AccountGrants:
                 raise Unsupported(f"it is for {row.grantee}")
         except Unsupported as exc:
             raise Unsupported(f"SHOW GRANTS row {number} ({preview(text)}): {exc}") from None
-        privileges.update(row.privileges)
-        if row.grant_option is not None:
-            grant_options.add(row.grant_option)
-        roles.update(row.roles)
-        if row.proxy is not None:
-            proxies.add(row.proxy)
-        defaults.update(row.default_roles)
+        parsed.append(row)
+    return collect(parsed)
+
+
+def collect(rows: Iterable[Row]) -> AccountGrants:
+    """The atoms of parsed rows together (whoever their grantee)."""
+    rows = list(rows)
     return AccountGrants(
-        privileges=frozenset(privileges),
-        grant_options=frozenset(grant_options),
-        roles=frozenset(roles),
-        proxies=frozenset(proxies),
-        default_roles=frozenset(defaults),
+        privileges=frozenset(atom for row in rows for atom in row.privileges),
+        grant_options=frozenset(row.grant_option for row in rows if row.grant_option),
+        roles=frozenset(role for row in rows for role in row.roles),
+        proxies=frozenset(row.proxy for row in rows if row.proxy is not None),
+        default_roles=frozenset(role for row in rows for role in row.default_roles),
     )
 
 

@@ -1,5 +1,7 @@
-"""Password verifiers: what a MySQL or MariaDB server stores for a password, computed here,
-so a statement that sets a password carries that value and never the password itself.
+"""Passwords in statements: what a MySQL or MariaDB server stores for a password (its
+*verifier*), computed here, so a statement that sets a password carries that value and
+never the password itself, and the clause (:class:`PasswordForm`) that carries it for
+an account's authentication plugin (read with :func:`own_plugin`, :func:`create_user_plugin`).
 
 - ``mysql_native_password``: ``*`` + upper-hex SHA1(SHA1(password));
 - MariaDB's ``ed25519``: the base64 (unpadded) Ed25519 public key whose secret scalar is the
@@ -11,9 +13,23 @@ so a statement that sets a password carries that value and never the password it
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
+import pymysql
 from cryptography.hazmat.primitives.asymmetric import x25519
+
+from rotor import errors
+from rotor.rotation.functions import mysql_grants
+from rotor.rotation.functions.mysql_connections import ServerVersion
+from rotor.rotation.functions.mysql_grants import Account
+
+if TYPE_CHECKING:
+    from rotor.rotation.functions.mysql_connections import Connection
+
+_NATIVE = ("", "mysql_native_password")
 
 
 def native_verifier(password: str) -> str:
@@ -87,3 +103,101 @@ def _eight_times_base() -> tuple[int, int]:
 
 
 _EIGHT_B = _eight_times_base()
+
+
+# -- the clauses that carry them ---------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class PasswordForm:
+    """How a statement gives a password: SQL around one %s, and what fills it."""
+
+    sql: str
+    #: The password -> the verifier the server stores; None: the password itself.
+    verifier: Callable[[str], str] | None
+
+    def argument(self, password: str) -> str:
+        return password if self.verifier is None else self.verifier(password)
+
+    def note(self, plugin: str, what: str) -> str | None:
+        """A history line when the password itself goes in the statement text."""
+        if self.verifier is not None:
+            return None
+        return (
+            f"set: rotor computes no verifier for the plugin {plugin or 'unknown'!r}, so the "
+            f"password of {what} went in the statement text"
+        )
+
+
+def identified(server: ServerVersion, plugin: str, account: Account) -> PasswordForm:
+    """The clause giving ``account`` a password while keeping its plugin."""
+    if plugin in _NATIVE:
+        if server.mariadb or not server.has_alter_user:
+            return PasswordForm("IDENTIFIED BY PASSWORD %s", native_verifier)
+        return PasswordForm("IDENTIFIED WITH mysql_native_password AS %s", native_verifier)
+    if server.mariadb and plugin == "ed25519":
+        return PasswordForm("IDENTIFIED VIA ed25519 USING %s", ed25519_verifier)
+    if server.mariadb and plugin == "parsec":
+        return PasswordForm("IDENTIFIED VIA parsec USING PASSWORD(%s)", None)
+    if (
+        not server.mariadb
+        and server.has_alter_user
+        and plugin in ("caching_sha2_password", "sha256_password")
+    ):
+        return PasswordForm(f"IDENTIFIED WITH {plugin} BY %s", None)
+    raise errors.FunctionFailed(
+        f"{account} authenticates with the plugin {plugin!r}, which has no password rotor can set"
+    )
+
+
+def set_password_value(server: ServerVersion, plugin: str | None) -> PasswordForm:
+    """What ``SET PASSWORD ... =`` takes for an account with ``plugin`` (None: unknown).
+
+    A string literal is a verifier on MariaDB and before MySQL 5.7.6 (MariaDB checks it
+    with the account's plugin from 10.4), the password itself on later MySQL.
+    """
+    if not server.mariadb and server.has_alter_user:
+        return PasswordForm("%s", None)
+    if plugin is not None and plugin in _NATIVE:
+        return PasswordForm("%s", native_verifier)
+    if server.mariadb and plugin == "ed25519" and server.version >= (10, 4, 0):
+        return PasswordForm("%s", ed25519_verifier)
+    return PasswordForm("PASSWORD(%s)", None)
+
+
+def own_plugin(conn: Connection, server: ServerVersion) -> str | None:
+    """The plugin of the MariaDB account ``conn`` is logged in as; None if unknown.
+
+    Only MariaDB's own SET PASSWORD takes a verifier and has SHOW CREATE USER (10.2+).
+    """
+    if not (server.mariadb and server.has_alter_user):
+        return None
+    try:
+        with conn.cursor() as cursor:
+            cursor.execute("SHOW CREATE USER CURRENT_USER()")
+            row = cursor.fetchone()
+    except pymysql.err.MySQLError:
+        return None
+    return create_user_plugin(mysql_grants.text_of(row[0])) if row else None
+
+
+def create_user_plugin(text: str) -> str | None:
+    """The plugin a ``SHOW CREATE USER`` row names; None for several or an unread row."""
+    try:
+        found = mysql_grants.tokens(text)
+    except mysql_grants.Unsupported:
+        return None
+    words = [t.text.upper() if t.kind == "word" else "" for t in found]
+    # CREATE USER `name`@`host` ...: quoted, so no word of a name counts below.
+    if words[:2] != ["CREATE", "USER"] or found[3:4] != [mysql_grants.Token("punct", "@")]:
+        return None
+    rest, words = found[5:], words[5:]
+    if "OR" in words:
+        return None  # several authentication methods (MariaDB 10.4+)
+    if not words or words[0] != "IDENTIFIED":
+        return ""  # no password: the default plugin
+    if words[1:3] == ["BY", "PASSWORD"]:
+        return "mysql_native_password"
+    if words[1:2] in (["VIA"], ["WITH"]) and len(rest) > 2:
+        return rest[2].text.lower()
+    return None
