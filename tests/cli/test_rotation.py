@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from typer.testing import Result
 
@@ -521,6 +522,35 @@ def test_cron_and_window(cli: Invoke, client: rotor.client.Client, name: str) ->
     value = client.get_json(name)
     assert value["User"] == "app"
     assert value["AccountPassword"] != "old"
+
+
+# -- the functions -------------------------------------------------------------------------------
+
+
+def test_enable_help_lists_each_built_in_function_at_80_columns() -> None:
+    text = ok(run_cli(["rotation", "enable", "--help"], env={"COLUMNS": "80"})).stdout
+    lines = text.splitlines()
+    assert max(len(line) for line in lines) == 80  # the panels' borders: really 80 wide
+    for function, description in rotation_cli.BUILT_IN_FUNCTIONS.items():
+        # One line each, the description whole (not wrapped, not cut short with "…").
+        assert any(line.rstrip().endswith(f"{function}: {description}") for line in lines)
+    assert "rotor function list" in " ".join(text.split())
+
+
+def test_built_in_functions_are_those_the_server_has_installed(
+    rotor_server: RunningServer,
+) -> None:
+    """The CLI imports only typer, so it lists the functions from a constant: this keeps
+    that constant equal to the server's entry-point registry."""
+    response = httpx.get(
+        f"{rotor_server.url}/v1/functions",
+        headers={
+            "Authorization": f"Bearer {rotor_server.access_key_id}.{rotor_server.access_key_secret}"
+        },
+        timeout=10,
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["installed"] == sorted(rotation_cli.BUILT_IN_FUNCTIONS)
 
 
 # -- parameters ----------------------------------------------------------------------------------

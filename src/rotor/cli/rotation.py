@@ -36,6 +36,25 @@ app = typer.Typer(
     help="Configure, inspect and cancel the rotation of secrets.", no_args_is_help=True
 )
 
+BUILT_IN_FUNCTIONS = {
+    "generated-password": "a random password, as the whole value or a JSON field",
+    "mysql-alternating": "two MySQL/MariaDB accounts in turn, via a master account",
+    "mysql-single-user": "one MySQL/MariaDB account changes its own password",
+    "rds-alternating": "two Alibaba Cloud RDS accounts in turn, via its OpenAPI",
+}
+"""The rotation functions rotor installs, each with one line on what it rotates.
+
+Written here because the CLI imports no server code; a test compares it with the server's
+``GET /v1/functions`` ``installed`` list."""
+
+
+def _functions_epilog() -> str:
+    rows = "\n".join(f"- {name}: {text}" for name, text in BUILT_IN_FUNCTIONS.items())
+    return (
+        f"Built-in functions:\n\n{rows}\n\nA package may install more; registered (custom) "
+        "functions are listed by rotor function list."
+    )
+
 
 # -- input ---------------------------------------------------------------------------------------
 
@@ -90,7 +109,7 @@ def _read_flow(path: Path | None, default_flow: bool) -> str | None:
 # -- commands ------------------------------------------------------------------------------------
 
 
-@app.command("enable", epilog=EXIT_CODES_EPILOG)
+@app.command("enable", epilog=f"{_functions_epilog()}\n\n{EXIT_CODES_EPILOG}")
 @connected
 def enable(
     connection: Connection,
@@ -99,9 +118,8 @@ def enable(
         str,
         typer.Option(
             "--function",
-            help="Rotation function: a built-in one (generated-password, mysql-alternating, "
-            "mysql-single-user, rds-alternating), one a package installs, or a registered "
-            "one (rotor function list).",
+            help="Rotation function: a built-in one (listed below), one a package installs, "
+            "or a registered one (rotor function list).",
             show_default=False,
         ),
     ],
