@@ -10,6 +10,7 @@ and the throttle counts failures against.
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -17,7 +18,9 @@ import signal
 import socket
 import ssl
 import sys
+from pathlib import Path
 from types import FrameType
+from urllib.parse import urlsplit
 
 import uvicorn
 
@@ -35,13 +38,61 @@ SERVER_FILE = "server.json"
 
 
 def _bind(host: str, port: int) -> socket.socket:
+    """A listening socket; raises InvalidParameter when the port is taken."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    sock.listen(2048)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise errors.InvalidParameter(
+                f"port {port} on {host} is in use (another rotor?) — stop it or give --port"
+            ) from None
+        raise
     sock.set_inheritable(True)
     return sock
+
+
+def _check_not_served(data_dir: Path) -> None:
+    """Raise InvalidParameter when a live rotor serves ``data_dir`` already.
+
+    Its server.json names the pid and URL. The file is stale, and ignored, when that
+    process is gone, or is another one now (a reused pid) that does not listen there.
+    """
+    try:
+        recorded = json.loads((data_dir / SERVER_FILE).read_text())
+        pid, url = recorded["pid"], recorded["url"]
+    except (OSError, ValueError, TypeError, KeyError):
+        return
+    if not isinstance(pid, int) or not isinstance(url, str) or pid == os.getpid():
+        return
+    if _alive(pid) and _listening(url):
+        raise errors.InvalidParameter(
+            f"{data_dir} is already served by rotor (pid {pid}) on {url}: stop it, or give "
+            "another --data-dir"
+        )
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True
+
+
+def _listening(url: str) -> bool:
+    try:
+        parts = urlsplit(url)
+        with socket.create_connection((parts.hostname or "", parts.port or 0), timeout=2):
+            return True
+    except (OSError, ValueError):
+        return False
 
 
 def _url(sock: socket.socket, host: str, *, tls: bool = False) -> str:
@@ -97,6 +148,9 @@ def serve(settings: Settings) -> None:
         stream=sys.stderr,
     )
     tls = tls_files(settings)
+    # Both before the store is opened: a second start changes nothing.
+    _check_not_served(settings.data_dir)
+    sock = _bind(settings.host, settings.port)
     store = Store.open(settings)
     written = keys.bootstrap_admin(store, settings.data_dir)
     functions.adopt_unregistered(store, owner=keys.ADMIN)
@@ -105,7 +159,15 @@ def serve(settings: Settings) -> None:
         print(f"rotor: initialised; admin credentials written to {written} (mode 0600)", flush=True)
     elif credentials.exists():
         print(f"rotor: admin credentials are in {credentials}", flush=True)
-    sock = _bind(settings.host, settings.port)
+    else:
+        print(
+            f"rotor: no admin credentials in {settings.data_dir}: the admin was created "
+            "elsewhere (another node sharing this store?). For a key, run `rotor access-key "
+            "create admin` against that node and set ROTOR_ACCESS_KEY_ID and "
+            f"ROTOR_ACCESS_KEY_SECRET here, or copy its admin-credentials.json to {credentials} "
+            "(mode 0600)",
+            flush=True,
+        )
     url = _url(sock, settings.host, tls=tls is not None)
     server_file = settings.data_dir / SERVER_FILE
     write_private_file(server_file, json.dumps({"url": url, "pid": os.getpid()}) + "\n")

@@ -150,6 +150,9 @@ def run(
     so `ROTOR_DATA_DIR=DATA_DIR rotor secret ...` finds it on this machine.
 
     With --tls-cert and --tls-key it serves HTTPS (and records an https:// URL).
+
+    It exits 2, saying which, when another rotor serves the data dir (its server.json
+    names a live process) or the port is in use.
     """
     settings = load_settings(
         data_dir=data_dir,
