@@ -4,7 +4,8 @@ Starts a server on a fresh data dir (SQLite unless ROTOR_DATABASE_URL is set), o
 ``--url`` with the access key from ROTOR_ACCESS_KEY_ID/_SECRET (or ROTOR_DATA_DIR); creates
 one secret, then times ``SecretCache.get_value`` one call at a time: ``--hits`` hits, and
 ``--cold`` cold reads (the entry invalidated before each, so each one fetches), plus the
-same hits from ``--threads`` threads at once. Per-call times include the timer's own cost
+same hits from ``--threads`` threads at once; then ``SecretCache.get_json`` hits of a
+database secret (six fields, as the rotation functions write them), each a new dict. Per-call times include the timer's own cost
 (printed first); the mean of a batch (the best of five) does not.
 
     .venv/bin/python bench/client_cache.py [--hits 100000] [--cold 500] [--threads 4] [--url URL]
@@ -30,6 +31,16 @@ from pathlib import Path
 from rotor import errors
 from rotor.client import Client
 from rotor.client.cache import SecretCache
+
+DATABASE_SECRET = {
+    "Endpoint": "db.internal",
+    "Port": 3306,
+    "DBName": "orders",
+    "AccountName": "app",
+    "AccountPassword": "x" * 32,
+    "SSL": True,
+}
+"""What a get_json hit decodes: a secret in the format the rotation functions use."""
 
 
 def start_server(data_dir: Path) -> tuple[subprocess.Popen[bytes], Client]:
@@ -141,8 +152,10 @@ def main() -> None:
         data_dir = Path(tempfile.mkdtemp(prefix="rotor-bench-")) / "data"
         process, client = start_server(data_dir)
     name = f"bench/cache-{uuid.uuid4().hex[:8]}"
+    json_name = f"{name}-json"
     try:
         client.create_secret(name, value="x" * 64)
+        client.create_secret(json_name, value=json.dumps(DATABASE_SECRET))
         cache = SecretCache(client)
         cache.get_value(name)
         print(
@@ -165,7 +178,12 @@ def main() -> None:
         )
         rate = threaded_hits(cache, name, args.threads, args.hits // args.threads)
         print(f"hits/s from {args.threads} threads:         {rate:,.0f}")
+        cache.get_json(json_name)
+        print(row("get_json hit", per_call(lambda: cache.get_json(json_name), args.hits)))
+        batch = batch_ns(lambda: cache.get_json(json_name), args.hits)
+        print(f"get_json hit, mean of the best batch: {fmt(batch)}")
         client.delete_secret(name, force=True)
+        client.delete_secret(json_name, force=True)
     finally:
         client.close()
         if process is not None:

@@ -24,6 +24,7 @@ import pytest
 
 import rotor.client
 from rotor import errors
+from rotor.client import _models
 from rotor.client.cache import ClientOptions, SecretCache
 from tests.services.server import RunningServer, start_server, stop_server
 
@@ -204,6 +205,45 @@ def test_binary_values_and_json(
     assert config == {"user": "app", "port": 5432}
     config["user"] = "changed"  # a new dict each call: the cache is not changed
     assert cache.get_json(name + "-json")["user"] == "app"
+
+
+def test_get_json_decodes_once_per_fetched_value(
+    make_cache: MakeCache,
+    client: rotor.client.Client,
+    clock: Clock,
+    name: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    document = {"user": "app", "port": 5432, "hosts": ["a", "b"], "tls": {"ca": "x"}}
+    client.create_secret(name, value=json.dumps(document))
+    decoded: list[str] = []
+    real_load_json = _models.load_json
+
+    def load_json(secret: rotor.client.SecretValue) -> dict[str, Any]:
+        decoded.append(secret.version_id)
+        return real_load_json(secret)
+
+    monkeypatch.setattr(_models, "load_json", load_json)
+    cache = make_cache(refresh_interval=60)
+    for _ in range(100):
+        assert cache.get_json(name) == document
+    assert len(decoded) == 1
+
+    # A caller changing what it got, at any depth, changes nothing in the cache.
+    mine = cache.get_json(name)
+    mine["user"] = "changed"
+    mine["hosts"].append("c")
+    mine["tls"]["ca"] = "changed"
+    del mine["port"]
+    assert cache.get_json(name) == document
+    flat = {"user": "app", "port": 5432}
+    client.put_value(name, json.dumps(flat), version_id="v2")
+    clock.advance(60)  # the next read fetches v2, which is decoded once
+    mine = cache.get_json(name)
+    mine["user"] = "changed"
+    assert cache.get_json(name) == flat
+    assert cache.get_value(name) == json.dumps(flat)
+    assert decoded[1:] == ["v2"]
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,7 @@
 
     cache = SecretCache()                    # a Client from ROTOR_URL/... or the data dir
     password = cache.get_value("app/db")     # the server the first time, memory after that
-    settings = cache.get_json("app/config")  # a value that holds a JSON object
+    settings = cache.get_json("app/config")  # a value that holds a JSON object, as a new dict
 
 Entries are keyed by (secret name, stage, version id); a read by stage alone
 (default ``Current``) and a read by version id are different entries. An entry
@@ -20,6 +20,11 @@ backoff (``backoff``, doubled after each failure, at most ``max_backoff``
 seconds). Any other error (``NotFound``, ``AccessDenied``, ...) is raised and
 drops the entry: a value the server refuses is not served from memory. A miss
 with nothing cached raises whatever the server (or its absence) raised.
+
+A value read with :meth:`SecretCache.get_json` is decoded once, on the first such read
+of each fetched value, and kept with the entry; every read returns a copy of it (a
+``dict.copy()`` when no field holds an object or a list), so a caller that changes the
+dict it got changes nothing in the cache.
 
 Threads: a hit is one dict lookup and one clock read, with no lock; the lock is
 never held during network I/O. Only one thread fetches a key at a time: others
@@ -60,6 +65,46 @@ _TRANSIENT = (errors.ServerUnreachable, errors.ServerError)
 _Key = tuple[str, str | None, str | None]
 """(secret name, stage, version id); the stage is ``Current`` when neither is given."""
 
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+"""The JSON values a copy may share: nothing can change them."""
+
+
+def _key(name: str, stage: str | None, version_id: str | None) -> _Key:
+    return (name, "Current" if stage is None and version_id is None else stage, version_id)
+
+
+def _copy(value: Any) -> Any:
+    """A copy of a decoded JSON value that shares no dict or list with it."""
+    if type(value) is dict:
+        return {k: _copy(v) for k, v in value.items()}
+    if type(value) is list:
+        return [_copy(v) for v in value]
+    return value
+
+
+class _Decoded:
+    """The JSON object an entry's value holds, decoded on the first :meth:`SecretCache.get_json`.
+
+    Set once, in one assignment, so readers need no lock (two threads may both decode the
+    first time; either result is the same).
+    """
+
+    __slots__ = ("document",)
+
+    def __init__(self) -> None:
+        self.document: tuple[dict[str, Any], bool] | None = None
+        """The object, and whether every one of its values is a scalar."""
+
+    def copy(self, secret: _models.SecretValue) -> dict[str, Any]:
+        """A new dict equal to the object ``secret`` holds; InvalidParameter if it holds none."""
+        document = self.document
+        if document is None:
+            value = _models.load_json(secret)
+            document = (value, all(type(v) in _SCALARS for v in value.values()))
+            self.document = document
+        value, flat = document
+        return value.copy() if flat else _copy(value)
+
 
 class ClientOptions(TypedDict, total=False):
     """The arguments of :class:`rotor.client.Client`, for a :class:`SecretCache` that builds one."""
@@ -90,6 +135,8 @@ class _Entry:
     """The number of the fetch that produced it; a later fetch's value wins."""
     failures: int = 0
     """Refreshes failed in a row (transiently) since the value was fetched."""
+    decoded: _Decoded = dataclasses.field(default_factory=_Decoded, compare=False)
+    """The value as a JSON object, once :meth:`SecretCache.get_json` has read it."""
 
 
 class _Fetch:
@@ -190,7 +237,7 @@ class SecretCache(ClosesOnExit):
 
         A hit is one dict lookup and one clock read, without the lock.
         """
-        key = (name, "Current" if stage is None and version_id is None else stage, version_id)
+        key = _key(name, stage, version_id)
         entry = self._entries.get(key)
         if entry is not None and self._clock() < entry.refresh_at:
             try:  # noqa: SIM105 - contextlib.suppress would cost more than the whole hit
@@ -203,19 +250,24 @@ class SecretCache(ClosesOnExit):
     def get_json(
         self, name: str, *, stage: str | None = None, version_id: str | None = None
     ) -> dict[str, Any]:
-        """A value that holds a JSON object, decoded (a new dict each call).
+        """A value that holds a JSON object, as a new dict each call (the value is decoded
+        once per fetch, and copied).
 
         Raises InvalidParameter, naming the secret and version but not quoting the
         value, when it is not JSON or not an object.
         """
-        return _models.load_json(self.get_secret_value(name, stage=stage, version_id=version_id))
+        secret = self.get_secret_value(name, stage=stage, version_id=version_id)
+        entry = self._entries.get(_key(name, stage, version_id))
+        if entry is None or entry.secret is not secret:
+            return _models.load_json(secret)  # evicted or replaced meanwhile: decode this one
+        return entry.decoded.copy(secret)
 
     def refresh(
         self, name: str, *, stage: str | None = None, version_id: str | None = None
     ) -> _models.SecretValue:
         """Fetch a value now, cache it and return it; errors are raised, even transient ones
         (the last value stays cached, and is served under the usual backoff)."""
-        key = (name, "Current" if stage is None and version_id is None else stage, version_id)
+        key = _key(name, stage, version_id)
         with self._lock:
             self._check_open()
             fetch = self._start(key)
