@@ -6,7 +6,8 @@ The tree::
     ├── InvalidRequest              400  (exit 2)
     │   ├── InvalidParameter        400  InvalidParameter
     │   ├── MalformedRequest        400  MalformedRequest
-    │   └── UnknownOperation        404  UnknownOperation
+    │   ├── UnknownOperation        404  UnknownOperation
+    │   └── MethodNotAllowed        405  MethodNotAllowed
     ├── Unauthenticated             401  Unauthenticated     (exit 5)
     ├── AccessDenied                403  AccessDenied        (exit 5)
     │   └── DelegationDenied        403  DelegationDenied
@@ -77,6 +78,13 @@ class UnknownOperation(InvalidRequest):
 
     code = "UnknownOperation"
     http_status = 404
+
+
+class MethodNotAllowed(InvalidRequest):
+    """The path exists, but no operation of this API uses this method."""
+
+    code = "MethodNotAllowed"
+    http_status = 405
 
 
 class Unauthenticated(RotorError):
@@ -187,6 +195,12 @@ class FunctionFailed(ServerError):
     code = "RotationFunctionFailed"
     http_status = 502
 
+    def __init__(self, message: str | None = None, *, retryable: bool = True) -> None:
+        super().__init__(message)
+        #: False when trying again cannot help (a refused login, a handler that does not
+        #: load): the rotation fails at once instead of spending its retries.
+        self.retryable = retryable
+
 
 class ServiceUnavailable(ServerError):
     """The service is unavailable; try again later."""
@@ -223,6 +237,7 @@ _BY_STATUS: dict[int, type[RotorError]] = {
     401: Unauthenticated,
     403: AccessDenied,
     404: NotFound,
+    405: MethodNotAllowed,
     409: Conflict,
     413: TooLarge,
     503: ServiceUnavailable,

@@ -3,6 +3,9 @@
 - ``rotor_server`` (session): one ``python -m rotor serve --data-dir <tmp> --port 0``
   subprocess, shared by every test that asks for it; returns a :class:`RunningServer`.
   Tests sharing it must use unique secret names.
+- ``module_rotor_server`` (module): a server of one test module's own, with its own data
+  dir, for a module whose requests would disturb the shared one (it creates and deletes at
+  random) or that must be the only one talking to its server.
 - :func:`start_server` / :func:`stop_server`: a server of a test's own (restarts, other
   settings). ``start_server`` waits for ``server.json`` (written by this very process),
   ``admin-credentials.json`` and ``GET /healthz``; on failure the error carries the tail of
@@ -213,6 +216,19 @@ def stop_server(server: RunningServer) -> int:
     """Stop a server (SIGTERM, then SIGKILL after a grace period); returns its exit status."""
     _terminate(server.process)
     return server.process.returncode
+
+
+@pytest.fixture(scope="module")
+def module_rotor_server(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[RunningServer]:
+    """A real ``rotor serve`` of this test module's own, with an SQLite store in a temp dir."""
+    server = start_server(tmp_path_factory.mktemp(request.module.__name__.split(".")[-1]) / "data")
+    try:
+        yield server
+    finally:
+        with contextlib.suppress(Exception):
+            stop_server(server)
 
 
 @pytest.fixture(scope="session")

@@ -18,11 +18,13 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 import rotor
 from rotor import errors
 from rotor.access.audit import AuditLog
 from rotor.access.keys import Authenticator
+from rotor.api import docs, openapi
 from rotor.api.front import FrontDoor, error_response
 from rotor.api.native import admin, functions, health, passwords, rotation, sessions
 from rotor.api.native import audit as audit_routes
@@ -36,12 +38,16 @@ from rotor.store.database import Store
 log = logging.getLogger("rotor.api")
 
 
-def _validation_message(exc: RequestValidationError) -> errors.RotorError:
+def _validation_message(exc: RequestValidationError, request: Request) -> errors.RotorError:
     problems = []
     for err in exc.errors():
         if err.get("type") == "json_invalid":
-            return errors.MalformedRequest()
-        if tuple(err.get("loc", ())) == ("body",) and err.get("type") != "missing":
+            return errors.MalformedRequest(
+                f"the request body is not valid JSON: {err.get('ctx', {}).get('error', 'invalid')}"
+            )
+        if tuple(err.get("loc", ())) == ("body",):
+            if err.get("type") == "missing":
+                return errors.InvalidParameter(_missing_body(request))
             return errors.MalformedRequest(
                 "the request body must be a JSON object (Content-Type: application/json)"
             )
@@ -49,6 +55,58 @@ def _validation_message(exc: RequestValidationError) -> errors.RotorError:
         msg = str(err.get("msg", "invalid"))
         problems.append(f"{loc}: {msg}" if loc else msg)
     return errors.InvalidParameter("; ".join(problems[:5]) or "invalid request")
+
+
+def _missing_body(request: Request) -> str:
+    """What an operation's body must hold, naming its required fields."""
+    route = request.scope.get("route")
+    model = getattr(getattr(route, "body_field", None), "field_info", None)
+    fields = getattr(getattr(model, "annotation", None), "model_fields", {})
+    required = [name for name, field in fields.items() if field.is_required()]
+    if required:
+        return f"the request body is missing: a JSON object with {', '.join(required)}"
+    return "the request body is missing: a JSON object (at least {})"
+
+
+#: The methods the API's operations have; any other gets 405 (probed for the Allow header).
+METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route takes on this path (the framework names only the first
+    route's: ``POST`` for ``/v1/secrets``, which also has ``GET``)."""
+    return [
+        method
+        for method in METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] is Match.FULL
+            for route in request.app.router.routes
+        )
+    ]
+
+
+def _http_error(request: Request, exc: StarletteHTTPException) -> errors.RotorError:
+    """The framework's own refusals as rotor errors (the framework never sees a rotor code)."""
+    where = f"{request.method} {request.url.path}"
+    if exc.status_code == 404 or (exc.status_code == 405 and request.method in METHODS):
+        # No such operation: the path, or one of the API's methods the path lacks.
+        return errors.UnknownOperation(f"no operation {where}")
+    if exc.status_code == 405:
+        # A method no operation has (TRACE, OPTIONS, PROPFIND...).
+        allowed = ", ".join(allowed_methods(request))
+        return errors.MethodNotAllowed(
+            f"no operation {where}: the method {request.method} is not used by this API; "
+            f"this path allows {allowed}"
+        )
+    if exc.status_code == 400:
+        # The body could not be parsed: FastAPI keeps the reason as the cause.
+        cause = exc.__cause__
+        if isinstance(cause, UnicodeError):
+            return errors.MalformedRequest("the request body is not valid UTF-8 JSON")
+        if isinstance(cause, RecursionError):
+            return errors.MalformedRequest("the request body is JSON nested too deeply")
+        return errors.MalformedRequest("the request body cannot be read as JSON")
+    return errors.from_response(exc.status_code, None, None)
 
 
 def create_app(settings: Settings, store: Store | None = None, *, api_url: str = "") -> FrontDoor:
@@ -77,7 +135,8 @@ def create_app(settings: Settings, store: Store | None = None, *, api_url: str =
             purger.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await purger
-            await asyncio.to_thread(scheduler.stop)
+            stopped = await asyncio.to_thread(scheduler.stop)
+            app.state.rotations_abandoned = not stopped
             await asyncio.to_thread(audit.stop)
 
     app = FastAPI(
@@ -85,7 +144,12 @@ def create_app(settings: Settings, store: Store | None = None, *, api_url: str =
         version=rotor.__version__,
         description="Self-hosted secrets manager with credential rotation. Native API.",
         lifespan=lifespan,
+        # Served by rotor itself (rotor.api.docs), not from a CDN.
+        docs_url=None,
+        redoc_url=None,
+        swagger_ui_oauth2_redirect_url=None,
     )
+    openapi.install(app)
     app.state.store = store
     app.state.settings = settings
     authenticator = Authenticator(store, settings.credential_cache_seconds)
@@ -93,6 +157,7 @@ def create_app(settings: Settings, store: Store | None = None, *, api_url: str =
     app.state.engine = engine
     app.state.audit = audit
     app.state.scheduler = scheduler
+    app.state.rotations_abandoned = False
 
     @app.exception_handler(errors.RotorError)
     async def _rotor_error(request: Request, exc: errors.RotorError) -> JSONResponse:
@@ -109,17 +174,15 @@ def create_app(settings: Settings, store: Store | None = None, *, api_url: str =
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        return error_response(_validation_message(exc), request.scope)
+        return error_response(_validation_message(exc, request), request.scope)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        if exc.status_code in (404, 405):
-            error: errors.RotorError = errors.UnknownOperation(
-                f"no operation {request.method} {request.url.path}"
-            )
-        else:
-            error = errors.from_response(exc.status_code, None, None)
-        return error_response(error, request.scope)
+        error = _http_error(request, exc)
+        response = error_response(error, request.scope)
+        if isinstance(error, errors.MethodNotAllowed):
+            response.headers["Allow"] = ", ".join(allowed_methods(request))
+        return response
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -134,6 +197,7 @@ def create_app(settings: Settings, store: Store | None = None, *, api_url: str =
     app.include_router(functions.router)
     app.include_router(sessions.router)
     app.include_router(audit_routes.router)
+    app.include_router(docs.router)
     # Outermost, in front of the framework's own middleware: nothing reaches a route
     # without having been authenticated, and plain reads are served there in full.
     return FrontDoor(app, settings=settings, store=store, authenticator=authenticator, audit=audit)

@@ -20,7 +20,9 @@ from starlette.convertors import Convertor, register_url_convertor
 from rotor import errors
 from rotor.access import keys, policies
 from rotor.access.keys import Identity
+from rotor.api import openapi
 from rotor.api.native import schemas
+from rotor.api.openapi import BODY_FAILURES, failures
 from rotor.store import principals
 from rotor.store.database import Store
 
@@ -51,14 +53,19 @@ POLICY = "/policies/{name:access}"
 KEY = "/access-keys/{key_id:access}"
 
 
+PrincipalName = Annotated[str, openapi.rule(openapi.PRINCIPAL_NAME)]
+
+
 class CreatePrincipal(schemas.Body):
-    name: str
+    name: PrincipalName
     kind: Literal["user", "role"] = Field(default="user", description="A user or a role.")
 
 
 class CreateAccessKey(schemas.Body):
     expires_in_seconds: int | None = Field(
-        default=None, description="The key stops working this long after its creation."
+        default=None,
+        description="The key stops working this long after its creation.",
+        json_schema_extra={"minimum": 1, "maximum": MAX_KEY_LIFETIME_SECONDS},
     )
 
 
@@ -129,14 +136,19 @@ def policy_json(policy: principals.StoredPolicy) -> dict[str, Any]:
 # -- principals --------------------------------------------------------------------------------
 
 
-@router.post("/principals", status_code=201, summary="Create a user or role")
+@router.post(
+    "/principals",
+    status_code=201,
+    summary="Create a user or role",
+    responses=failures(*BODY_FAILURES, errors.AccessDenied, errors.Conflict),
+)
 def create_principal(request: Request, body: CreatePrincipal, _: Caller) -> JSONResponse:
     schemas.authorize(request, "rotor:CreatePrincipal", resource=principal_resource(body.name))
     principal = principals.create_principal(_store(request), body.name, body.kind)
     return JSONResponse(principal_json(principal), status_code=201)
 
 
-@router.get("/principals", summary="List principals")
+@router.get("/principals", summary="List principals", responses=failures())
 def list_principals(request: Request, caller: Caller) -> JSONResponse:
     request.scope["rotor.audit"] = {"action": "rotor:ListPrincipals"}
     shown = [
@@ -148,7 +160,11 @@ def list_principals(request: Request, caller: Caller) -> JSONResponse:
     return JSONResponse({"principals": shown})
 
 
-@router.get(PRINCIPAL, summary="Show a principal, its policies and keys")
+@router.get(
+    PRINCIPAL,
+    summary="Show a principal, its policies and keys",
+    responses=failures(errors.AccessDenied, errors.NotFound),
+)
 def get_principal(request: Request, name: str, caller: Caller) -> JSONResponse:
     schemas.authorize(request, "rotor:ListPrincipals", resource=principal_resource(name))
     store = _store(request)
@@ -164,7 +180,11 @@ def get_principal(request: Request, name: str, caller: Caller) -> JSONResponse:
     return JSONResponse(body)
 
 
-@router.delete(PRINCIPAL, summary="Delete a principal with its keys")
+@router.delete(
+    PRINCIPAL,
+    summary="Delete a principal with its keys",
+    responses=failures(errors.AccessDenied, errors.NotFound, errors.Conflict),
+)
 def delete_principal(request: Request, name: str, caller: Caller) -> JSONResponse:
     schemas.authorize(request, "rotor:DeletePrincipal", resource=principal_resource(name))
     if name == caller.principal_name:
@@ -180,7 +200,10 @@ def delete_principal(request: Request, name: str, caller: Caller) -> JSONRespons
 
 
 @router.post(
-    PRINCIPAL + "/access-keys", status_code=201, summary="Create an access key (secret shown once)"
+    PRINCIPAL + "/access-keys",
+    status_code=201,
+    summary="Create an access key (secret shown once)",
+    responses=failures(*BODY_FAILURES, errors.AccessDenied, errors.NotFound),
 )
 def create_access_key(
     request: Request, name: str, body: CreateAccessKey, _: Caller
@@ -199,7 +222,11 @@ def create_access_key(
     return JSONResponse({**key_json(info), "access_key_secret": secret}, status_code=201)
 
 
-@router.get(PRINCIPAL + "/access-keys", summary="List a principal's access keys")
+@router.get(
+    PRINCIPAL + "/access-keys",
+    summary="List a principal's access keys",
+    responses=failures(errors.AccessDenied, errors.NotFound),
+)
 def list_access_keys(request: Request, name: str, _: Caller) -> JSONResponse:
     schemas.authorize(request, "rotor:ListAccessKeys", resource=principal_resource(name))
     listed = principals.list_access_keys(_store(request), name)
@@ -227,17 +254,29 @@ def _set_status(request: Request, key_id: str, status: str) -> JSONResponse:
     return JSONResponse(key_json(info))
 
 
-@router.post(KEY + ":disable", summary="Disable an access key")
+@router.post(
+    KEY + ":disable",
+    summary="Disable an access key",
+    responses=failures(errors.AccessDenied, errors.NotFound),
+)
 def disable_access_key(request: Request, key_id: str, _: Caller) -> JSONResponse:
     return _set_status(request, key_id, principals.DISABLED)
 
 
-@router.post(KEY + ":enable", summary="Enable an access key again")
+@router.post(
+    KEY + ":enable",
+    summary="Enable an access key again",
+    responses=failures(errors.AccessDenied, errors.NotFound),
+)
 def enable_access_key(request: Request, key_id: str, _: Caller) -> JSONResponse:
     return _set_status(request, key_id, principals.ACTIVE)
 
 
-@router.delete(KEY, summary="Delete an access key")
+@router.delete(
+    KEY,
+    summary="Delete an access key",
+    responses=failures(errors.AccessDenied, errors.NotFound),
+)
 def delete_access_key(request: Request, key_id: str, _: Caller) -> JSONResponse:
     info = _key_of(request, key_id, "rotor:DeleteAccessKey")
     principals.delete_access_key(_store(request), key_id)
@@ -248,7 +287,14 @@ def delete_access_key(request: Request, key_id: str, _: Caller) -> JSONResponse:
 # -- policies ----------------------------------------------------------------------------------
 
 
-@router.put(POLICY, summary="Create or replace a policy")
+@router.put(
+    POLICY,
+    summary="Create or replace a policy",
+    responses={
+        **openapi.also(201, "The policy is new."),
+        **failures(*BODY_FAILURES, errors.AccessDenied),
+    },
+)
 def put_policy(request: Request, name: str, body: PutPolicy, _: Caller) -> JSONResponse:
     schemas.authorize(request, "rotor:CreatePolicy", resource=policy_resource(name))
     principals.validate_principal_name(name)
@@ -271,7 +317,7 @@ def _policy_exists(store: Store, name: str) -> bool:
     return True
 
 
-@router.get("/policies", summary="List policies")
+@router.get("/policies", summary="List policies", responses=failures())
 def list_policies(request: Request, caller: Caller) -> JSONResponse:
     request.scope["rotor.audit"] = {"action": "rotor:GetPolicy"}
     shown = [
@@ -282,13 +328,21 @@ def list_policies(request: Request, caller: Caller) -> JSONResponse:
     return JSONResponse({"policies": shown})
 
 
-@router.get(POLICY, summary="Show a policy, where it is attached, and what grants nothing")
+@router.get(
+    POLICY,
+    summary="Show a policy, where it is attached, and what grants nothing",
+    responses=failures(errors.AccessDenied, errors.NotFound),
+)
 def get_policy(request: Request, name: str, _: Caller) -> JSONResponse:
     schemas.authorize(request, "rotor:GetPolicy", resource=policy_resource(name))
     return JSONResponse(policy_json(principals.get_policy(_store(request), name)))
 
 
-@router.delete(POLICY, summary="Delete a policy that is attached to no principal")
+@router.delete(
+    POLICY,
+    summary="Delete a policy that is attached to no principal",
+    responses=failures(errors.AccessDenied, errors.NotFound, errors.Conflict),
+)
 def delete_policy(request: Request, name: str, _: Caller) -> JSONResponse:
     schemas.authorize(request, "rotor:DeletePolicy", resource=policy_resource(name))
     store = _store(request)
@@ -307,7 +361,11 @@ def _attachments(store: Store, name: str) -> dict[str, Any]:
     return {"principal": name, "policies": principals.attached_policy_names(store, principal.id)}
 
 
-@router.put(PRINCIPAL + "/policies/" + "{policy:access}", summary="Attach a policy")
+@router.put(
+    PRINCIPAL + "/policies/" + "{policy:access}",
+    summary="Attach a policy",
+    responses=failures(errors.AccessDenied, errors.NotFound),
+)
 def attach_policy(request: Request, name: str, policy: str, _: Caller) -> JSONResponse:
     schemas.authorize(request, "rotor:AttachPolicy", resource=principal_resource(name))
     store = _store(request)
@@ -316,7 +374,11 @@ def attach_policy(request: Request, name: str, policy: str, _: Caller) -> JSONRe
     return JSONResponse(_attachments(store, name))
 
 
-@router.delete(PRINCIPAL + "/policies/" + "{policy:access}", summary="Detach a policy")
+@router.delete(
+    PRINCIPAL + "/policies/" + "{policy:access}",
+    summary="Detach a policy",
+    responses=failures(errors.AccessDenied, errors.NotFound),
+)
 def detach_policy(request: Request, name: str, policy: str, _: Caller) -> JSONResponse:
     schemas.authorize(request, "rotor:DetachPolicy", resource=principal_resource(name))
     store = _store(request)

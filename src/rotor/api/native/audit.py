@@ -5,13 +5,14 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 
 from rotor import errors
 from rotor.access.audit import AuditLog
 from rotor.access.keys import Identity
 from rotor.api.native import schemas
+from rotor.api.openapi import failures
 from rotor.store import audit
 from rotor.store.database import Store
 
@@ -64,14 +65,18 @@ def parse_time(value: str | None, field: str) -> dt.datetime | None:
     return parsed.astimezone(dt.UTC)
 
 
-@router.get("/audit", summary="List audit events, newest first")
+@router.get(
+    "/audit",
+    summary="List audit events, newest first",
+    responses=failures(errors.AccessDenied),
+)
 def list_audit_events(
     request: Request,
     _: Caller,
     secret: str | None = None,
     principal: str | None = None,
     action: str | None = None,
-    outcome: str | None = None,
+    outcome: Annotated[str | None, Query(json_schema_extra={"enum": list(OUTCOMES)})] = None,
     since: str | None = None,
     until: str | None = None,
     page_size: int = 100,

@@ -14,8 +14,11 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import Field
 
+from rotor import errors
 from rotor.access.keys import Identity
-from rotor.api.native import schemas
+from rotor.api import openapi
+from rotor.api.native import admin, schemas
+from rotor.api.openapi import BODY_FAILURES, failures
 from rotor.rotation import functions as installed
 from rotor.rotation import registrations
 from rotor.store import functions
@@ -41,12 +44,12 @@ class RegisterFunction(schemas.Body):
         default=None, description="python-handler: extra sys.path entries (absolute)"
     )
     url: str | None = Field(default=None, description="http-function: the endpoint")
-    headers_secret: str | None = Field(
+    headers_secret: schemas.SecretName | None = Field(
         default=None, description='http-function: a secret holding {"Headers": {...}}'
     )
     timeout_seconds: float | None = Field(default=None, description="Per step.")
     flow: str | None = Field(default=None, description="The function's own flow (YAML).")
-    roles: list[str] = Field(
+    roles: list[admin.PrincipalName] = Field(
         default_factory=list, description="Roles a configuration may give it (Role)."
     )
     secrets: list[str] = Field(
@@ -77,7 +80,20 @@ def function_json(function: functions.RegisteredFunction) -> dict[str, Any]:
     }
 
 
-@router.put(FUNCTION, summary="Register a custom function, or replace its registration")
+@router.put(
+    FUNCTION,
+    summary="Register a custom function, or replace its registration",
+    responses={
+        **openapi.also(201, "The function is newly registered."),
+        **failures(
+            *BODY_FAILURES,
+            errors.AccessDenied,
+            errors.DelegationDenied,
+            errors.NotFound,
+            errors.Conflict,
+        ),
+    },
+)
 def register_function(
     request: Request, name: str, body: RegisterFunction, caller: Caller
 ) -> JSONResponse:
@@ -97,7 +113,7 @@ def register_function(
     return JSONResponse(function_json(function), status_code=201 if created else 200)
 
 
-@router.get("/functions", summary="List registered and installed functions")
+@router.get("/functions", summary="List registered and installed functions", responses=failures())
 def list_functions(request: Request, caller: Caller) -> JSONResponse:
     request.scope["rotor.audit"] = {"action": "rotor:ListFunctions"}
     shown = [
@@ -109,13 +125,21 @@ def list_functions(request: Request, caller: Caller) -> JSONResponse:
     return JSONResponse({"functions": shown, "installed": sorted(installed.available())})
 
 
-@router.get(FUNCTION, summary="Show a registered function")
+@router.get(
+    FUNCTION,
+    summary="Show a registered function",
+    responses=failures(errors.AccessDenied, errors.NotFound),
+)
 def get_function(request: Request, name: str, _: Caller) -> JSONResponse:
     schemas.authorize(request, "rotor:ListFunctions", resource=registrations.resource(name))
     return JSONResponse(function_json(functions.require_function(_store(request), name)))
 
 
-@router.delete(FUNCTION, summary="Remove a registered function no rotation uses")
+@router.delete(
+    FUNCTION,
+    summary="Remove a registered function no rotation uses",
+    responses=failures(errors.AccessDenied, errors.NotFound, errors.Conflict),
+)
 def remove_function(request: Request, name: str, _: Caller) -> JSONResponse:
     schemas.authorize(request, "rotor:RemoveFunction", resource=registrations.resource(name))
     store = _store(request)

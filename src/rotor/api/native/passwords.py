@@ -7,14 +7,20 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
+from rotor import errors
 from rotor.access.keys import Identity
 from rotor.api.native import schemas
+from rotor.api.openapi import BODY_FAILURES, failures
 from rotor.store import passwords
 
 router = APIRouter(prefix="/v1", tags=["passwords"])
 
 
-@router.post("/passwords", summary="Generate a random password")
+@router.post(
+    "/passwords",
+    summary="Generate a random password",
+    responses=failures(*BODY_FAILURES, errors.AccessDenied),
+)
 def generate_password(
     request: Request,
     body: schemas.GeneratePassword,

@@ -7,8 +7,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
+from rotor import errors
 from rotor.access.keys import Identity
 from rotor.api.native import schemas
+from rotor.api.openapi import BODY_FAILURES, SECRET_FAILURES, failures
 from rotor.rotation import configuration
 from rotor.rotation.engine import Engine
 from rotor.rotation.scheduler import Scheduler
@@ -76,7 +78,13 @@ def rotation_json(rotation: rotations.Rotation) -> dict[str, Any]:
     return out
 
 
-@router.put(SECRET + ":rotation", summary="Configure rotation (enable, schedule, function)")
+@router.put(
+    SECRET + ":rotation",
+    summary="Configure rotation (enable, schedule, function)",
+    responses=failures(
+        *BODY_FAILURES, *SECRET_FAILURES, errors.DelegationDenied, errors.RotationInProgress
+    ),
+)
 def configure_rotation(
     request: Request, name: str, body: schemas.ConfigureRotation, caller: Caller
 ) -> JSONResponse:
@@ -111,13 +119,28 @@ def configure_rotation(
     )
 
 
-@router.get(SECRET + ":rotation", summary="Show the rotation configuration")
+@router.get(
+    SECRET + ":rotation",
+    summary="Show the rotation configuration",
+    responses=failures(*SECRET_FAILURES),
+)
 def describe_rotation(request: Request, name: str, _: Caller) -> JSONResponse:
     schemas.authorize(request, "kms:DescribeSecret", secret=name)
     return JSONResponse(_config_json(configuration.describe(_engine(request), name)))
 
 
-@router.post(SECRET + ":rotate", status_code=202, summary="Rotate now")
+@router.post(
+    SECRET + ":rotate",
+    status_code=202,
+    summary="Rotate now",
+    responses=failures(
+        *BODY_FAILURES,
+        *SECRET_FAILURES,
+        errors.DelegationDenied,
+        errors.RotationInProgress,
+        errors.VersionConflict,
+    ),
+)
 def rotate_secret(
     request: Request, name: str, caller: Caller, body: schemas.RotateSecret | None = None
 ) -> JSONResponse:
@@ -133,13 +156,21 @@ def rotate_secret(
     return JSONResponse({**rotation_json(rotation), "created": created}, status_code=202)
 
 
-@router.post(SECRET + ":cancel-rotation", summary="Cancel the running rotation")
+@router.post(
+    SECRET + ":cancel-rotation",
+    summary="Cancel the running rotation",
+    responses=failures(*SECRET_FAILURES, errors.Conflict),
+)
 def cancel_rotation(request: Request, name: str, _: Caller) -> JSONResponse:
     schemas.authorize(request, "rotor:CancelRotation", secret=name)
     return JSONResponse(rotation_json(_engine(request).cancel(name)))
 
 
-@router.get(SECRET + ":rotations", summary="Rotation history, newest first")
+@router.get(
+    SECRET + ":rotations",
+    summary="Rotation history, newest first",
+    responses=failures(*SECRET_FAILURES),
+)
 def list_rotations(
     request: Request, name: str, _: Caller, page_size: int = 20, page_token: str | None = None
 ) -> JSONResponse:
@@ -155,7 +186,11 @@ def list_rotations(
     )
 
 
-@router.get("/rotations/{rotation_id}", summary="One rotation, with its steps and events")
+@router.get(
+    "/rotations/{rotation_id}",
+    summary="One rotation, with its steps and events",
+    responses=failures(errors.AccessDenied, errors.NotFound),
+)
 def get_rotation(request: Request, rotation_id: str, _: Caller) -> JSONResponse:
     store = _engine(request).store
     schemas.authorize(
@@ -174,7 +209,9 @@ def get_rotation(request: Request, rotation_id: str, _: Caller) -> JSONResponse:
     return JSONResponse(out)
 
 
-@router.get("/due-rotations", summary="Secrets whose scheduled rotation is due")
+@router.get(
+    "/due-rotations", summary="Secrets whose scheduled rotation is due", responses=failures()
+)
 def due_rotations(request: Request, _: Caller) -> JSONResponse:
     request.scope["rotor.audit"] = {"action": "rotor:ListRotations"}
     due = rotation_configs.due_configs(_engine(request).store, utcnow(), limit=1000)

@@ -18,6 +18,9 @@ from starlette.convertors import Convertor, register_url_convertor
 
 from rotor import errors
 from rotor.access.keys import Identity, secret_resource
+from rotor.api import openapi
+from rotor.store import passwords
+from rotor.store import secrets as secrets_store
 from rotor.store.secrets import Secret
 from rotor.store.versions import SecretValue, VersionInfo
 
@@ -58,32 +61,52 @@ class ValueBody(Body):
         return self.value
 
 
+SecretName = Annotated[str, openapi.rule(openapi.SECRET_NAME)]
+VersionId = Annotated[str, openapi.rule(openapi.VERSION_ID)]
+Stage = Annotated[str, openapi.rule(openapi.STAGE)]
+Description = Annotated[str, openapi.rule({"maxLength": secrets_store.MAX_DESCRIPTION})]
+Tags = Annotated[
+    dict[str, str],
+    openapi.rule(
+        {
+            "maxProperties": secrets_store.MAX_TAGS,
+            "propertyNames": {"minLength": 1, "maxLength": 128, "pattern": "^[^\\x00-\\x1f]+$"},
+            "additionalProperties": {"type": "string", "maxLength": secrets_store.MAX_TAG_VALUE},
+        }
+    ),
+]
+
+
 class CreateSecret(ValueBody):
-    name: str
-    description: str = ""
-    type: str = "Generic"
-    tags: dict[str, str] = Field(default_factory=dict)
-    version_id: str | None = None
+    name: SecretName
+    description: Description = ""
+    type: Annotated[str, openapi.rule({"minLength": 1, "maxLength": secrets_store.MAX_TYPE})] = (
+        "Generic"
+    )
+    tags: Tags = Field(default_factory=dict)
+    version_id: VersionId | None = None
 
 
 class UpdateSecret(Body):
-    description: str | None = None
-    tags: dict[str, str] | None = None
+    description: Description | None = None
+    tags: Tags | None = None
 
 
 class PutValue(ValueBody):
-    version_id: str | None = None
-    stages: list[str] | None = None
+    version_id: VersionId | None = None
+    stages: list[Stage] | None = None
 
 
 class UpdateStage(Body):
-    stage: str
-    move_to_version: str | None = None
-    remove_from_version: str | None = None
+    stage: Stage
+    move_to_version: VersionId | None = None
+    remove_from_version: VersionId | None = None
 
 
 class GeneratePassword(Body):
-    length: int = 32
+    length: Annotated[
+        int, openapi.rule({"minimum": passwords.MIN_LENGTH, "maximum": passwords.MAX_LENGTH})
+    ] = 32
     exclude_characters: str = ""
     exclude_uppercase: bool = False
     exclude_lowercase: bool = False
@@ -95,7 +118,7 @@ class GeneratePassword(Body):
 
 class ConfigureRotation(Body):
     enabled: bool = True
-    function: str | None = None
+    function: Annotated[str | None, openapi.rule(openapi.FUNCTION_NAME)] = None
     parameters: dict[str, Any] | None = None
     every: str | None = Field(default=None, description="Interval: 30d, 12h, 90m or seconds.")
     cron: str | None = Field(default=None, description="Cron expression (UTC).")
@@ -105,7 +128,7 @@ class ConfigureRotation(Body):
 
 
 class RotateSecret(Body):
-    version_id: str | None = None
+    version_id: VersionId | None = None
     require_new: bool = False
 
 

@@ -9,7 +9,9 @@ from fastapi.responses import JSONResponse, Response
 
 from rotor import errors
 from rotor.access.keys import Identity
+from rotor.api import openapi
 from rotor.api.native import reads, schemas
+from rotor.api.openapi import BODY_FAILURES, SECRET_FAILURES, failures
 from rotor.store import deletion, stages, versions
 from rotor.store import secrets as secrets_store
 from rotor.store.database import Store
@@ -34,7 +36,14 @@ def _parse_tags(raw: list[str]) -> dict[str, str]:
     return tags
 
 
-@router.post("/secrets", status_code=201, summary="Create a secret")
+@router.post(
+    "/secrets",
+    status_code=201,
+    summary="Create a secret",
+    responses=failures(
+        *BODY_FAILURES, errors.AccessDenied, errors.SecretExists, errors.ValueTooLarge
+    ),
+)
 def create_secret(request: Request, body: schemas.CreateSecret, _: Caller) -> JSONResponse:
     schemas.authorize(request, "kms:CreateSecret", secret=body.name)
     secret = secrets_store.create_secret(
@@ -49,7 +58,7 @@ def create_secret(request: Request, body: schemas.CreateSecret, _: Caller) -> JS
     return JSONResponse(schemas.secret_json(secret), status_code=201)
 
 
-@router.get("/secrets", summary="List secrets")
+@router.get("/secrets", summary="List secrets", responses=failures())
 def list_secrets(
     request: Request,
     _: Caller,
@@ -81,7 +90,11 @@ def list_secrets(
     )
 
 
-@router.get(SECRET + ":value", summary="Read a value")
+@router.get(
+    SECRET + ":value",
+    summary="Read a value",
+    responses=failures(*SECRET_FAILURES, errors.DecryptionFailed),
+)
 def get_value(
     request: Request,
     name: str,
@@ -97,7 +110,15 @@ def get_value(
     return Response(body, media_type="application/json")
 
 
-@router.post(SECRET + ":versions", status_code=201, summary="Put a value (a new version)")
+@router.post(
+    SECRET + ":versions",
+    status_code=201,
+    summary="Put a value (a new version)",
+    responses={
+        **openapi.also(200, "This version id already holds this value: nothing changed."),
+        **failures(*BODY_FAILURES, *SECRET_FAILURES, errors.VersionConflict, errors.ValueTooLarge),
+    },
+)
 def put_value(request: Request, name: str, body: schemas.PutValue, _: Caller) -> JSONResponse:
     schemas.authorize(request, "kms:PutSecretValue", secret=name)
     value = body.decoded(required=True)
@@ -109,7 +130,7 @@ def put_value(request: Request, name: str, body: schemas.PutValue, _: Caller) ->
     return JSONResponse(schemas.version_json(version), status_code=201 if created else 200)
 
 
-@router.get(SECRET + ":versions", summary="List versions")
+@router.get(SECRET + ":versions", summary="List versions", responses=failures(*SECRET_FAILURES))
 def list_versions(
     request: Request,
     name: str,
@@ -127,7 +148,11 @@ def list_versions(
     )
 
 
-@router.post(SECRET + ":stage", summary="Move or remove a stage")
+@router.post(
+    SECRET + ":stage",
+    summary="Move or remove a stage",
+    responses=failures(*BODY_FAILURES, *SECRET_FAILURES),
+)
 def update_stage(request: Request, name: str, body: schemas.UpdateStage, _: Caller) -> JSONResponse:
     schemas.authorize(request, "kms:UpdateSecretVersionStage", secret=name)
     result = stages.update_stage(
@@ -140,20 +165,32 @@ def update_stage(request: Request, name: str, body: schemas.UpdateStage, _: Call
     return JSONResponse({"name": name, "stages": result})
 
 
-@router.post(SECRET + ":restore", summary="Cancel a scheduled deletion")
+@router.post(
+    SECRET + ":restore",
+    summary="Cancel a scheduled deletion",
+    responses=failures(errors.AccessDenied, errors.NotFound),
+)
 def restore_secret(request: Request, name: str, _: Caller) -> JSONResponse:
     schemas.authorize(request, "kms:RestoreSecret", secret=name)
     deletion.restore_secret(_store(request), name)
     return JSONResponse(schemas.secret_json(secrets_store.get_secret(_store(request), name)))
 
 
-@router.get(SECRET, summary="Describe a secret")
+@router.get(
+    SECRET,
+    summary="Describe a secret",
+    responses=failures(errors.AccessDenied, errors.NotFound),
+)
 def describe_secret(request: Request, name: str, _: Caller) -> JSONResponse:
     schemas.authorize(request, "kms:DescribeSecret", secret=name)
     return JSONResponse(schemas.secret_json(secrets_store.get_secret(_store(request), name)))
 
 
-@router.patch(SECRET, summary="Update description and tags")
+@router.patch(
+    SECRET,
+    summary="Update description and tags",
+    responses=failures(*BODY_FAILURES, *SECRET_FAILURES),
+)
 def update_secret(
     request: Request, name: str, body: schemas.UpdateSecret, _: Caller
 ) -> JSONResponse:
@@ -164,7 +201,11 @@ def update_secret(
     return JSONResponse(schemas.secret_json(secret))
 
 
-@router.delete(SECRET, summary="Schedule deletion, or delete at once")
+@router.delete(
+    SECRET,
+    summary="Schedule deletion, or delete at once",
+    responses=failures(*SECRET_FAILURES),
+)
 def delete_secret(
     request: Request,
     name: str,

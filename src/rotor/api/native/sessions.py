@@ -14,6 +14,7 @@ from rotor import errors
 from rotor.access import keys, policies
 from rotor.access.keys import Identity
 from rotor.api.native import admin, schemas
+from rotor.api.openapi import BODY_FAILURES, failures
 from rotor.store import principals
 from rotor.store.database import Store
 
@@ -26,10 +27,11 @@ MAX_SESSION_SECONDS = 12 * 3600
 
 
 class AssumeRole(schemas.Body):
-    role: str
+    role: admin.PrincipalName
     duration_seconds: int = Field(
         default=DEFAULT_SESSION_SECONDS,
         description=f"{MIN_SESSION_SECONDS}-{MAX_SESSION_SECONDS} seconds.",
+        json_schema_extra={"minimum": MIN_SESSION_SECONDS, "maximum": MAX_SESSION_SECONDS},
     )
     policy: str | dict[str, Any] | None = Field(
         default=None,
@@ -42,7 +44,11 @@ def _store(request: Request) -> Store:
     return store
 
 
-@router.get("/whoami", summary="The caller: principal, access key and attached policies")
+@router.get(
+    "/whoami",
+    summary="The caller: principal, access key and attached policies",
+    responses=failures(),
+)
 def whoami(request: Request, caller: Caller) -> JSONResponse:
     """Needs no permission: any authenticated caller may ask who it is."""
     store = _store(request)
@@ -60,7 +66,11 @@ def whoami(request: Request, caller: Caller) -> JSONResponse:
     )
 
 
-@router.post("/assume-role", summary="Get short-lived credentials of a role")
+@router.post(
+    "/assume-role",
+    summary="Get short-lived credentials of a role",
+    responses=failures(*BODY_FAILURES, errors.AccessDenied, errors.NotFound),
+)
 def assume_role(request: Request, body: AssumeRole, _: Caller) -> JSONResponse:
     schemas.authorize(request, "sts:AssumeRole", resource=admin.principal_resource(body.role))
     if not MIN_SESSION_SECONDS <= body.duration_seconds <= MAX_SESSION_SECONDS:
