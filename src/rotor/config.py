@@ -106,6 +106,11 @@ class Settings:
         "runner died is resumed after it.",
     )
     rotation_workers: int = _setting(4, "Rotations run at once by one server.")
+    shutdown_grace_seconds: float = _setting(
+        10.0,
+        "On SIGTERM, how long running rotation steps may take to finish; then they are "
+        "abandoned and resume on the next start.",
+    )
     rotation_min_interval_seconds: int = _setting(
         3600, "Shortest rotation interval (or cron period) a schedule may have."
     )

@@ -21,6 +21,8 @@ from rotor.cli import rotate as rotate_cli
 from rotor.cli import rotation as rotation_cli
 from tests.cli.conftest import Invoke, run_cli
 from tests.services.server import RunningServer, start_server, stop_server
+from tests.services.unreachable import MESSAGE as UNREACHABLE
+from tests.services.unreachable import register_unreachable
 
 FUNCTION = ("--function", "generated-password")
 STEP_LINE = re.compile(r"^✓ (new|set|test|end)\s+(RotateSecret\w+)\s+(\d+\.\d\d)s$", re.MULTILINE)
@@ -70,12 +72,13 @@ def wait_for_failed_attempt(client: rotor.client.Client, name: str) -> rotor.cli
     raise AssertionError("the rotation's first attempt did not fail")
 
 
-def start_failing_rotation(client: rotor.client.Client, name: str) -> rotor.client.Rotation:
+def start_failing_rotation(
+    client: rotor.client.Client, name: str, directory: Path
+) -> rotor.client.Rotation:
     """A rotation whose new step fails, retrying after the server's default 5 s."""
     client.create_secret(name, value="old")
-    started = client.configure_rotation(
-        name, function="generated-password", parameters={"PasswordLength": 3}
-    ).started
+    function = register_unreachable(client, directory)
+    started = client.configure_rotation(name, function=function).started
     assert started is not None
     return wait_for_failed_attempt(client, name)
 
@@ -128,17 +131,19 @@ def test_rotate_with_version_id_and_no_wait(
 
 
 def test_dry_run_failure_stores_nothing(
-    cli: Invoke, client: rotor.client.Client, name: str
+    cli: Invoke, client: rotor.client.Client, name: str, tmp_path: Path
 ) -> None:
     client.create_secret(name, value="old")
+    function = register_unreachable(client, tmp_path)
     stderr = failed(
         cli(
-            "rotation", "enable", name, *FUNCTION, "--every", "30d", "--no-rotate-now",
-            "--param", "PasswordLength=3",
+            "rotation", "enable", name, "--function", function, "--every", "30d",
+            "--no-rotate-now",
         ),
         2,
     )  # fmt: skip
     assert "dry run" in stderr
+    assert UNREACHABLE in stderr
     assert "RotateSecretNew" in stderr
     with pytest.raises(errors.NotFound):
         client.describe_rotation(name)
@@ -305,8 +310,10 @@ def test_cancel_with_nothing_running(cli: Invoke, client: rotor.client.Client, n
     failed(cli("rotation", "cancel", f"{name}-missing"), 3)
 
 
-def test_cancel_a_running_rotation(cli: Invoke, client: rotor.client.Client, name: str) -> None:
-    running = start_failing_rotation(client, name)
+def test_cancel_a_running_rotation(
+    cli: Invoke, client: rotor.client.Client, name: str, tmp_path: Path
+) -> None:
+    running = start_failing_rotation(client, name, tmp_path)
     cancelled = json.loads(ok(cli("rotation", "cancel", name, "--json")).stdout)
     assert cancelled["id"] == running.id
     assert cancelled["status"] == "cancelled"
@@ -318,9 +325,9 @@ def test_cancel_a_running_rotation(cli: Invoke, client: rotor.client.Client, nam
 
 
 def test_rotate_follows_a_running_rotation_until_it_is_cancelled(
-    cli: Invoke, client: rotor.client.Client, name: str
+    cli: Invoke, client: rotor.client.Client, name: str, tmp_path: Path
 ) -> None:
-    running = start_failing_rotation(client, name)
+    running = start_failing_rotation(client, name, tmp_path)
 
     def cancel_soon() -> None:
         time.sleep(0.6)
@@ -335,16 +342,18 @@ def test_rotate_follows_a_running_rotation_until_it_is_cancelled(
     stderr = failed(result, rotate_cli.ROTATION_FAILED)
     assert running.id in result.stdout
     assert "already running" in result.stdout
-    assert re.search(r"^! new\s+RotateSecretNew .*attempt 1 failed: .*length", result.stdout, re.M)
+    assert re.search(
+        r"^! new\s+RotateSecretNew .*attempt 1 failed: .*unreachable", result.stdout, re.M
+    )
     assert re.search(r"^✗ new\s+RotateSecretNew .*cancelled$", result.stdout, re.M), result.stdout
     assert "was cancelled" in stderr
     assert client.get_value(name).value == "old"
 
 
 def test_rotate_gives_up_waiting_after_the_timeout(
-    cli: Invoke, client: rotor.client.Client, name: str
+    cli: Invoke, client: rotor.client.Client, name: str, tmp_path: Path
 ) -> None:
-    running = start_failing_rotation(client, name)
+    running = start_failing_rotation(client, name, tmp_path)
     try:
         stderr = failed(cli("rotate", name, "--timeout", "0.3"), rotate_cli.WAIT_TIMED_OUT)
         assert "still running" in stderr
@@ -371,14 +380,15 @@ def fast_retry_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runn
 
 
 def test_failed_rotation_exits_1_and_leaves_current(
-    fast_retry_server: RunningServer, name: str, no_default_dir: dict[str, str]
+    fast_retry_server: RunningServer, name: str, no_default_dir: dict[str, str], tmp_path: Path
 ) -> None:
     with fast_retry_server.client() as client:
         client.create_secret(name, value="old")
+        function = register_unreachable(client, tmp_path)
     env = {**no_default_dir, **fast_retry_server.credentials_env}
     result = run_cli(
         [
-            "rotation", "enable", name, *FUNCTION, "--param", "PasswordLength=3",
+            "rotation", "enable", name, "--function", function,
             "--url", fast_retry_server.url,
         ],
         env=env,
@@ -389,7 +399,7 @@ def test_failed_rotation_exits_1_and_leaves_current(
     assert re.search(r"^! new\s+RotateSecretNew .*attempt 1 failed", result.stdout, re.M)
     failure = re.search(r"^✗ new\s+RotateSecretNew\s+\d+\.\d\ds\s+(.*)$", result.stdout, re.M)
     assert failure is not None, result.stdout
-    assert "length must be between 8 and 128" in failure.group(1)
+    assert UNREACHABLE in failure.group(1)
     assert failure.group(1).endswith("(after 2 attempts)")
     with fast_retry_server.client() as client:
         assert client.get_value(name).value == "old"

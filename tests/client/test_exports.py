@@ -17,6 +17,7 @@ EXPECTED = {
     "AuditEvent",
     "CallerIdentity",
     "DatabaseCredentials",
+    "DryRun",
     "NewAccessKey",
     "Policy",
     "PolicyInfo",

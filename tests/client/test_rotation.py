@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -11,16 +12,19 @@ import pytest
 import rotor.client
 from rotor import errors
 from rotor.client import _base
+from tests.services.unreachable import MESSAGE as UNREACHABLE
+from tests.services.unreachable import register_unreachable
 
 FUNCTION = "generated-password"
 
 
-def failing_rotation(client: rotor.client.Client, name: str) -> rotor.client.Rotation:
+def failing_rotation(
+    client: rotor.client.Client, name: str, directory: Path
+) -> rotor.client.Rotation:
     """A running rotation whose new step failed once and waits (5 s on this server) to retry."""
     client.create_secret(name, value="old")
-    started = client.configure_rotation(
-        name, function=FUNCTION, parameters={"PasswordLength": 3}
-    ).started
+    function = register_unreachable(client, directory)
+    started = client.configure_rotation(name, function=function).started
     assert started is not None
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
@@ -133,12 +137,12 @@ def test_rotate_with_a_version_id(client: rotor.client.Client, name: str) -> Non
         client.rotate_secret(name, version_id="not a version id")
 
 
-def test_dry_run_failure(client: rotor.client.Client, name: str) -> None:
+def test_dry_run_failure(client: rotor.client.Client, name: str, tmp_path: Path) -> None:
     client.create_secret(name, value="old")
-    with pytest.raises(errors.InvalidParameter, match="dry run"):
-        client.configure_rotation(
-            name, function=FUNCTION, parameters={"PasswordLength": 3}, rotate_now=False
-        )
+    function = register_unreachable(client, tmp_path)
+    with pytest.raises(errors.InvalidParameter, match="dry run") as refused:
+        client.configure_rotation(name, function=function, rotate_now=False)
+    assert UNREACHABLE in refused.value.message
     with pytest.raises(errors.NotFound):
         client.describe_rotation(name)
     assert len(list(client.iter_versions(name))) == 1
@@ -179,10 +183,10 @@ def test_disable(client: rotor.client.Client, name: str) -> None:
     assert client.disable_rotation(name) == config
 
 
-def test_cancel_and_require_new(client: rotor.client.Client, name: str) -> None:
-    running = failing_rotation(client, name)
+def test_cancel_and_require_new(client: rotor.client.Client, name: str, tmp_path: Path) -> None:
+    running = failing_rotation(client, name, tmp_path)
     assert running.steps[0].error is not None
-    assert "length" in running.steps[0].error
+    assert UNREACHABLE in running.steps[0].error
 
     again = client.rotate_secret(name)
     assert again.id == running.id

@@ -92,6 +92,31 @@ def test_caller_version_id_is_kept_and_second_start_returns_the_running_one(
     assert versions.get_value(engine.store, account).version_id == "rot-1"
 
 
+@pytest.mark.parametrize("version_id", ["v0", "written-by-a-put"])
+def test_a_version_no_rotation_made_is_refused_and_nothing_counts_as_rotated(
+    engine: Engine, account: str, version_id: str
+) -> None:
+    """Rotating "to" the Current version (or another put's) would rotate nothing."""
+    versions.put_value(engine.store, account, "by hand", version_id="written-by-a-put", stages=[])
+    before = rotation_configs.get_config(engine.store, account)
+    with pytest.raises(errors.VersionConflict, match="not made by a rotation"):
+        engine.start(account, started_by="test", version_id=version_id)
+    assert rotations.list_rotations(engine.store, account).items == []
+    after = rotation_configs.get_config(engine.store, account)
+    assert after == before
+    assert versions.get_value(engine.store, account).version_id == "v0"
+
+
+def test_a_failed_rotation_may_be_retried_under_its_version_id(
+    engine: Engine, account: str
+) -> None:
+    first, _ = engine.start(account, started_by="test", version_id="rot-1")
+    rotations.finish(engine.store, first.id, Status.FAILED, message="failed")
+    again, created = engine.start(account, started_by="test", version_id="rot-1")
+    assert created
+    assert again.id != first.id
+
+
 def test_a_version_id_that_already_rotated_returns_that_rotation(
     engine: Engine, account: str
 ) -> None:
@@ -112,10 +137,12 @@ def test_unconfigured_secret_cannot_rotate(store: Store, engine: Engine) -> None
         engine.start("bare", started_by="test")
 
 
-def test_failing_step_is_retried_then_fails_with_current_untouched(
-    engine: Engine, account: str
+def test_a_step_that_cannot_pass_fails_at_once_with_current_untouched(
+    engine: Engine, account: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    # An impossible password policy makes every attempt of "new" fail.
+    # An impossible password policy (stored past the configuration's checks) makes "new"
+    # fail with InvalidParameter: retrying cannot help, so it is not retried. (Transient
+    # failures are retried: tests/rotation/test_server_rotation.py.)
     rotation_configs.put_config(
         engine.store,
         account,
@@ -134,11 +161,16 @@ def test_failing_step_is_retried_then_fails_with_current_untouched(
     done = engine.run(rotation.id)
     assert done.status is Status.FAILED
     assert done.error is not None
-    assert "RotateSecretNew (new) failed" in done.error
+    assert "RotateSecretNew (new) failed (not retried)" in done.error
+    (logged,) = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert logged.getMessage() == (
+        f"rotation {rotation.id} of secret {account} failed at RotateSecretNew (new): "
+        "InvalidParameter"
+    )
     assert "length must be between 8 and 128" in done.error
-    assert done.steps[0].attempts == 3
+    assert done.steps[0].attempts == 1
     events = rotations.list_events(engine.store, rotation.id)
-    assert [e.kind for e in events].count("step_failed") == 3
+    assert [e.kind for e in events].count("step_failed") == 1
     assert events[-1].kind == "failed"
     assert versions.get_value(engine.store, account).version_id == "v0"
     assert secrets.get_secret(engine.store, account).stages == {"Current": "v0"}
@@ -218,9 +250,11 @@ def test_a_live_lease_keeps_other_runners_out(engine: Engine, account: str) -> N
     assert rotations.resumable(engine.store, rotation.created_at) == []
 
 
-def test_dry_run_failure_refuses_enabling_and_leaves_nothing(engine: Engine, account: str) -> None:
+def test_a_refused_configuration_keeps_the_old_one_and_leaves_nothing(
+    engine: Engine, account: str
+) -> None:
     before = [v.version_id for v in versions.list_versions(engine.store, account).items]
-    with pytest.raises(errors.InvalidParameter, match="dry run of rotation failed"):
+    with pytest.raises(errors.InvalidParameter, match="length must be between"):
         _configure(engine, account, PasswordLength=500)
     config = rotation_configs.get_config(engine.store, account)
     assert config is not None

@@ -172,6 +172,12 @@ def test_kill_9_at_each_step_resumes_with_the_same_version(
             assert value["version_id"] == started["version_id"]
             assert (handler_dir / "state" / "target.txt").read_text() == value["value"]
             assert len(_history(http, "svc/db")) == 1
+            # The second server says it took over, naming itself and the dead one.
+            (resumed,) = [e for e in done["events"] if e["kind"] == "resumed"]
+            assert resumed["message"].startswith("resumed by ")
+            assert "had stopped running it" in resumed["message"]
+        log = second.log_path.read_text()
+        assert log.count("WARNING rotor.rotation.engine: rotation " + started["id"]) == 1
     finally:
         stop_server(second)
     calls = (handler_dir / "state" / "calls.log").read_text().split()

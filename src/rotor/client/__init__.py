@@ -30,6 +30,7 @@ from rotor.client._database import DatabaseCredentials
 from rotor.client._models import (
     ROTATION_STATUSES,
     ConfiguredRotation,
+    DryRun,
     Page,
     Rotation,
     RotationConfig,
@@ -58,6 +59,7 @@ __all__ = [
     "ConfiguredRotation",
     "Credentials",
     "DatabaseCredentials",
+    "DryRun",
     "NewAccessKey",
     "Page",
     "PasswordOptions",

@@ -301,19 +301,43 @@ class Rotation:
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
+class DryRun:
+    """What a dry run checked, and what it could not."""
+
+    ran: tuple[str, ...]
+    """The tasks that ran, e.g. ``RotateSecretNew (new)``."""
+    skipped: tuple[str, ...]
+    """The tasks that did not run, each with why."""
+    log: tuple[str, ...]
+    """What the functions reported while they ran (secret values blanked out)."""
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> DryRun:
+        return cls(
+            ran=tuple(str(t) for t in data["ran"]),
+            skipped=tuple(str(t) for t in data["skipped"]),
+            log=tuple(str(t) for t in data["log"]),
+        )
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class ConfiguredRotation:
     """What :meth:`Client.configure_rotation` did: the configuration, and the rotation it started."""
 
     config: RotationConfig
     started: Rotation | None
     """The rotation started at once (``rotate_now``); None after a dry run or when disabling."""
+    dry_run: DryRun | None = None
+    """What the dry run (``rotate_now=False``) checked and could not check."""
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> ConfiguredRotation:
         started = data.get("started")
+        dry_run = data.get("dry_run")
         return cls(
             config=RotationConfig.from_json(data["rotation"]),
             started=None if started is None else Rotation.from_json(started),
+            dry_run=None if dry_run is None else DryRun.from_json(dry_run),
         )
 
 

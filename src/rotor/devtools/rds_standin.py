@@ -36,7 +36,6 @@ import signal
 import socket
 import sys
 import threading
-import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -121,8 +120,8 @@ class Fault(enum.StrEnum):
     INTERNAL_ERROR = "internal-error"
     #: 503 ``ServiceUnavailable``.
     UNAVAILABLE = "unavailable"
-    #: Handle the request, then wait ``delay_seconds`` before answering (a caller that
-    #: times out never learns that the action happened).
+    #: Handle the request, then wait ``delay_seconds`` (or until :meth:`RdsStandIn.release`)
+    #: before answering: a caller that times out never learns that the action happened.
     SLOW = "slow"
 
 
@@ -238,6 +237,8 @@ class RdsStandIn:
         self._verifier = signatures.Verifier(self._keys.get)
         self._actions = rds_actions.Actions(config.instances)
         self._faults: list[_PendingFault] = []
+        #: Set when slow answers may go out at once (:meth:`release`, :meth:`stop`).
+        self._released = threading.Event()
         self._lock = threading.Lock()
         self.calls: list[Call] = []
         self._server: _Server | None = None
@@ -258,7 +259,12 @@ class RdsStandIn:
         self._thread.start()
         return self
 
+    def release(self) -> None:
+        """Let every held slow answer go out now (and later ones without waiting)."""
+        self._released.set()
+
     def stop(self) -> None:
+        self._released.set()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -355,7 +361,9 @@ class RdsStandIn:
                 body = self._actions.run(action, verified.api_parameters)
             finally:
                 if fault is not None:
-                    time.sleep(fault.delay_seconds)
+                    # At most delay_seconds: a test can make it "until released", so a
+                    # caller's timeout always comes first, however loaded the machine.
+                    self._released.wait(fault.delay_seconds)
             status, code = 200, ""
         except ApiError as exc:
             status, code, body = (

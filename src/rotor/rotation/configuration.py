@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import json
 from typing import Any
 
@@ -11,8 +12,8 @@ from rotor.access import delegation
 from rotor.access.keys import Identity
 from rotor.rotation import flows, schedules
 from rotor.rotation import functions as registry
-from rotor.rotation.engine import Engine, flow_of, functions_of
-from rotor.rotation.functions.base import ChecksConfiguration
+from rotor.rotation.engine import DryRunReport, Engine, flow_of, functions_of
+from rotor.rotation.functions.base import ChecksConfiguration, RotationFunction
 from rotor.store import rotation_configs
 from rotor.store.database import utcnow
 from rotor.store.rotation_configs import RotationConfig
@@ -40,6 +41,17 @@ class RotationRequest:
     dry_run: bool = True
 
 
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Configured:
+    """What configuring did."""
+
+    config: RotationConfig
+    #: The rotation started now, if any.
+    rotation: Rotation | None
+    #: What the dry run checked and what it could not, when one ran.
+    dry_run: DryRunReport | None
+
+
 def _check_parameters(parameters: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(parameters, dict) or not all(isinstance(k, str) for k in parameters):
         raise errors.InvalidParameter("parameters must be an object with string keys")
@@ -64,6 +76,36 @@ def _current_object(engine: Engine, name: str) -> dict[str, Any] | None:
     return dict(current) if current else None
 
 
+def _task_functions(engine: Engine, flow: flows.Flow) -> list[RotationFunction]:
+    """The functions a flow's tasks name (its placeholders name the configured one)."""
+    return [
+        registry.resolve(engine.store, task.resource)[0]
+        for task in flow.tasks
+        if registry.is_function(engine.store, task.resource)
+    ]
+
+
+def _check_functions(
+    engine: Engine, name: str, functions: list[RotationFunction], parameters: dict[str, Any]
+) -> None:
+    """Every parameter is one some function of the rotation reads, and each function
+    accepts the parameters and the secret's Current value. A rotation that runs custom
+    code takes any parameter: its handler may read it."""
+    checked = [f for f in functions if isinstance(f, ChecksConfiguration)]
+    if len(checked) == len(functions):
+        known = frozenset().union(*(f.PARAMETERS for f in checked))
+        for parameter in sorted(set(parameters) - known):
+            hint = difflib.get_close_matches(parameter, sorted(known), n=1)
+            raise errors.InvalidParameter(
+                f"unknown rotation parameter {parameter!r}"
+                + (f" (did you mean {hint[0]!r}?)" if hint else "")
+                + f"; this function takes {', '.join(sorted(known)) or 'none'}"
+            )
+    current = _current_object(engine, name)
+    for function in dict.fromkeys(checked):
+        function.check_configuration(parameters, current)
+
+
 def configure(
     engine: Engine,
     name: str,
@@ -71,7 +113,7 @@ def configure(
     *,
     identity: Identity,
     started_by: str = "configuration",
-) -> tuple[RotationConfig, Rotation | None]:
+) -> Configured:
     """Validate and store the rotation configuration; maybe dry-run, maybe rotate at once.
 
     Whatever the configuration delegates (other secrets, a role, a registered
@@ -79,7 +121,7 @@ def configure(
     DelegationDenied otherwise, and nothing is stored. Enabling with ``rotate_now``
     false first runs a dry test of the function (new into a throwaway Pending
     version, then test), so a misconfiguration shows up now rather than at the first
-    scheduled rotation. Returns the configuration and the rotation started now, if any.
+    scheduled rotation.
     """
     settings = engine.settings
     existing = rotation_configs.get_config(engine.store, name)
@@ -124,10 +166,10 @@ def configure(
         engine.store, name, parameters, functions_of(engine.store, function, flow)
     )
     delegation.check(identity, granted, settings)
-    if isinstance(implementation, ChecksConfiguration):
-        implementation.check_configuration(parameters, _current_object(engine, name))
+    _check_functions(engine, name, [implementation, *_task_functions(engine, flow)], parameters)
+    report = None
     if request.enabled and not request.rotate_now and request.dry_run:
-        engine.dry_run(
+        report = engine.dry_run(
             name,
             function,
             parameters,
@@ -168,7 +210,7 @@ def configure(
                 name,
                 next_rotation_at=schedules.after_rotation(schedule, finished_at=now),
             )
-    return config, rotation
+    return Configured(config=config, rotation=rotation, dry_run=report)
 
 
 def disable(engine: Engine, name: str) -> RotationConfig:

@@ -78,6 +78,50 @@ class _Verdict:
     problem: str | None = None
 
 
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class DryRunReport:
+    """What a dry run checked, and what it could not check."""
+
+    #: The tasks that ran, ``RotateSecretNew (new)``.
+    ran: tuple[str, ...]
+    #: The tasks that did not run, each with why.
+    skipped: tuple[str, ...]
+    #: What the functions reported while they ran (redacted).
+    log: tuple[str, ...]
+
+
+#: Why a dry run leaves each kind of task out.
+_NOT_DRY_RUN = {
+    "set": "changes the target system; not run in a dry run",
+    "end": "moves Current; not run in a dry run",
+}
+_CUSTOM_TEST = (
+    "a custom function's test logs in with what its set step makes, which a dry run does "
+    "not run; rotate once to test it"
+)
+
+
+#: Failures that trying again cannot cure: a refusal, a bad configuration or value.
+_PERMANENT: tuple[type[errors.RotorError], ...] = (
+    errors.AccessDenied,
+    errors.Unauthenticated,
+    errors.InvalidRequest,
+    errors.NotFound,
+    errors.Conflict,
+    errors.DecryptionFailed,
+)
+
+
+def retryable(exc: BaseException) -> bool:
+    """Whether a failed step may pass on another attempt. Transient failures (a refused
+    connection, a timeout, throttling, a lock wait, an unreachable store) are; a refused
+    login or access, invalid parameters or secret JSON, a handler that does not load are
+    not, and fail the rotation at once."""
+    if isinstance(exc, errors.FunctionFailed):
+        return exc.retryable
+    return not isinstance(exc, _PERMANENT)
+
+
 def schedule_of(config: rotation_configs.RotationConfig) -> schedules.Schedule | None:
     """The stored schedule (validated when it was configured, so not against today's minimum)."""
     if config.interval_seconds is None and config.cron is None:
@@ -182,13 +226,28 @@ class Engine:
             wake.set()
         return rotations.get_rotation(self.store, running.id)
 
+    def wake_all(self) -> None:
+        """End every wait between attempts now (the server is stopping); the rotations stay
+        running, for the next runner to resume."""
+        with self._lock:
+            for wake in self._wakeups.values():
+                wake.set()
+
     # -- running ----------------------------------------------------------------------
 
     def run(self, rotation_id: str) -> Rotation:
         """Run (or resume) a rotation to its end, unless another live runner holds it."""
         lease = self.settings.rotation_lease_seconds
+        before = rotations.get_rotation(self.store, rotation_id)
         if not rotations.claim(self.store, rotation_id, self.owner, lease):
             return rotations.get_rotation(self.store, rotation_id)
+        if before.lease_owner is not None and before.lease_owner != self.owner:
+            message = (
+                f"resumed by {self.owner} at task {before.step_index + 1}; "
+                f"{before.lease_owner} had stopped running it"
+            )
+            log.warning("rotation %s of %s %s", rotation_id, before.secret_name, message)
+            rotations.add_event(self.store, rotation_id, EventKind.RESUMED, None, message)
         wake = threading.Event()
         stop = threading.Event()
         with self._lock:
@@ -265,7 +324,7 @@ class Engine:
         except errors.RotorError as exc:
             message = f"{exc.code}: {exc.message}"
             rotations.add_event(self.store, rotation.id, EventKind.LOG, None, message)
-            self._finish(rotation, Status.FAILED, None, message)
+            self._finish(rotation, Status.FAILED, None, message, exc.code)
             return
         redactor = Redactor()
         access = SecretsAccess(self.store, name, granted.secrets, redactor)
@@ -284,7 +343,7 @@ class Engine:
                 )
                 return
             if verdict.problem:
-                self._finish(rotation, Status.FAILED, label, verdict.problem)
+                self._finish(rotation, Status.FAILED, label, verdict.problem, "StagesMoved")
                 return
             if verdict.done:
                 break
@@ -304,6 +363,7 @@ class Engine:
                 Status.FAILED,
                 None,
                 "the flow ended without making the new version Current",
+                "NotMadeCurrent",
             )
             return
         self._finish(rotation, Status.SUCCEEDED, None, None)
@@ -327,7 +387,7 @@ class Engine:
             attempt = rotations.get_rotation(self.store, rotation.id).attempts
             try:
                 return self._invoke(function_name, event, rotation, access, granted)
-            except Exception as exc:  # every failure is recorded and retried
+            except Exception as exc:  # every failure is recorded; transient ones retried
                 message = self._message(exc, access)
                 log.info(
                     "rotation %s: %s failed (attempt %d): %s", rotation.id, label, attempt, message
@@ -335,15 +395,24 @@ class Engine:
                 rotations.step_failed(self.store, rotation.id, index, label, message)
                 code = exc.code if isinstance(exc, errors.RotorError) else "FunctionError"
                 self._audit(rotation, f"rotor:Rotation{task.step.capitalize()}Step", "failed", code)
+                if not retryable(exc):
+                    self._finish(
+                        rotation,
+                        Status.FAILED,
+                        label,
+                        f"{label} failed (not retried): {message}",
+                        code,
+                    )
+                    return None
                 if attempt >= self.settings.rotation_attempts:
-                    self._finish(rotation, Status.FAILED, label, f"{label} failed: {message}")
+                    self._finish(rotation, Status.FAILED, label, f"{label} failed: {message}", code)
                     return None
             delay = min(
                 self.settings.rotation_retry_seconds * 2 ** (attempt - 1),
                 self.settings.rotation_retry_max_seconds,
             )
             if wake.wait(delay):
-                return None  # cancelled while waiting
+                return None  # cancelled, or the server is stopping: resumed later
 
     def _task_function(self, task: flows.Task, function: str) -> str:
         """The function a task names; the configured one for the placeholder of a flow."""
@@ -358,8 +427,11 @@ class Engine:
         granted: Delegation,
         *,
         dry_run: bool = False,
+        said: list[str] | None = None,
     ) -> dict[str, Any]:
-        """One call of a function. Credentials minted for it are deleted when it returns."""
+        """One call of a function. Credentials minted for it are deleted when it returns.
+        In a dry run, what the function logs goes to ``said``."""
+        said = [] if said is None else said
         function, registration = registry.resolve(self.store, function_name)
         minted: list[str] = []
 
@@ -372,7 +444,7 @@ class Engine:
 
         def record(line: str) -> None:
             if dry_run:
-                log.info("dry run of %s: %s", rotation.secret_name, access.redact(line))
+                said.append(access.redact(line)[:MAX_MESSAGE])
             else:
                 rotations.add_event(
                     self.store, rotation.id, EventKind.LOG, None, access.redact(line)[:MAX_MESSAGE]
@@ -523,7 +595,12 @@ class Engine:
         )
 
     def _finish(
-        self, rotation: Rotation, status: Status, label: str | None, message: str | None
+        self,
+        rotation: Rotation,
+        status: Status,
+        label: str | None,
+        message: str | None,
+        code: str | None = None,
     ) -> None:
         next_at = None
         config = rotation_configs.get_config(self.store, rotation.secret_name)
@@ -537,6 +614,16 @@ class Engine:
             str(status),
             None if status is Status.SUCCEEDED else str(status),
         )
+        if status is Status.FAILED:
+            # Once, with what an operator needs to find it; the message stays in the
+            # history (it is redacted, but a log line carries no value at all).
+            log.error(
+                "rotation %s of secret %s failed at %s: %s",
+                rotation.id,
+                rotation.secret_name,
+                label or "its end",
+                code or "Failed",
+            )
         rotations.finish(
             self.store,
             rotation.id,
@@ -556,11 +643,12 @@ class Engine:
         parameters: dict[str, Any],
         flow: flows.Flow,
         granted: Delegation,
-    ) -> None:
+    ) -> DryRunReport:
         """Run the flow's new and test tasks into a throwaway Pending version, then discard it.
 
         ``granted`` was checked by the caller. A function's credentials reach only the
-        rotated secret in a dry run, whatever is delegated."""
+        rotated secret in a dry run, whatever is delegated. A custom function's test is
+        not run (it needs its set step): the report says so."""
         version = f"dry-run-{uuid.uuid4()}"
         redactor = Redactor()
         access = SecretsAccess(self.store, name, granted.secrets, redactor)
@@ -586,23 +674,34 @@ class Engine:
         )
         payload: dict[str, Any] = {"SecretName": name, **parameters}
         local: dict[str, Any] = {}
+        ran: list[str] = []
+        skipped: list[str] = []
+        said: list[str] = []
         try:
             for task in flow.tasks:
-                if task.step not in ("new", "test"):
+                label = f"{task.name} ({task.step})"
+                function_name = self._task_function(task, function)
+                if task.step in _NOT_DRY_RUN:
+                    skipped.append(f"{label}: {_NOT_DRY_RUN[task.step]}")
+                    continue
+                if task.step == "test" and registry.resolve(self.store, function_name)[1]:
+                    skipped.append(f"{label}: {_CUSTOM_TEST}")
                     continue
                 event = flow.build_event(task, payload, local)
                 if flow.passthrough_payload or task.step != "new":
                     event.setdefault("VersionId", version)
                 event["DryRun"] = True
-                function_name = self._task_function(task, function)
                 try:
-                    result = self._invoke(function_name, event, fake, access, granted, dry_run=True)
+                    result = self._invoke(
+                        function_name, event, fake, access, granted, dry_run=True, said=said
+                    )
                 except Exception as exc:  # reported to the caller, redacted
                     raise errors.InvalidParameter(
                         f"dry run of rotation failed at {task.name} ({task.step}): "
                         f"{self._message(exc, access)}"
                     ) from exc
                 local.update(result)
+                ran.append(label)
         finally:
             on = secrets.get_secret(self.store, name).stages
             if on.get(stages.PENDING) == version:
@@ -611,3 +710,4 @@ class Engine:
                 rotations.discard_version(self.store, name, version)
             except errors.RotorError:
                 log.warning("could not discard the dry-run version of %s", name)
+        return DryRunReport(ran=tuple(ran), skipped=tuple(skipped), log=tuple(said))

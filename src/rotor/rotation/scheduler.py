@@ -14,6 +14,7 @@ from __future__ import annotations
 import concurrent.futures
 import logging
 import threading
+import time
 
 from rotor import errors
 from rotor.rotation import schedules
@@ -42,11 +43,32 @@ class Scheduler:
         self._thread = threading.Thread(target=self._loop, name="scheduler", daemon=True)
         self._thread.start()
 
-    def stop(self) -> None:
+    def stop(self, grace_seconds: float | None = None) -> bool:
+        """Stop starting rotations and wait up to ``grace_seconds`` (default: the setting)
+        for the running ones; False when some are still running (a step blocked in a
+        database): they are abandoned, and their lease lets the next start resume them."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
         self._pool.shutdown(wait=False, cancel_futures=True)
+        self.engine.wake_all()  # a step waiting to retry gives up at once
+        grace = self.settings.shutdown_grace_seconds if grace_seconds is None else grace_seconds
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline:
+            with self._lock:
+                if not self._in_flight:
+                    return True
+            self._stop.wait(0.05)
+        with self._lock:
+            running = sorted(self._in_flight)
+        if running:
+            log.warning(
+                "abandoning %d running rotation(s) after %g s: %s; they resume on the next start",
+                len(running),
+                grace,
+                ", ".join(running),
+            )
+        return not running
 
     def _loop(self) -> None:
         while not self._stop.is_set():

@@ -46,6 +46,9 @@ class EventKind(enum.StrEnum):
     FAILED = "failed"
     ABANDONED = "abandoned"
     CANCELLED = "cancelled"
+    #: Another runner (a node, or this one after a restart) took over a rotation whose
+    #: runner stopped; its message names both.
+    RESUMED = "resumed"
     #: A warning or log line from a function (never a secret value).
     LOG = "log"
 
@@ -155,6 +158,36 @@ def _event(
     )
 
 
+def _refuse_a_version_no_rotation_made(
+    conn: sa.Connection, secret_id: str, name: str, version_id: str, stages: dict[str, str]
+) -> None:
+    """A rotation never adopts a version it did not make: rotating "to" the Current
+    version, or to an old one written by a plain put, would report a rotation that
+    changed nothing. The Pending version may be rotated in under its id (its new step
+    finds it made), and so may a failed rotation's own version."""
+    current = stages.get(stages_mod.CURRENT)
+    if stages.get(stages_mod.PENDING) == version_id and version_id != current:
+        return
+    exists = conn.execute(
+        sa.select(t.versions.c.version_id).where(
+            t.versions.c.secret_id == secret_id, t.versions.c.version_id == version_id
+        )
+    ).first()
+    if exists is None:
+        return
+    earlier = conn.execute(
+        sa.select(t.rotations.c.id)
+        .where(t.rotations.c.secret_id == secret_id, t.rotations.c.version_id == version_id)
+        .limit(1)
+    ).first()
+    if version_id == current or earlier is None:
+        what = "the Current version" if version_id == current else "an existing version"
+        raise errors.VersionConflict(
+            f"version {version_id!r} of secret {name!r} is {what}, not made by a rotation: "
+            "a rotation needs a new version id (or none, for a generated one)"
+        )
+
+
 def create_rotation(
     store: Store,
     name: str,
@@ -190,7 +223,9 @@ def create_rotation(
             ).first()
             if done is not None:
                 return _rotation(conn, done, name), False
-            base = stages_mod.stage_map(conn, secret.id).get(stages_mod.CURRENT)
+            on = stages_mod.stage_map(conn, secret.id)
+            base = on.get(stages_mod.CURRENT)
+            _refuse_a_version_no_rotation_made(conn, secret.id, name, version_id, on)
             conn.execute(
                 t.rotations.insert().values(
                     id=rotation_id,

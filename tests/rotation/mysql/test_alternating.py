@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
+import ssl
 import string
 import threading
-import time
 from typing import Any
 
 import pymysql
@@ -21,6 +21,7 @@ from tests.rotation.mysql.support import (
     Database,
     fails_and_changes_nothing,
     make_app,
+    record_connects,
     unique_name,
 )
 
@@ -412,9 +413,22 @@ def test_dry_run_when_enabling_checks_without_changing(
     assert plain_db.hosts(account + "_rt") == []
 
 
-def test_rotation_takes_little_time(engine: Engine, db: Database) -> None:
+def test_rotations_build_no_tls_context_per_connect(
+    engine: Engine, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The trap that made rotations 50x slower: a TLS context built on every connect.
+    Counted, not timed (speed is measured in bench/)."""
+    built: list[object] = []
+    real = mysql_connections._build_context
+
+    def counting(settings: mysql_connections.TlsSettings) -> ssl.SSLContext:
+        built.append(settings)
+        return real(settings)
+
+    monkeypatch.setattr(mysql_connections, "_build_context", counting)
+    connects = record_connects(monkeypatch)
     app = make_app(engine, db)
-    started = time.monotonic()
     for _ in range(3):
         assert app.rotate().status is Status.SUCCEEDED
-    assert (time.monotonic() - started) / 3 < 1.0
+    assert len(connects) > 3 * 3  # each rotation connects several times...
+    assert len(built) <= 1  # ...with at most one context, built once and reused

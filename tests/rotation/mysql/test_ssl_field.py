@@ -48,9 +48,10 @@ def test_check_configuration_accepts_valid_settings(function: Function) -> None:
     check({"CaBundle": "/etc/ssl/ca.pem", "AllowPlaintextFallback": False}, {"SSL": "TRUE"})
     for value in (True, False, "true", "false", None):
         check({}, {"SSL": value})
-    # Only TLS settings are checked: the rest of the value is the steps' business.
+    # Only TLS settings and the password policy: the rest of the value is the steps' business.
     check({}, {"Endpoint": 5})
-    check({"PasswordLength": "long"}, {})
+    with pytest.raises(errors.InvalidParameter, match="PasswordLength"):
+        check({"PasswordLength": "long"}, {})
 
 
 @pytest.mark.parametrize("function", FUNCTIONS)

@@ -221,8 +221,10 @@ def test_a_create_that_timed_out_but_happened_is_not_repeated(
     app_account: AppAccount,
 ) -> None:
     """A slow CreateAccount times out client-side; the retry finds the account and resets it."""
-    name = setup_secret(engine, standin, mariadb_server, app_account, ApiTimeoutSeconds=1)
-    standin.inject(Fault.SLOW, action="CreateAccount", delay_seconds=1.5)
+    name = setup_secret(engine, standin, mariadb_server, app_account, ApiTimeoutSeconds=3)
+    # Its answer is held until the test ends: the client's timeout always comes first,
+    # and every other call has time to spare on a loaded machine.
+    standin.inject(Fault.SLOW, action="CreateAccount", delay_seconds=600)
     done = _rotate(engine, name)
     assert done.status is Status.SUCCEEDED, done.error
     assert [c.code for c in standin.calls_of("CreateAccount")] == [

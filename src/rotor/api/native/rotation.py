@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -93,7 +94,7 @@ def configure_rotation(
     if not body.enabled:
         config = configuration.disable(engine, name)
         return JSONResponse({"rotation": _config_json(config), "started": None})
-    config, rotation = configuration.configure(
+    configured = configuration.configure(
         engine,
         name,
         configuration.RotationRequest(
@@ -109,12 +110,14 @@ def configure_rotation(
         identity=caller,
         started_by=f"principal {caller.principal_name}",
     )
+    rotation, report = configured.rotation, configured.dry_run
     if rotation is not None:
         _scheduler(request).submit(rotation.id)
     return JSONResponse(
         {
             "rotation": _config_json(configuration.describe(engine, name)),
             "started": rotation_json(rotation) if rotation else None,
+            "dry_run": dataclasses.asdict(report) if report else None,
         }
     )
 

@@ -207,6 +207,9 @@ class RotationFunction(Protocol):
 class ChecksConfiguration(Protocol):
     """A function that can tell a bad configuration before anything is stored."""
 
+    #: Every rotation parameter it reads; a configuration naming another is refused.
+    PARAMETERS: frozenset[str]
+
     def check_configuration(
         self, parameters: Mapping[str, Any], current: Mapping[str, Any] | None
     ) -> None:

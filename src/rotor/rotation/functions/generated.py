@@ -12,6 +12,7 @@ moves Current.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from rotor import errors
@@ -30,7 +31,16 @@ _POLICY = {
 }
 
 
-def password_policy(parameters: dict[str, Any]) -> dict[str, Any]:
+#: The password policy's parameters, read by every function that generates passwords.
+POLICY_PARAMETERS = frozenset(_POLICY)
+
+
+def check_password_policy(parameters: Mapping[str, Any], **defaults: Any) -> None:
+    """InvalidParameter when ``parameters`` (over ``defaults``) make no valid password."""
+    passwords.generate_password(**password_policy({**defaults, **parameters}))
+
+
+def password_policy(parameters: Mapping[str, Any]) -> dict[str, Any]:
     """Keyword arguments for :func:`passwords.generate_password` from rotation parameters."""
     policy: dict[str, Any] = {}
     for key, (argument, kind) in _POLICY.items():
@@ -54,6 +64,16 @@ def password_policy(parameters: dict[str, Any]) -> dict[str, Any]:
 
 
 class GeneratedPassword:
+    PARAMETERS = POLICY_PARAMETERS | {"PasswordField"}
+
+    def check_configuration(
+        self, parameters: Mapping[str, Any], current: Mapping[str, Any] | None
+    ) -> None:
+        check_password_policy(parameters)
+        field = parameters.get("PasswordField")
+        if field is not None and (not isinstance(field, str) or not field):
+            raise errors.InvalidParameter("PasswordField must be the name of a field")
+
     def invoke(self, event: dict[str, Any], context: InvocationContext) -> dict[str, Any] | None:
         step = step_of(event)
         name = context.secrets.secret_name

@@ -67,7 +67,9 @@ class HttpFunction:
             text = content.decode("utf-8", "replace")[:MAX_ERROR_BODY_CHARS].strip()
             message = f"the function endpoint answered {status}"
             raise errors.FunctionFailed(
-                context.secrets.redact(f"{message}: {text}" if text else message)
+                context.secrets.redact(f"{message}: {text}" if text else message),
+                # A refusal (401, 403, 404, 422...) stays one; an error or throttling may pass.
+                retryable=status >= 500 or status in (408, 429),
             )
         if not content.strip():
             return None

@@ -209,14 +209,21 @@ class _Step:
 
 
 class _Checked:
-    """Both functions check a configuration alike: its TLS settings."""
+    """Both functions check a configuration alike: its TLS settings and password policy."""
+
+    PARAMETERS = (
+        frozenset({"CaBundle", "ClientCertificate", "ClientKey", "AllowPlaintextFallback"})
+        | generated.POLICY_PARAMETERS
+    )
 
     def check_configuration(
         self, parameters: Mapping[str, Any], current: Mapping[str, Any] | None
     ) -> None:
         """InvalidParameter for invalid TLS settings in ``parameters`` or in the secret's
-        Current value (None when it has no JSON value yet), before anything is stored."""
+        Current value (None when it has no JSON value yet), or a password policy that makes
+        no password, before anything is stored."""
         check_tls_configuration(parameters, current)
+        generated.check_password_policy(parameters, ExcludeCharacters=DEFAULT_EXCLUDED_CHARACTERS)
 
 
 class MySQLAlternating(_Checked):

@@ -33,6 +33,7 @@ import contextlib
 import dataclasses
 import json
 import os
+import re
 import selectors
 import signal
 import subprocess
@@ -184,7 +185,9 @@ class PythonHandler:
             )
         if outcome.get("ok") is True:
             return _result(outcome.get("result"), context)
-        raise errors.FunctionFailed(context.secrets.redact(_failure_message(outcome)))
+        raise errors.FunctionFailed(
+            context.secrets.redact(_failure_message(outcome)), retryable=_retryable(outcome)
+        )
 
 
 def _runner_input(
@@ -358,6 +361,38 @@ def _result(result: object, context: InvocationContext) -> dict[str, Any] | None
     # A cloud handler may return anything; only an object carries data to later steps.
     context.log(f"handler returned a {type(result).__name__}, not a JSON object; ignored")
     return None
+
+
+#: Exceptions a handler raises that trying again cannot cure: rotor refused its credentials
+#: or its request, or its own code is broken.
+PERMANENT_EXCEPTIONS = frozenset(
+    {
+        "AccessDenied",
+        "DelegationDenied",
+        "Unauthenticated",
+        "InvalidParameter",
+        "ImportError",
+        "ModuleNotFoundError",
+        "SyntaxError",
+        "NameError",
+        "TypeError",
+        "AttributeError",
+        "JSONDecodeError",
+    }
+)
+
+
+_REFUSED = re.compile(r"\bHTTP Status: 40[13]\b|\bForbidden\.[A-Za-z]|\bInvalidAccessKeyId\b")
+
+
+def _retryable(outcome: Mapping[str, Any]) -> bool:
+    """Whether a failed handler may pass on another attempt: not when it did not load,
+    and not when it raised one of :data:`PERMANENT_EXCEPTIONS`."""
+    if outcome.get("kind") == "load":
+        return False
+    if _REFUSED.search(str(outcome.get("message") or "")):
+        return False  # the cloud SDKs' refusals: a 401/403 or a Forbidden.* code
+    return str(outcome.get("type") or "").rpartition(".")[2] not in PERMANENT_EXCEPTIONS
 
 
 def _failure_message(outcome: Mapping[str, Any]) -> str:

@@ -277,12 +277,15 @@ def _tls_context() -> ssl.SSLContext:
 class RdsAlternating:
     """The ``rds-alternating`` rotation function."""
 
+    PARAMETERS = rds_options.PARAMETERS
+
     def check_configuration(
         self, parameters: Mapping[str, Any], current: Mapping[str, Any] | None
     ) -> None:
-        """InvalidParameter for invalid TLS settings in ``parameters`` (the API's
-        ``Endpoint``/``Protocol``) or in the secret's Current value (its ``SSL``; None
+        """InvalidParameter for parameters :class:`Options` refuses, invalid TLS settings
+        (the API's ``Endpoint``/``Protocol``, the ``SSL`` of the secret's Current value; None
         when it has no JSON value yet), before anything is stored."""
+        Options.parse(parameters)
         rds_options.check_configuration(parameters, current)
 
     def invoke(self, event: dict[str, Any], context: InvocationContext) -> dict[str, Any] | None:

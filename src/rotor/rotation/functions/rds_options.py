@@ -99,6 +99,23 @@ def api_transport(options: Mapping[str, Any]) -> tuple[str | None, str]:
     return endpoint, protocol or "https"
 
 
+#: Every rotation parameter of ``rds-alternating``.
+PARAMETERS = frozenset(
+    {
+        "RegionId",
+        "InstanceId",
+        "CredentialsSecret",
+        "Endpoint",
+        "Protocol",
+        "SignatureAlgorithm",
+        "PasswordLength",
+        "ExcludeCharacters",
+        "MaxAccountNameLength",
+        "ApiTimeoutSeconds",
+    }
+)
+
+
 @dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
 class Options:
     """The function's rotation parameters, validated."""
