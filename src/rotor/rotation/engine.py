@@ -19,7 +19,6 @@ Before every step the engine re-reads the stages:
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import threading
 import uuid
@@ -27,11 +26,11 @@ from collections.abc import Callable
 from typing import Any
 
 from rotor import errors
-from rotor.access import delegation, keys
+from rotor.access import delegation
 from rotor.access.audit import AuditLog
 from rotor.access.delegation import Delegation
 from rotor.config import Settings
-from rotor.rotation import flows, schedules
+from rotor.rotation import flows, function_credentials, schedules
 from rotor.rotation import functions as registry
 from rotor.rotation.functions.base import (
     Credentials,
@@ -47,25 +46,6 @@ from rotor.store.rotations import EventKind, Rotation, Status
 
 log = logging.getLogger(__name__)
 
-ROTATION_PRINCIPAL = "rotation-functions"
-ROTATION_POLICY = "RotationFunctionAccess"
-ROTATION_POLICY_DOCUMENT = {
-    "Version": "1",
-    "Statement": [
-        {
-            "Effect": "Allow",
-            "Action": [
-                "kms:GetSecretValue",
-                "kms:PutSecretValue",
-                "kms:UpdateSecretVersionStage",
-                "kms:DescribeSecret",
-                "kms:ListSecretVersionIds",
-                "kms:GetRandomPassword",
-            ],
-            "Resource": "*",
-        }
-    ],
-}
 MAX_MESSAGE = 2000
 
 
@@ -436,8 +416,13 @@ class Engine:
         minted: list[str] = []
 
         def mint() -> Credentials:
-            credentials = self._mint_credentials(
-                rotation, function_name, granted, reach=frozenset() if dry_run else access.delegated
+            credentials = function_credentials.mint(
+                self.store,
+                self.settings,
+                rotation,
+                function_name,
+                granted,
+                reach=frozenset() if dry_run else access.delegated,
             )
             minted.append(credentials.access_key_id)
             return credentials
@@ -489,64 +474,6 @@ class Engine:
             timeout_seconds=self.settings.rotation_function_timeout_seconds,
             function=registration,
         )
-
-    def _mint_credentials(
-        self, rotation: Rotation, function: str, granted: Delegation, *, reach: frozenset[str]
-    ) -> Credentials:
-        """Short-lived credentials for a custom function to call rotor's API: the function's
-        role (parameter ``Role``, default ``rotation-functions``) narrowed to the rotated
-        secret and read access to ``reach`` (the delegated secrets; none in a dry run)."""
-        role_name = granted.role or ROTATION_PRINCIPAL
-        role = principals.get_principal(self.store, role_name)
-        if role is None or role.kind != principals.ROLE:
-            if role_name != ROTATION_PRINCIPAL:
-                raise errors.InvalidParameter(f"the function's role {role_name!r} is not a role")
-            role = self._default_role()
-        settings = self.settings
-
-        def resource(name: str) -> str:
-            return keys.secret_resource(name, region=settings.region, account=settings.account_id)
-
-        statements: list[dict[str, Any]] = [
-            {"Effect": "Allow", "Action": "*", "Resource": resource(rotation.secret_name)},
-            {"Effect": "Allow", "Action": "kms:GetRandomPassword", "Resource": "*"},
-        ]
-        if reach:
-            statements.append(
-                {
-                    "Effect": "Allow",
-                    "Action": list(delegation.READ_ACTIONS),
-                    "Resource": [resource(name) for name in sorted(reach)],
-                }
-            )
-        key_id, secret, token = keys.create_access_key(
-            self.store,
-            role,
-            expires_in_seconds=settings.rotation_function_timeout_seconds + 300,
-            session_policy=json.dumps({"Version": "1", "Statement": statements}),
-            function_session=principals.FunctionSession(
-                function=function,
-                rotation_id=rotation.id,
-                on_behalf_of=granted.on_behalf_of,
-            ),
-        )
-        return Credentials(access_key_id=key_id, access_key_secret=secret, security_token=token)
-
-    def _default_role(self) -> principals.Principal:
-        try:
-            role = principals.create_principal(self.store, ROTATION_PRINCIPAL, principals.ROLE)
-        except errors.Conflict:
-            found = principals.get_principal(self.store, ROTATION_PRINCIPAL)
-            assert found is not None
-            return found
-        principals.put_policy(
-            self.store,
-            ROTATION_POLICY,
-            json.dumps(ROTATION_POLICY_DOCUMENT),
-            "What a rotation function needs; each call is narrowed to its secrets.",
-        )
-        principals.attach_policy(self.store, ROTATION_PRINCIPAL, ROTATION_POLICY)
-        return role
 
     def _message(self, exc: Exception, access: SecretsAccess) -> str:
         if isinstance(exc, errors.RotorError):

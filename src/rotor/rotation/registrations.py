@@ -24,7 +24,7 @@ from rotor.access.keys import Identity, secret_resource
 from rotor.config import Settings
 from rotor.rotation import flows
 from rotor.rotation import functions as installed
-from rotor.rotation.engine import ROTATION_PRINCIPAL
+from rotor.rotation.function_credentials import ROTATION_PRINCIPAL
 from rotor.rotation.functions import python_handler
 from rotor.store import functions, principals
 from rotor.store.database import Store
