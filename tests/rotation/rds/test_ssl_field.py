@@ -27,15 +27,23 @@ from tests.services.mariadb import MariaDBServer
 # -- check_configuration ----------------------------------------------------------------
 
 
+REQUIRED = {"RegionId": "cn-hangzhou", "InstanceId": "rm-1", "CredentialsSecret": "rds/key"}
+
+
 def test_check_configuration_accepts_valid_settings() -> None:
-    check = rds.RdsAlternating().check_configuration
+    def check(parameters: dict[str, Any], current: dict[str, Any] | None) -> None:
+        rds.RdsAlternating().check_configuration({**REQUIRED, **parameters}, current)
+
     check({}, None)
     check({"Protocol": "https", "Endpoint": "https://rds.example:8443"}, {"SSL": "False"})
     check({"Protocol": "HTTP", "Endpoint": "rds.example"}, {"SSL": True})
     for value in (True, False, "true", "FALSE", None):
         check({}, {"AccountName": "app", "SSL": value})
-    # Only TLS settings are checked: RegionId and the rest are the steps' business.
-    check({"PasswordLength": 3}, {"AccountName": 5})
+    # The secret's other fields are the steps' business; the parameters are checked here.
+    check({}, {"AccountName": 5})
+    for refused in ({"PasswordLength": 3}, {"RegionId": None}):
+        with pytest.raises(errors.InvalidParameter):
+            rds.RdsAlternating().check_configuration({**REQUIRED, **refused}, None)
 
 
 @pytest.mark.parametrize("value", ["yes", 1, "required", "perhaps", "true ", ["true"]])

@@ -285,8 +285,8 @@ class RdsAlternating:
         """InvalidParameter for parameters :class:`Options` refuses, invalid TLS settings
         (the API's ``Endpoint``/``Protocol``, the ``SSL`` of the secret's Current value; None
         when it has no JSON value yet), before anything is stored."""
-        Options.parse(parameters)
         rds_options.check_configuration(parameters, current)
+        Options.parse(parameters)
 
     def invoke(self, event: dict[str, Any], context: InvocationContext) -> dict[str, Any] | None:
         step = step_of(event)
