@@ -15,6 +15,7 @@ import re
 import string
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -54,6 +55,7 @@ from tests.kms.conftest import (
     v1_error,
 )
 from tests.services.server import RunningServer
+from tests.services.unreachable import register_unreachable
 
 TIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
 PUNCTUATION = set(string.punctuation)
@@ -1032,13 +1034,11 @@ def test_audit_events(
 
 
 def test_rotate_while_another_rotation_runs(
-    kms: AcsClient, admin: rotor.client.Client, name: str
+    kms: AcsClient, admin: rotor.client.Client, name: str, tmp_path: Path
 ) -> None:
     v1_call(kms, create(name, "old", "v1"))
-    # A password length the function refuses: the new step fails and retries, so it runs on.
-    started = admin.configure_rotation(
-        name, function=FUNCTION, parameters={"PasswordLength": 3}
-    ).started
+    # An unreachable target: the new step fails and retries, so the rotation runs on.
+    started = admin.configure_rotation(name, function=register_unreachable(admin, tmp_path)).started
     assert started is not None
     stuck = started.version_id
     try:
