@@ -239,8 +239,17 @@ def test_custom_flow(cli: Invoke, client: rotor.client.Client, name: str, tmp_pa
 def test_show_prints_the_next_rotation(cli: Invoke, client: rotor.client.Client, name: str) -> None:
     client.create_secret(name, value="old")
     enabled = ok(cli("rotation", "enable", name, *FUNCTION, "--every", "30d", "--no-rotate-now"))
-    assert "Dry run passed" in enabled.stdout
+    assert "Dry run passed: ran RotateSecretNew (new), RotateSecretTest (test)." in enabled.stdout
+    assert "not run: RotateSecretSet (set): changes the target system" in enabled.stdout
     assert client.get_value(name).value == "old"  # the dry run changed nothing
+    as_json = json.loads(
+        ok(
+            cli(
+                "rotation", "enable", name, *FUNCTION, "--every", "30d", "--no-rotate-now", "--json"
+            )
+        ).stdout
+    )
+    assert as_json["dry_run"]["ran"] == ["RotateSecretNew (new)", "RotateSecretTest (test)"]
 
     data = json.loads(ok(cli("rotation", "show", name, "--json")).stdout)
     assert data["enabled"] is True

@@ -106,13 +106,29 @@ def rotation_json(rotation: rotor.client.Rotation, *, events: bool = True) -> di
 
 
 def configured_json(
-    config: rotor.client.RotationConfig, started: rotor.client.Rotation | None
+    config: rotor.client.RotationConfig,
+    started: rotor.client.Rotation | None,
+    dry_run: rotor.client.DryRun | None = None,
 ) -> dict[str, Any]:
-    """What ``rotor rotation enable --json`` prints: the configuration and the rotation started."""
+    """What ``rotor rotation enable --json`` prints: the configuration, the rotation started,
+    and what the dry run checked."""
     return {
         "rotation": config_json(config),
         "started": None if started is None else rotation_json(started),
+        "dry_run": None
+        if dry_run is None
+        else {"ran": list(dry_run.ran), "skipped": list(dry_run.skipped), "log": list(dry_run.log)},
     }
+
+
+def dry_run_view(dry_run: rotor.client.DryRun) -> Text:
+    """What a passed dry run checked (into a discarded version) and what it could not."""
+    text = Text(f"Dry run passed: ran {', '.join(dry_run.ran) or 'nothing'}.")
+    for skipped in dry_run.skipped:
+        text.append(f"\n  not run: {skipped}")
+    for line in dry_run.log:
+        text.append(f"\n  | {line}")
+    return text
 
 
 _STATUS_STYLE = {

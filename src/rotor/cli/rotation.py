@@ -228,16 +228,13 @@ def enable(
                     f"{render_rotation.schedule(config)}{window}."
                 )
             )
+            if result.dry_run is not None:
+                console.print(render_rotation.dry_run_view(result.dry_run))
             if not rotate_now:
-                console.print(
-                    Text(
-                        "Dry run passed (new and test steps into a discarded version). "
-                        f"Next rotation at: {render.when(config.next_rotation_at)}."
-                    )
-                )
+                console.print(Text(f"Next rotation at: {render.when(config.next_rotation_at)}."))
         if started is None or no_wait:
             if as_json:
-                render.echo_json(render_rotation.configured_json(config, started))
+                render.echo_json(render_rotation.configured_json(config, started, result.dry_run))
             elif started is not None:
                 render.console().print(Text(f"Started rotation {started.id}."))
             return
