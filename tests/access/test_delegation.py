@@ -310,16 +310,27 @@ def delegating_dev(world: World, master: str) -> Actor:
     )
 
 
-def test_a_delegated_secret_is_readable_never_writable(
-    world: World, master: str, webhook: Webhook, hook_function: str
-) -> None:
+def delegated_rotation(
+    world: World, master: str, hook_function: str, *, rotate_now: bool
+) -> tuple[Actor, str, dict[str, Any]]:
+    """A dev who may delegate the master configures the hook with it: (dev, secret, answer)."""
     dev = delegating_dev(world, master)
     name = dev_secret(world, dev)
     response = configure(
-        dev, name, {"function": hook_function, "parameters": {"LootSecret": master}}
+        dev,
+        name,
+        {"function": hook_function, "parameters": {"LootSecret": master}, "rotate_now": rotate_now},
     )
     assert response.status_code == 200, response.text
-    done = world.admin.wait_for_rotation(response.json()["started"]["id"], timeout=60)
+    answer: dict[str, Any] = response.json()
+    return dev, name, answer
+
+
+def test_a_delegated_secret_is_readable_never_writable(
+    world: World, master: str, webhook: Webhook, hook_function: str
+) -> None:
+    _, name, answer = delegated_rotation(world, master, hook_function, rotate_now=True)
+    done = world.admin.wait_for_rotation(answer["started"]["id"], timeout=60)
     assert done.status == "succeeded", done
     calls = webhook.received()
     assert [c["step"] for c in calls] == ["new", "set", "test", "end"]
@@ -332,14 +343,7 @@ def test_a_delegated_secret_is_readable_never_writable(
 def test_a_dry_run_mints_nothing_beyond_the_rotated_secret(
     world: World, master: str, webhook: Webhook, hook_function: str
 ) -> None:
-    dev = delegating_dev(world, master)
-    name = dev_secret(world, dev)
-    response = configure(
-        dev,
-        name,
-        {"function": hook_function, "parameters": {"LootSecret": master}, "rotate_now": False},
-    )
-    assert response.status_code == 200, response.text
+    delegated_rotation(world, master, hook_function, rotate_now=False)
     calls = webhook.received()
     assert [c["step"] for c in calls] == ["new"]  # a custom test needs set: not dry-run
     assert {c["read"] for c in calls} == {"denied"}
@@ -348,14 +352,7 @@ def test_a_dry_run_mints_nothing_beyond_the_rotated_secret(
 def test_revoking_the_configurers_read_stops_the_next_rotation(
     world: World, master: str, webhook: Webhook, hook_function: str
 ) -> None:
-    dev = delegating_dev(world, master)
-    name = dev_secret(world, dev)
-    response = configure(
-        dev,
-        name,
-        {"function": hook_function, "parameters": {"LootSecret": master}, "rotate_now": False},
-    )
-    assert response.status_code == 200, response.text
+    dev, name, _ = delegated_rotation(world, master, hook_function, rotate_now=False)
     webhook.received()
     current = world.admin.get_value(name)
     world.admin.detach_policy(f"{dev.name}-p2", dev.name)
