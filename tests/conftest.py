@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from rotor.access.keys import Identity
-from rotor.config import Settings
+from rotor.settings import Settings
 from rotor.store.database import Store
 
 pytest_plugins = [

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 import rotor.client
 from rotor import errors
-from rotor.config import Settings
+from rotor.settings import Settings
 from rotor.store import tables
 from rotor.store.database import Store
 from tests.access.conftest import Actor, World, allow, assert_no_value_in, events_of, secrets_of

@@ -32,7 +32,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from rotor.api.app import create_app
-from rotor.config import Settings
+from rotor.settings import Settings
 from tests.services.server import RunningServer
 
 #: Examples per operation beside schemathesis's own explicit (coverage) cases; about 40

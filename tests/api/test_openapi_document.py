@@ -13,7 +13,7 @@ import pytest
 from rotor import errors
 from rotor.api import openapi
 from rotor.api.app import create_app
-from rotor.config import Settings
+from rotor.settings import Settings
 from rotor.store import functions, names, principals
 
 V1_STATUSES = {"400", "401", "413", "500", "503"}

@@ -19,7 +19,7 @@ import pytest
 
 import rotor.client
 from rotor import errors
-from rotor.config import Settings
+from rotor.settings import Settings
 from rotor.store import audit
 from rotor.store.database import Store
 from tests.services import tls

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 import rotor.client
-from rotor import config as rotor_config
 from rotor import errors
+from rotor import settings as rotor_settings
 from rotor.client import _config
 
 
@@ -86,7 +86,7 @@ def test_default_data_dir_is_the_servers(monkeypatch: pytest.MonkeyPatch, tmp_pa
             monkeypatch.delenv("XDG_DATA_HOME", raising=False)
         else:
             monkeypatch.setenv("XDG_DATA_HOME", xdg)
-        assert _config.default_data_dir(dict(os.environ)) == rotor_config.default_data_dir()
+        assert _config.default_data_dir(dict(os.environ)) == rotor_settings.default_data_dir()
 
 
 def test_default_data_dir_keeps_its_key_for_its_own_server(tmp_path: Path) -> None:

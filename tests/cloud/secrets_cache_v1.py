@@ -1,6 +1,6 @@
 """Drive ``aliyun-secret-manager-client`` 0.1.5 (unmodified) against a rotor server.
 
-Runs under ``.venv-cloud`` (tests/kms/test_caching_clients.py passes this file's text to
+Runs under ``.venv-cloud`` (tests/aliyun/test_caching_clients.py passes this file's text to
 ``run_cloud_script``). Its settings come as JSON in the ``CACHE_TEST`` variable:
 
 - ``work``: a directory of the test's own; the script runs there (no stray

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rotor.config import describe_settings
+from rotor.settings import describe_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text()

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from rotor import errors
-from rotor.config import Settings
 from rotor.rotation import configuration
 from rotor.rotation.engine import Engine
+from rotor.settings import Settings
 from rotor.store import rotation_configs, rotations, secrets, stages, versions
 from rotor.store.database import Store
 from rotor.store.rotations import Status

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 
-from rotor.config import Settings
+from rotor.settings import Settings
 from rotor.store import secrets
 from rotor.store.database import MIGRATIONS, Store
 from tests.rotation.test_server_rotation import FAST, HANDLER, _admin, _Endpoint, _wait_rotation

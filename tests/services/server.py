@@ -247,8 +247,8 @@ def rotor_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSe
 def secret_values_leaked(server: RunningServer) -> list[str]:
     """Every secret value the session stored, found in an audit row, a rotation event or
     the server's log (after the server stopped). Returns where each was seen."""
-    from rotor.config import Settings
     from rotor.rotation.functions.base import Redactor
+    from rotor.settings import Settings
     from rotor.store import tables
     from rotor.store.database import Store
     from rotor.store.envelope import Sealed, version_context

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 
+from rotor.clock import utcnow
 from rotor.store import audit
 from rotor.store.audit import AuditEvent
-from rotor.store.database import Store, utcnow
+from rotor.store.database import Store
 
 
 def test_batches_round_trip_with_filters(store: Store) -> None:

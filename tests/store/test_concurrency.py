@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from rotor.config import Settings
+from rotor.settings import Settings
 from rotor.store import secrets, stages, versions
 from rotor.store.database import Store
 

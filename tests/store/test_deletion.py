@@ -5,8 +5,9 @@ import datetime as dt
 import pytest
 
 from rotor import errors
+from rotor.clock import utcnow
 from rotor.store import deletion, secrets, stages, versions
-from rotor.store.database import Store, utcnow
+from rotor.store.database import Store
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from rotor import errors
-from rotor.config import Settings
+from rotor.settings import Settings
 from rotor.store import rekey, secrets, tables, versions
 from rotor.store.database import Store
 from rotor.store.master_key import generate_key

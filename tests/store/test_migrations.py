@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from rotor.config import Settings
+from rotor.settings import Settings
 from rotor.store import secrets, tables, versions
 from rotor.store.database import Store
 from tests.conftest import admin_identity

@@ -28,7 +28,7 @@ from typing import Any
 from rotor import errors
 from rotor.access import policies
 from rotor.access.keys import Identity, secret_resource
-from rotor.config import Settings
+from rotor.settings import Settings
 from rotor.store import principals, stages, versions
 from rotor.store.database import Store
 from rotor.store.functions import RegisteredFunction

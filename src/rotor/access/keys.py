@@ -4,7 +4,7 @@ Two ways to authenticate a native API request (both resolve to the same
 principals and policies as the compatible dialects):
 
 - **Bearer**: ``Authorization: Bearer <access_key_id>.<access_key_secret>``.
-- **Signed** (:mod:`rotor.access.signing`): an HMAC-SHA256 signature over the
+- **Signed** (:mod:`rotor.access.rotor_signature`): an HMAC-SHA256 signature over the
   method, path, sorted query, body hash, a timestamp and a nonce; the secret
   never travels.
 
@@ -45,9 +45,10 @@ from typing import Generic, TypeVar
 
 from rotor import errors
 from rotor.access import policies
+from rotor.clock import utcnow
+from rotor.private_files import write_private_file
 from rotor.store import principals
-from rotor.store.database import Store, utcnow
-from rotor.store.master_key import write_private_file
+from rotor.store.database import Store
 
 log = logging.getLogger(__name__)
 

@@ -26,12 +26,12 @@ from rotor.access.audit import AuditLog
 from rotor.access.keys import Authenticator
 from rotor.api import docs, openapi
 from rotor.api.front import FrontDoor, error_response
-from rotor.api.native import admin, functions, health, passwords, rotation, sessions
+from rotor.api.native import access, functions, health, passwords, rotation, sessions
 from rotor.api.native import audit as audit_routes
 from rotor.api.native import secrets as secret_routes
-from rotor.config import Settings
 from rotor.rotation.engine import Engine
 from rotor.rotation.scheduler import Scheduler
+from rotor.settings import Settings
 from rotor.store import deletion, principals
 from rotor.store.database import Store
 
@@ -193,7 +193,7 @@ def create_app(settings: Settings, store: Store | None = None, *, api_url: str =
     app.include_router(secret_routes.router)
     app.include_router(passwords.router)
     app.include_router(rotation.router)
-    app.include_router(admin.router)
+    app.include_router(access.router)
     app.include_router(functions.router)
     app.include_router(sessions.router)
     app.include_router(audit_routes.router)

@@ -4,7 +4,7 @@ For every request it assigns a request id (on every response, and in every
 error body), caps the body size, and — for every ``/v1`` request, before any
 route or body parser runs — authenticates the caller and slows down sources
 that keep failing. A bearer key is checked before the body is read; a signed
-request (:mod:`rotor.access.signing`) signs its body, so its body is read (and
+request (:mod:`rotor.access.rotor_signature`) signs its body, so its body is read (and
 capped) first and replayed to the framework afterwards. It writes one audit
 event per ``/v1`` request, whatever the outcome. Plain reads
 (``GET /v1/secrets/NAME:value``) are authorised and served right here: the
@@ -26,15 +26,16 @@ from fastapi.responses import JSONResponse
 from starlette.types import Message, Receive, Scope, Send
 
 from rotor import errors
-from rotor.access import signing
+from rotor.access import rotor_signature
 from rotor.access.audit import AuditLog
 from rotor.access.keys import Authenticator, Identity, secret_resource
 from rotor.api.bodies import ClientGone, read_capped
 from rotor.api.dialects.aliyun.endpoint import KmsEndpoint, is_kms_request
 from rotor.api.native import reads
-from rotor.config import Settings
+from rotor.clock import utcnow
+from rotor.settings import Settings
 from rotor.store.audit import AuditEvent
-from rotor.store.database import Store, utcnow
+from rotor.store.database import Store
 
 log = logging.getLogger("rotor.api")
 
@@ -98,7 +99,7 @@ class FrontDoor:
         self.max_body = settings.max_request_bytes
         self.store = store
         self.authenticator = authenticator
-        self.verifier = signing.Verifier(authenticator)
+        self.verifier = rotor_signature.Verifier(authenticator)
         self.audit = audit
         self.throttle = Throttle(settings.auth_failure_max_delay_seconds)
         self.kms = KmsEndpoint(
@@ -146,7 +147,7 @@ class FrontDoor:
         token = _text(headers.get(b"x-rotor-security-token"))
         body: bytes | None = None
         try:
-            if signing.is_signed(authorization):
+            if rotor_signature.is_signed(authorization):
                 body = await self._read_body(scope, receive, send)
                 if body is None:
                     return  # refused as too large, or the client went away

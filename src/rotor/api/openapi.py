@@ -19,8 +19,8 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from pydantic import Field
 
-from rotor import errors
-from rotor.store import deletion, functions, names, paging, principals, stages, versions
+from rotor import errors, protocol
+from rotor.store import deletion, functions, paging, principals, stages, versions
 
 Schema = dict[str, Any]
 
@@ -48,17 +48,16 @@ def _secret_name() -> Schema:
     Written without look-arounds (JSON Schema patterns are ECMA regexes, and generators
     handle them badly): segments split by ``/``, each empty, or holding a character
     other than ``.``, or three dots or more."""
-    alphabet = names.NAME_PATTERN.split("{")[0]  # [A-Za-z0-9/_+=.@-]
+    alphabet = f"[{protocol.NAME_CHARACTERS}]"
     in_segment = alphabet.replace("/", "")
     not_dot = in_segment.replace(".", "")
     segment = rf"(?:\.*{not_dot}{in_segment}*|\.{{3,}})?"
     return {
         "type": "string",
         "minLength": 1,
-        "maxLength": 192,
+        "maxLength": protocol.NAME_MAX_LENGTH,
         "pattern": _anchored(rf"{segment}(?:/{segment})*"),
-        "description": "1-192 characters of A-Z a-z 0-9 / _ + = . @ -, "
-        "with no '.' or '..' between slashes.",
+        "description": f"{protocol.NAME_RULE}, with no '.' or '..' between slashes.",
         "examples": ["prod/db/app"],
     }
 

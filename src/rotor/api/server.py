@@ -27,10 +27,10 @@ import uvicorn
 from rotor import errors
 from rotor.access import keys
 from rotor.api.app import create_app
-from rotor.config import Settings
+from rotor.private_files import write_private_file
+from rotor.settings import Settings
 from rotor.store import functions
 from rotor.store.database import Store
-from rotor.store.master_key import write_private_file
 
 log = logging.getLogger("rotor.server")
 

@@ -19,9 +19,9 @@ import rotor
 from rotor import errors
 from rotor.cli import (
     access,
-    admin,
     audit,
     functions,
+    offline,
     passwords,
     render,
     rotate,
@@ -92,8 +92,8 @@ app.add_typer(access.policy_app, name="policy", rich_help_panel="Access control"
 app.command("whoami", rich_help_panel="Access control")(access.whoami)
 app.command("assume-role", rich_help_panel="Access control")(access.assume_role)
 app.command("audit", rich_help_panel="Access control")(audit.run)
-app.command("purge", rich_help_panel="Offline (data dir)")(admin.purge)
-app.add_typer(admin.master_key_app, name="master-key", rich_help_panel="Offline (data dir)")
+app.command("purge", rich_help_panel="Offline (data dir)")(offline.purge)
+app.add_typer(offline.master_key_app, name="master-key", rich_help_panel="Offline (data dir)")
 
 
 def main() -> None:

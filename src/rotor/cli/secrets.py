@@ -20,7 +20,7 @@ from typing import Annotated
 import typer
 from rich.text import Text
 
-from rotor import errors
+from rotor import errors, protocol
 from rotor.cli import render, render_secrets
 from rotor.cli.connection import Connection, connected
 from rotor.cli.render import JsonOption
@@ -29,7 +29,7 @@ app = typer.Typer(help="Create, read and manage secrets on a rotor server.", no_
 
 NameArgument = Annotated[
     str,
-    typer.Argument(help="Secret name: 1-192 characters of A-Za-z0-9/_+=.@-", show_default=False),
+    typer.Argument(help=f"Secret name: {protocol.NAME_RULE}", show_default=False),
 ]
 ValueOption = Annotated[
     str | None,

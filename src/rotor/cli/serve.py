@@ -1,4 +1,4 @@
-"""``rotor serve``, and the flags that become server :class:`rotor.config.Settings`.
+"""``rotor serve``, and the flags that become server :class:`rotor.settings.Settings`.
 
 Flags override the ``ROTOR_*`` environment variables, which override the
 defaults. Settings that may hold a secret (the database URL, the master key)
@@ -15,9 +15,10 @@ from typing import Annotated, Any
 
 import typer
 
-from rotor import config, errors
+from rotor import errors
+from rotor import settings as rotor_settings
 
-_SETTINGS = {field.name: field for field in dataclasses.fields(config.Settings)}
+_SETTINGS = {field.name: field for field in dataclasses.fields(rotor_settings.Settings)}
 _FLAGS = (
     "data_dir",
     "host",
@@ -35,7 +36,7 @@ def _help(name: str, extra: str = "") -> str:
 
 
 def _env(name: str) -> str:
-    return config.ENV_PREFIX + name.upper()
+    return rotor_settings.ENV_PREFIX + name.upper()
 
 
 class LogLevel(enum.StrEnum):
@@ -63,10 +64,10 @@ DatabaseUrlOption = Annotated[
 ]
 
 
-def load_settings(**overrides: Any) -> config.Settings:
+def load_settings(**overrides: Any) -> rotor_settings.Settings:
     """Settings from the environment and ``overrides`` (None means not given)."""
     try:
-        return config.Settings.load(overrides)
+        return rotor_settings.Settings.load(overrides)
     except ValueError as exc:  # a non-numeric ROTOR_* number; the message names the variable
         raise errors.InvalidParameter(str(exc)) from None
 
@@ -74,7 +75,7 @@ def load_settings(**overrides: Any) -> config.Settings:
 def _other_settings() -> str:
     rows = [
         f"{env}: {help_text}"
-        for env, _default, help_text in config.describe_settings()
+        for env, _default, help_text in rotor_settings.describe_settings()
         if env not in {_env(name) for name in _FLAGS}
     ]
     return "Other settings (environment only):\n\n" + "\n\n".join(rows)

@@ -25,7 +25,7 @@ from typing import Any, Generic, Literal, TypedDict, TypeVar
 
 import httpx
 
-from rotor import errors
+from rotor import errors, protocol
 from rotor.client import _signing
 from rotor.client._config import ClientConfig
 from rotor.client._models import (
@@ -43,7 +43,7 @@ from rotor.client._models import (
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
 """Connect within 5 s; wait at most 30 s for each read, write and pooled connection."""
 
-_NAME = re.compile(r"[A-Za-z0-9/_+=.@-]{1,192}")
+_NAME = re.compile(protocol.NAME_PATTERN)
 _RETRY_STATUSES = frozenset({500, 502, 503, 504})
 _ROTATION_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
 
@@ -237,9 +237,7 @@ def _error_code(response: httpx.Response) -> str | None:
 def secret_path(name: str, method: str = "") -> str:
     """``/v1/secrets/NAME[:method]``, refusing names a URL could change the meaning of."""
     if not _NAME.fullmatch(name):
-        raise errors.InvalidParameter(
-            f"invalid secret name {name!r}: use 1-192 characters of A-Za-z0-9/_+=.@-"
-        )
+        raise errors.InvalidParameter(f"invalid secret name {name!r}: use {protocol.NAME_RULE}")
     # HTTP clients resolve "." and ".." segments; keep them literal.
     segments = ["%2E" * len(s) if s in (".", "..") else s for s in name.split("/")]
     return "/v1/secrets/" + "/".join(segments) + (f":{method}" if method else "")

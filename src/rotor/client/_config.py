@@ -21,7 +21,8 @@ from typing import Any, Literal, get_args
 
 import httpx
 
-from rotor import config, errors
+from rotor import errors
+from rotor import settings as rotor_settings
 
 ENV_URL = "ROTOR_URL"
 ENV_ACCESS_KEY_ID = "ROTOR_ACCESS_KEY_ID"
@@ -242,9 +243,9 @@ def _check_url(url: str, source: str) -> str:
 
 
 def default_data_dir(environ: Mapping[str, str]) -> Path:
-    """The data dir ``rotor serve`` uses when none is set (as :func:`config.default_data_dir`)."""
+    """The data dir ``rotor serve`` uses when none is set (as :func:`rotor_settings.default_data_dir`)."""
     if environ is os.environ:
-        return config.default_data_dir()
+        return rotor_settings.default_data_dir()
     base = environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(base) / "rotor"
 

@@ -1,10 +1,8 @@
 """The client side of ``ROTOR-HMAC-SHA256`` request signing.
 
-The scheme is documented in :mod:`rotor.access.signing` (and the README); this
-module computes the same string to sign from the request httpx will send, so
-the key secret never travels. The client never imports the server's packages,
-so the few lines of canonical form are written out again here, and a test
-keeps both sides in step.
+The scheme is documented in :mod:`rotor.access.rotor_signature` (and the README);
+the string to sign comes from :mod:`rotor.protocol`, which the server uses too,
+computed from the request httpx will send, so the key secret never travels.
 """
 
 from __future__ import annotations
@@ -13,45 +11,13 @@ import hashlib
 import hmac
 import secrets
 import time
-import urllib.parse
 
 import httpx
 
-ALGORITHM = "ROTOR-HMAC-SHA256"
-SECURITY_TOKEN_HEADER = "X-Rotor-Security-Token"
+from rotor import protocol
 
-
-def canonical_query(query: str) -> str:
-    """Pairs decoded, each part RFC 3986-encoded, sorted, joined with ``&``."""
-    pairs = urllib.parse.parse_qsl(query, keep_blank_values=True)
-    encoded = sorted(
-        (urllib.parse.quote(k, safe="~"), urllib.parse.quote(v, safe="~")) for k, v in pairs
-    )
-    return "&".join(f"{k}={v}" for k, v in encoded)
-
-
-def string_to_sign(
-    *,
-    method: str,
-    path: str,
-    query: str,
-    body: bytes,
-    timestamp: str,
-    nonce: str,
-    security_token: str = "",
-) -> str:
-    return "\n".join(
-        [
-            ALGORITHM,
-            method,
-            path,
-            canonical_query(query),
-            hashlib.sha256(body).hexdigest(),
-            timestamp,
-            nonce,
-            security_token,
-        ]
-    )
+ALGORITHM = protocol.ALGORITHM
+SECURITY_TOKEN_HEADER = protocol.SECURITY_TOKEN_HEADER
 
 
 def authorization(
@@ -68,7 +34,7 @@ def authorization(
     path, _, query = request.url.raw_path.decode("ascii").partition("?")
     stamp = str(int(time.time()) if timestamp is None else timestamp)
     nonce = nonce or secrets.token_urlsafe(18)
-    text = string_to_sign(
+    text = protocol.string_to_sign(
         method=request.method,
         path=path,
         query=query,

@@ -10,12 +10,12 @@ from typing import Any
 from rotor import errors
 from rotor.access import delegation
 from rotor.access.keys import Identity
+from rotor.clock import utcnow
 from rotor.rotation import flows, schedules
 from rotor.rotation import functions as registry
 from rotor.rotation.engine import DryRunReport, Engine, flow_of, functions_of
 from rotor.rotation.functions.base import ChecksConfiguration, RotationFunction
 from rotor.store import rotation_configs
-from rotor.store.database import utcnow
 from rotor.store.rotation_configs import RotationConfig
 from rotor.store.rotations import Rotation
 

@@ -29,7 +29,7 @@ from rotor import errors
 from rotor.access import delegation
 from rotor.access.audit import AuditLog
 from rotor.access.delegation import Delegation
-from rotor.config import Settings
+from rotor.clock import utcnow
 from rotor.rotation import flows, function_credentials, schedules
 from rotor.rotation import functions as registry
 from rotor.rotation.functions.base import (
@@ -38,9 +38,10 @@ from rotor.rotation.functions.base import (
     Redactor,
     SecretsAccess,
 )
+from rotor.settings import Settings
 from rotor.store import principals, rotation_configs, rotations, secrets, stages, versions
 from rotor.store.audit import AuditEvent
-from rotor.store.database import Store, utcnow
+from rotor.store.database import Store
 from rotor.store.functions import RegisteredFunction
 from rotor.store.rotations import EventKind, Rotation, Status
 

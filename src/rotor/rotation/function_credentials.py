@@ -16,8 +16,8 @@ from typing import Any
 from rotor import errors
 from rotor.access import delegation, keys
 from rotor.access.delegation import Delegation
-from rotor.config import Settings
 from rotor.rotation.functions.base import Credentials
+from rotor.settings import Settings
 from rotor.store import principals
 from rotor.store.database import Store
 from rotor.store.rotations import Rotation

@@ -21,11 +21,11 @@ import httpx
 from rotor import errors
 from rotor.access import delegation, policies
 from rotor.access.keys import Identity, secret_resource
-from rotor.config import Settings
 from rotor.rotation import flows
 from rotor.rotation import functions as installed
 from rotor.rotation.function_credentials import ROTATION_PRINCIPAL
 from rotor.rotation.functions import python_handler
+from rotor.settings import Settings
 from rotor.store import functions, principals
 from rotor.store.database import Store
 from rotor.store.functions import RegisteredFunction

@@ -17,10 +17,10 @@ import threading
 import time
 
 from rotor import errors
+from rotor.clock import utcnow
 from rotor.rotation import schedules
 from rotor.rotation.engine import Engine, schedule_of
 from rotor.store import rotation_configs, rotations
-from rotor.store.database import utcnow
 
 log = logging.getLogger(__name__)
 

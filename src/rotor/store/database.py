@@ -13,7 +13,6 @@ instead of failing. On PostgreSQL, writers lock the secret's row
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import logging
 import os
 from collections.abc import Iterator
@@ -26,7 +25,7 @@ from alembic.config import Config as AlembicConfig
 from sqlalchemy import event
 
 from rotor import errors
-from rotor.config import Settings
+from rotor.settings import Settings
 from rotor.store.envelope import Envelope
 from rotor.store.master_key import EnvKeyProvider, FileKeyProvider, MasterKeyProvider
 
@@ -35,10 +34,6 @@ log = logging.getLogger(__name__)
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 SQLITE_POOL_SIZE = 40
 MIGRATIONS = Path(__file__).parent / "migrations"
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 def create_engine(url: str) -> sa.Engine:

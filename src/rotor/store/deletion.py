@@ -8,8 +8,9 @@ import logging
 import sqlalchemy as sa
 
 from rotor import errors
+from rotor.clock import utcnow
 from rotor.store import tables as t
-from rotor.store.database import Store, utcnow
+from rotor.store.database import Store
 from rotor.store.names import load_row, validate_name
 
 log = logging.getLogger(__name__)

@@ -19,9 +19,10 @@ from typing import Any
 import sqlalchemy as sa
 
 from rotor import errors
+from rotor.clock import utcnow
 from rotor.store import tables as t
 from rotor.store import versions
-from rotor.store.database import Store, utcnow
+from rotor.store.database import Store
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import os
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +24,7 @@ from typing import Protocol
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from rotor import errors
+from rotor.private_files import write_private_file
 
 KEY_BYTES = 32
 
@@ -87,24 +87,6 @@ def parse_keys(text: str, source: str) -> list[bytes]:
 
 def format_keys(keys: list[bytes]) -> str:
     return "".join(base64.b64encode(k).decode() + "\n" for k in keys)
-
-
-def write_private_file(path: Path, text: str, *, exclusive: bool = False) -> None:
-    """Write ``text`` to ``path`` with mode 0600, atomically (or failing if it exists)."""
-    if exclusive:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        return
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 class FileKeyProvider:

@@ -2,26 +2,20 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import sqlalchemy as sa
 
-from rotor import errors
+from rotor import errors, protocol
 from rotor.store import tables as t
-
-NAME_PATTERN = r"[A-Za-z0-9/_+=.@-]{1,192}"
-_NAME_RE = re.compile(NAME_PATTERN)
 
 
 def validate_name(name: object) -> str:
-    if not isinstance(name, str) or not _NAME_RE.fullmatch(name):
-        raise errors.InvalidParameter(
-            "secret name must be 1-192 characters of A-Z a-z 0-9 / _ + = . @ -"
-        )
-    if any(part in (".", "..") for part in name.split("/")):
-        # HTTP clients collapse such path segments: a/../b would reach secret b.
-        raise errors.InvalidParameter("secret name must not have '.' or '..' between slashes")
+    """``name``, when it is a valid secret name (:func:`rotor.protocol.name_problem`)."""
+    problem = protocol.name_problem(name)
+    if problem is not None:
+        raise errors.InvalidParameter(problem)
+    assert isinstance(name, str)
     return name
 
 

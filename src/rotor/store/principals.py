@@ -17,8 +17,9 @@ from typing import Any
 import sqlalchemy as sa
 
 from rotor import errors
+from rotor.clock import utcnow
 from rotor.store import tables as t
-from rotor.store.database import Store, utcnow
+from rotor.store.database import Store
 from rotor.store.envelope import Sealed, access_key_context
 
 USER = "user"

@@ -10,9 +10,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from rotor.clock import utcnow
 from rotor.store import stages as stages_mod
 from rotor.store import tables as t
-from rotor.store.database import Store, utcnow
+from rotor.store.database import Store
 from rotor.store.names import load_row, validate_name
 
 

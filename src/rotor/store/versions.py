@@ -17,9 +17,10 @@ from typing import Any
 import sqlalchemy as sa
 
 from rotor import errors
+from rotor.clock import utcnow
 from rotor.store import stages as stages_mod
 from rotor.store import tables as t
-from rotor.store.database import Store, utcnow
+from rotor.store.database import Store
 from rotor.store.envelope import Sealed, version_context
 from rotor.store.names import load_row, validate_name
 from rotor.store.paging import Page, decode_offset, encode_token, validate_page_size

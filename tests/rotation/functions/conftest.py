@@ -11,13 +11,13 @@ from typing import Any
 import pytest
 
 from rotor.access.delegation import referenced_secrets
-from rotor.config import Settings
 from rotor.rotation.functions.base import (
     Credentials,
     InvocationContext,
     Redactor,
     SecretsAccess,
 )
+from rotor.settings import Settings
 from rotor.store.database import Store
 from rotor.store.functions import RegisteredFunction
 

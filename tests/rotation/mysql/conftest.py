@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from rotor.config import Settings
 from rotor.rotation.engine import Engine
+from rotor.settings import Settings
 from rotor.store.database import Store
 from tests.rotation.mysql.support import Database
 from tests.services.mariadb import MariaDBServer, MariaDBTLSServer

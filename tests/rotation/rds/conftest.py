@@ -19,12 +19,13 @@ from alibabacloud_rds20140815 import models as rds_models
 from alibabacloud_rds20140815.client import Client as RdsClient
 from alibabacloud_tea_openapi import models as openapi_models
 
-from rotor.access.signatures import SigningKey
-from rotor.config import Settings
-from rotor.devtools import rds_mariadb, rds_standin
+from rotor.access.aliyun_signature import SigningKey
+from rotor.rds_standin import mariadb as rds_mariadb
+from rotor.rds_standin import server as rds_standin
 from rotor.rotation import configuration
 from rotor.rotation.engine import Engine
 from rotor.rotation.functions import rds
+from rotor.settings import Settings
 from rotor.store import rotation_configs, secrets
 from rotor.store.database import Store
 from tests.conftest import admin_identity

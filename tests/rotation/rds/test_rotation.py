@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from rotor import errors
-from rotor.access import signatures
-from rotor.devtools import rds_standin
-from rotor.devtools.rds_standin import Fault
+from rotor.access import aliyun_signature
+from rotor.rds_standin import server as rds_standin
+from rotor.rds_standin.server import Fault
 from rotor.rotation import configuration
 from rotor.rotation.engine import Engine
 from rotor.rotation.functions import rds, rds_options
@@ -54,8 +54,8 @@ def _history(engine: Engine, rotation: rotations.Rotation) -> str:
 @pytest.mark.parametrize(
     ("algorithm", "scheme"),
     [
-        ("ACS3-HMAC-SHA256", signatures.Scheme.ACS3),
-        ("HMAC-SHA1", signatures.Scheme.RPC_V1),
+        ("ACS3-HMAC-SHA256", aliyun_signature.Scheme.ACS3),
+        ("HMAC-SHA1", aliyun_signature.Scheme.RPC_V1),
     ],
 )
 def test_first_rotation_creates_the_alternate_with_type_and_privileges(
@@ -64,7 +64,7 @@ def test_first_rotation_creates_the_alternate_with_type_and_privileges(
     mariadb_server: MariaDBServer,
     app_account: AppAccount,
     algorithm: str,
-    scheme: signatures.Scheme,
+    scheme: aliyun_signature.Scheme,
 ) -> None:
     standin.calls.clear()  # the fixture's own calls
     name = setup_secret(engine, standin, mariadb_server, app_account, SignatureAlgorithm=algorithm)

@@ -30,8 +30,8 @@ def test_server_cli_and_stand_in_do_not_load_the_sdk() -> None:
             "rotor.cli.main",
             "rotor.rotation.engine",
             "rotor.rotation.functions.rds_options",
-            "rotor.access.signatures",
-            "rotor.devtools.rds_standin",
+            "rotor.access.aliyun_signature",
+            "rotor.rds_standin.server",
         )
         == []
     )

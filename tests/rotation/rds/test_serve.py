@@ -11,8 +11,8 @@ from typing import Any
 
 import httpx
 
-from rotor.devtools import rds_standin
-from rotor.devtools.rds_standin import Fault
+from rotor.rds_standin import server as rds_standin
+from rotor.rds_standin.server import Fault
 from tests.rotation.rds.conftest import (
     ACCESS_KEY_ID,
     ACCESS_KEY_SECRET,

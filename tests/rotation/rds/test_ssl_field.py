@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from rotor import errors
-from rotor.devtools import rds_standin
+from rotor.rds_standin import server as rds_standin
 from rotor.rotation.engine import Engine
 from rotor.rotation.functions import rds
 from rotor.store import secrets, versions

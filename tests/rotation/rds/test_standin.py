@@ -21,9 +21,10 @@ from alibabacloud_tea_openapi import exceptions as tea_errors
 from alibabacloud_tea_openapi import utils_models
 from darabonba.runtime import RuntimeOptions
 
-from rotor.access import signatures
-from rotor.devtools import rds_mariadb, rds_standin
-from rotor.devtools.rds_standin import Fault
+from rotor.access import aliyun_signature
+from rotor.rds_standin import mariadb as rds_mariadb
+from rotor.rds_standin import server as rds_standin
+from rotor.rds_standin.server import Fault
 from tests.rotation.rds.conftest import (
     ACCESS_KEY_ID,
     ACCESS_KEY_SECRET,
@@ -342,7 +343,7 @@ def test_signature_errors(standin: rds_standin.RdsStandIn, v2: bool) -> None:
 @pytest.mark.parametrize("v2", [False, True], ids=["acs3", "rpc-v1"])
 def test_sts_credentials(standin: rds_standin.RdsStandIn, v2: bool) -> None:
     standin.add_access_key(
-        signatures.SigningKey(
+        aliyun_signature.SigningKey(
             access_key_id="STS.standin", secret="sts-secret", security_token="token/of+sts=="
         )
     )
@@ -424,8 +425,8 @@ def _v1_query(params: dict[str, str], method: str = "POST") -> str:
         "Timestamp": _now(),
         **params,
     }
-    string_to_sign = signatures.rpc_v1_string_to_sign(method, full)
-    full["Signature"] = signatures.rpc_v1_signature(ACCESS_KEY_SECRET, string_to_sign)
+    string_to_sign = aliyun_signature.rpc_v1_string_to_sign(method, full)
+    full["Signature"] = aliyun_signature.rpc_v1_signature(ACCESS_KEY_SECRET, string_to_sign)
     return urllib.parse.urlencode(full, quote_via=urllib.parse.quote, safe="~")
 
 
@@ -448,7 +449,7 @@ def test_v1_sdk_style_request_through_a_proxy(standin: rds_standin.RdsStandIn, m
     assert body["Accounts"] == {"DBInstanceAccount": []}
     assert response.getheader("x-acs-request-id") == body["RequestId"]
     assert response.getheader("Content-Type") == "application/json;charset=utf-8"
-    assert standin.calls[-1].scheme is signatures.Scheme.RPC_V1
+    assert standin.calls[-1].scheme is aliyun_signature.Scheme.RPC_V1
     conn.close()
 
 
@@ -481,7 +482,7 @@ def test_command_line(tmp_path: Path, mariadb_server: MariaDBServer) -> None:
     path = tmp_path / "standin.json"
     path.write_text(json.dumps(config))
     process = subprocess.Popen(
-        [sys.executable, "-m", "rotor.devtools.rds_standin", "--config", str(path)],
+        [sys.executable, "-m", "rotor.rds_standin", "--config", str(path)],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

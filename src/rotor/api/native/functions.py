@@ -17,7 +17,7 @@ from pydantic import Field
 from rotor import errors
 from rotor.access.keys import Identity
 from rotor.api import openapi
-from rotor.api.native import admin, schemas
+from rotor.api.native import access, schemas
 from rotor.api.openapi import BODY_FAILURES, failures
 from rotor.rotation import functions as installed
 from rotor.rotation import registrations
@@ -49,7 +49,7 @@ class RegisterFunction(schemas.Body):
     )
     timeout_seconds: float | None = Field(default=None, description="Per step.")
     flow: str | None = Field(default=None, description="The function's own flow (YAML).")
-    roles: list[admin.PrincipalName] = Field(
+    roles: list[access.PrincipalName] = Field(
         default_factory=list, description="Roles a configuration may give it (Role)."
     )
     secrets: list[str] = Field(

@@ -6,11 +6,12 @@ import json
 import re
 from urllib.parse import parse_qsl
 
+from rotor import protocol
 from rotor.api.native import schemas
 from rotor.store import versions
 from rotor.store.database import Store
 
-_READ_PATH = re.compile(r"/v1/secrets/([A-Za-z0-9/_+=.@\-]+):value")
+_READ_PATH = re.compile(rf"/v1/secrets/([{protocol.NAME_CHARACTERS}]+):value")
 _READ_PARAMETERS = frozenset({"stage", "version_id"})
 
 

@@ -12,11 +12,11 @@ from rotor import errors
 from rotor.access.keys import Identity
 from rotor.api.native import schemas
 from rotor.api.openapi import BODY_FAILURES, SECRET_FAILURES, failures
+from rotor.clock import utcnow
 from rotor.rotation import configuration
 from rotor.rotation.engine import Engine
 from rotor.rotation.scheduler import Scheduler
 from rotor.store import rotation_configs, rotations
-from rotor.store.database import utcnow
 
 router = APIRouter(prefix="/v1", tags=["rotation"])
 Caller = Annotated[Identity, Depends(schemas.caller)]

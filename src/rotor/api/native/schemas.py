@@ -16,7 +16,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.convertors import Convertor, register_url_convertor
 
-from rotor import errors
+from rotor import errors, protocol
 from rotor.access.keys import Identity, secret_resource
 from rotor.api import openapi
 from rotor.store import passwords
@@ -28,7 +28,7 @@ from rotor.store.versions import SecretValue, VersionInfo
 class SecretNameConvertor(Convertor[str]):
     """Secret names in paths: may contain ``/`` but never ``:`` (which starts a custom method)."""
 
-    regex = r"[A-Za-z0-9/_+=.@\-]+"
+    regex = rf"[{protocol.NAME_CHARACTERS}]+"
 
     def convert(self, value: str) -> str:
         return value

@@ -13,7 +13,7 @@ from pydantic import Field
 from rotor import errors
 from rotor.access import keys, policies
 from rotor.access.keys import Identity
-from rotor.api.native import admin, schemas
+from rotor.api.native import access, schemas
 from rotor.api.openapi import BODY_FAILURES, failures
 from rotor.store import principals
 from rotor.store.database import Store
@@ -27,7 +27,7 @@ MAX_SESSION_SECONDS = 12 * 3600
 
 
 class AssumeRole(schemas.Body):
-    role: admin.PrincipalName
+    role: access.PrincipalName
     duration_seconds: int = Field(
         default=DEFAULT_SESSION_SECONDS,
         description=f"{MIN_SESSION_SECONDS}-{MAX_SESSION_SECONDS} seconds.",
@@ -72,7 +72,7 @@ def whoami(request: Request, caller: Caller) -> JSONResponse:
     responses=failures(*BODY_FAILURES, errors.AccessDenied, errors.NotFound),
 )
 def assume_role(request: Request, body: AssumeRole, _: Caller) -> JSONResponse:
-    schemas.authorize(request, "sts:AssumeRole", resource=admin.principal_resource(body.role))
+    schemas.authorize(request, "sts:AssumeRole", resource=access.principal_resource(body.role))
     if not MIN_SESSION_SECONDS <= body.duration_seconds <= MAX_SESSION_SECONDS:
         raise errors.InvalidParameter(
             f"duration_seconds must be between {MIN_SESSION_SECONDS} and {MAX_SESSION_SECONDS}"

@@ -27,10 +27,10 @@ from rotor.api.dialects.aliyun.wire import (
     stages_out,
     timestamp,
 )
-from rotor.config import Settings
 from rotor.rotation import configuration, schedules
 from rotor.rotation.engine import Engine
 from rotor.rotation.scheduler import Scheduler
+from rotor.settings import Settings
 from rotor.store import deletion, passwords, rotation_configs, rotations, stages, versions
 from rotor.store import secrets as secrets_store
 from rotor.store.database import Store

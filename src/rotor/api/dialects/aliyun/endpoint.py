@@ -3,7 +3,7 @@
 A request is a KMS call when its path is ``/`` (an absolute-form target too) and it
 names an action (``Action`` in the query, or ``x-acs-action``). The body is read
 (capped), the signature checked under either scheme
-(:mod:`rotor.access.signatures`; nonces in the store, so every node of a shared
+(:mod:`rotor.access.aliyun_signature`; nonces in the store, so every node of a shared
 store refuses a replay), the key resolved to a rotor principal (status, expiry and
 session token checked), then the action runs and answers JSON. Every failure
 answers in the dialect's error shape (:mod:`rotor.api.dialects.aliyun.wire`), never with a
@@ -23,14 +23,14 @@ from typing import Any
 from starlette.types import Receive, Scope, Send
 
 from rotor import errors
-from rotor.access import signatures
+from rotor.access import aliyun_signature
 from rotor.access.keys import Authenticator, Identity
 from rotor.api.bodies import ClientGone, read_capped
 from rotor.api.dialects.aliyun import actions, wire
 from rotor.api.dialects.aliyun.wire import KmsError
-from rotor.config import Settings
 from rotor.rotation.engine import Engine
 from rotor.rotation.scheduler import Scheduler
+from rotor.settings import Settings
 from rotor.store import principals
 from rotor.store.database import Store
 
@@ -80,16 +80,18 @@ class KmsEndpoint:
         self.scheduler = scheduler
         self.max_body = max_body
         self.on_auth_failure = on_auth_failure
-        self.verifier = signatures.Verifier(
+        self.verifier = aliyun_signature.Verifier(
             self._signing_key, nonces=StoredNonces(authenticator.store), check_tokens=False
         )
 
-    def _signing_key(self, key_id: str) -> signatures.SigningKey | None:
+    def _signing_key(self, key_id: str) -> aliyun_signature.SigningKey | None:
         if len(key_id) > 64:
             return None
         secret = self.authenticator.key_secret(key_id)
         return (
-            None if secret is None else signatures.SigningKey(access_key_id=key_id, secret=secret)
+            None
+            if secret is None
+            else aliyun_signature.SigningKey(access_key_id=key_id, secret=secret)
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -100,7 +102,7 @@ class KmsEndpoint:
             if scope["method"] not in ("GET", "POST"):
                 raise KmsError("UnsupportedHTTPMethod", "Use GET or POST.", 405)
             body = await read_capped(receive, self.max_body)
-            request = signatures.SignedRequest.from_target(
+            request = aliyun_signature.SignedRequest.from_target(
                 scope["method"],
                 _target(scope),
                 [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]],
@@ -144,14 +146,14 @@ class KmsEndpoint:
         await send({"type": "http.response.body", "body": data})
 
     def _authenticate(
-        self, request: signatures.SignedRequest
-    ) -> tuple[signatures.VerifiedRequest, Identity]:
+        self, request: aliyun_signature.SignedRequest
+    ) -> tuple[aliyun_signature.VerifiedRequest, Identity]:
         verified = self.verifier.verify(request)
         identity = self.authenticator.identify(verified.access_key_id, verified.security_token)
         return verified, identity
 
     def _dispatch(
-        self, verified: signatures.VerifiedRequest, identity: Identity, audit: dict[str, Any]
+        self, verified: aliyun_signature.VerifiedRequest, identity: Identity, audit: dict[str, Any]
     ) -> dict[str, Any]:
         if verified.version != wire.API_VERSION:
             raise KmsError(

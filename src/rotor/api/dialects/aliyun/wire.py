@@ -14,8 +14,8 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from rotor import errors
+from rotor.access.aliyun_signature import SignatureRejected
 from rotor.access.keys import KeyRefused
-from rotor.access.signatures import SignatureRejected
 from rotor.store import stages
 
 API_VERSION = "2016-01-20"

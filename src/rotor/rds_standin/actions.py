@@ -1,4 +1,4 @@
-"""The RDS actions the stand-in models, over :mod:`rotor.devtools.rds_mariadb`.
+"""The RDS actions the stand-in models, over :mod:`rotor.rds_standin.mariadb`.
 
 Each action names its required and optional parameters; a missing required one
 is ``MissingParameter``, and one the action does not model is refused with
@@ -14,8 +14,8 @@ import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from rotor.devtools import rds_mariadb
-from rotor.devtools.rds_mariadb import ApiError, refuse
+from rotor.rds_standin import mariadb as rds_mariadb
+from rotor.rds_standin.mariadb import ApiError, refuse
 
 #: Parameters any RDS action may carry and that change nothing here.
 IGNORED = frozenset(

@@ -4,13 +4,13 @@ The real RDS API cannot be reached from tests or a laptop; this server speaks it
 wire protocol closely enough that the official SDKs work against it unchanged:
 RPC-style ``GET``/``POST`` on ``/`` (absolute-form targets too), parameters in
 the query and the form body, the action in ``Action`` or ``x-acs-action``, and
-signatures verified under both schemes by :mod:`rotor.access.signatures`
+signatures verified under both schemes by :mod:`rotor.access.aliyun_signature`
 against the configured access keys. Replies are JSON, errors
 ``{"RequestId", "HostId", "Code", "Message"}`` with the RDS codes and statuses.
 
 Each configured instance id maps to a MariaDB server reached with an admin
 account; accounts and privileges are real MariaDB users and grants (see
-:mod:`rotor.devtools.rds_mariadb` for the mapping). Modelled actions:
+:mod:`rotor.rds_standin.mariadb` for the mapping). Modelled actions:
 ``CreateAccount``, ``DeleteAccount``, ``DescribeAccounts``,
 ``GrantAccountPrivilege``, ``RevokeAccountPrivilege``, ``ResetAccountPassword``
 and ``DescribeDBInstances``. Any other action is ``InvalidAction.NotFound``; a
@@ -20,7 +20,7 @@ rather than ignored.
 Faults can be injected at run time (:meth:`RdsStandIn.inject`): throttling,
 internal errors, unavailability and slow responses, optionally for one action.
 
-Run it with ``python -m rotor.devtools.rds_standin --config FILE``; the JSON file
+Run it with ``python -m rotor.rds_standin --config FILE``; the JSON file
 holds ``access_keys`` and ``instances`` (see :meth:`StandInConfig.from_json`).
 """
 
@@ -42,10 +42,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from rotor.access import signatures
-from rotor.devtools import rds_actions, rds_mariadb
-from rotor.devtools.rds_actions import InstanceConfig
-from rotor.devtools.rds_mariadb import ApiError, refuse
+from rotor.access import aliyun_signature
+from rotor.rds_standin import actions as rds_actions
+from rotor.rds_standin import mariadb as rds_mariadb
+from rotor.rds_standin.actions import InstanceConfig
+from rotor.rds_standin.mariadb import ApiError, refuse
 
 __all__ = ["Call", "Fault", "InstanceConfig", "RdsStandIn", "StandInConfig", "main", "running"]
 
@@ -61,7 +62,7 @@ MAX_BODY = 1024 * 1024
 
 @dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
 class StandInConfig:
-    access_keys: tuple[signatures.SigningKey, ...] = ()
+    access_keys: tuple[aliyun_signature.SigningKey, ...] = ()
     instances: tuple[InstanceConfig, ...] = ()
     host: str = "127.0.0.1"
     port: int = 0
@@ -78,7 +79,7 @@ class StandInConfig:
         "max_account_name_length"?}``, each the MariaDB behind one RDS instance.
         """
         keys = tuple(
-            signatures.SigningKey(
+            aliyun_signature.SigningKey(
                 access_key_id=str(k["access_key_id"]),
                 secret=str(k["access_key_secret"]),
                 security_token=k.get("security_token"),
@@ -153,7 +154,7 @@ class Call:
     """One request the stand-in answered (for tests to inspect)."""
 
     action: str
-    scheme: signatures.Scheme | None
+    scheme: aliyun_signature.Scheme | None
     access_key_id: str
     status: int
     code: str
@@ -208,7 +209,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
             )
             return
         body = self.rfile.read(length) if length else b""
-        request = signatures.SignedRequest.from_target(
+        request = aliyun_signature.SignedRequest.from_target(
             self.command, self.path, self.headers.items(), body
         )
         status, payload = self.server.standin.handle(request)
@@ -234,7 +235,7 @@ class RdsStandIn:
     def __init__(self, config: StandInConfig) -> None:
         self.config = config
         self._keys = {k.access_key_id: k for k in config.access_keys}
-        self._verifier = signatures.Verifier(self._keys.get)
+        self._verifier = aliyun_signature.Verifier(self._keys.get)
         self._actions = rds_actions.Actions(config.instances)
         self._faults: list[_PendingFault] = []
         #: Set when slow answers may go out at once (:meth:`release`, :meth:`stop`).
@@ -292,7 +293,7 @@ class RdsStandIn:
 
     # -- test controls ------------------------------------------------------------------
 
-    def add_access_key(self, key: signatures.SigningKey) -> None:
+    def add_access_key(self, key: aliyun_signature.SigningKey) -> None:
         with self._lock:
             self._keys[key.access_key_id] = key
 
@@ -332,10 +333,10 @@ class RdsStandIn:
                     return pending
         return None
 
-    def handle(self, request: signatures.SignedRequest) -> tuple[int, dict[str, Any]]:
+    def handle(self, request: aliyun_signature.SignedRequest) -> tuple[int, dict[str, Any]]:
         """(status, body without RequestId) for one request."""
         action = request.headers.get("x-acs-action", "")
-        scheme: signatures.Scheme | None = None
+        scheme: aliyun_signature.Scheme | None = None
         key_id = ""
         try:
             if request.path != "/":
@@ -346,7 +347,7 @@ class RdsStandIn:
                 )
             try:
                 verified = self._verifier.verify(request)
-            except signatures.SignatureRejected as exc:
+            except aliyun_signature.SignatureRejected as exc:
                 raise refuse(exc.acs_code, exc.message, exc.acs_status) from None
             action, scheme, key_id = verified.action, verified.scheme, verified.access_key_id
             if verified.version != API_VERSION:
@@ -391,7 +392,7 @@ def running(config: StandInConfig) -> Iterator[RdsStandIn]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m rotor.devtools.rds_standin",
+        prog="python -m rotor.rds_standin",
         description="Serve a stand-in of the Alibaba Cloud RDS OpenAPI backed by MariaDB.",
     )
     parser.add_argument("--config", required=True, type=Path, help="JSON configuration file")

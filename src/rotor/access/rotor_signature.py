@@ -12,7 +12,7 @@ to sign is these lines joined with ``\\n`` (no trailing newline):
 1. ``ROTOR-HMAC-SHA256``
 2. the method (``GET``, ``POST``, ...)
 3. the path exactly as sent, percent-encoding kept, without the query
-4. the canonical query (:func:`canonical_query`; empty line when there is none)
+4. the canonical query (:func:`rotor.protocol.canonical_query`; empty line when there is none)
 5. hex SHA-256 of the body (of ``""`` when there is no body)
 6. the timestamp, as written in the header
 7. the nonce
@@ -25,8 +25,8 @@ node. Every refusal is the same :class:`rotor.errors.Unauthenticated`, whatever
 part was wrong, and secrets and signatures are compared in constant time
 whether the key exists or not.
 
-The client computes the same string in :mod:`rotor.client._signing` (the
-client never imports this package); a test keeps the two in step.
+The string to sign is written once, in :mod:`rotor.protocol`, which the client
+imports too (the client never imports this package).
 """
 
 from __future__ import annotations
@@ -38,20 +38,16 @@ import hmac
 import re
 import secrets
 import time
-import urllib.parse
 from collections.abc import Callable
 
-from rotor import errors
-from rotor.access import signatures
+from rotor import errors, protocol
 from rotor.access.keys import Authenticator, Identity
 from rotor.store import principals
 
-ALGORITHM = "ROTOR-HMAC-SHA256"
+ALGORITHM = protocol.ALGORITHM
 #: Requests whose timestamp is further than this from the server's clock are refused.
 MAX_SKEW_SECONDS = 15 * 60
-#: The most query parameters a signed request may carry.
-MAX_QUERY_PARAMETERS = 1000
-SECURITY_TOKEN_HEADER = "X-Rotor-Security-Token"
+SECURITY_TOKEN_HEADER = protocol.SECURITY_TOKEN_HEADER
 
 _FIELDS = frozenset({"Credential", "Timestamp", "Nonce", "Signature"})
 _KEY_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -106,25 +102,6 @@ def parse_authorization(value: str) -> Authorization:
     )
 
 
-def canonical_query(query: str) -> str:
-    """The query as signed: pairs decoded (``+`` is a space, blank values kept), each key
-    and value percent-encoded per RFC 3986, sorted by encoded key then encoded
-    value, joined as ``k=v`` with ``&``. ``b=2&a=x y&a=1`` → ``a=1&a=x%20y&b=2``."""
-    try:
-        pairs = urllib.parse.parse_qsl(
-            query,
-            keep_blank_values=True,
-            encoding="utf-8",
-            errors="strict",
-            max_num_fields=MAX_QUERY_PARAMETERS,
-        )
-    except (UnicodeDecodeError, ValueError):
-        raise errors.Unauthenticated() from None
-    encode = signatures.percent_encode  # RFC 3986: all but A-Za-z0-9-._~ as %XX of UTF-8
-    encoded = sorted((encode(k), encode(v)) for k, v in pairs)
-    return "&".join(f"{k}={v}" for k, v in encoded)
-
-
 def string_to_sign(
     *,
     method: str,
@@ -135,18 +112,20 @@ def string_to_sign(
     nonce: str,
     security_token: str = "",
 ) -> str:
-    return "\n".join(
-        [
-            ALGORITHM,
-            method,
-            path,
-            canonical_query(query),
-            hashlib.sha256(body).hexdigest(),
-            timestamp,
-            nonce,
-            security_token,
-        ]
-    )
+    """The string a signature covers (:func:`rotor.protocol.string_to_sign`); a query that
+    cannot be decoded is Unauthenticated."""
+    try:
+        return protocol.string_to_sign(
+            method=method,
+            path=path,
+            query=query,
+            body=body,
+            timestamp=timestamp,
+            nonce=nonce,
+            security_token=security_token,
+        )
+    except (UnicodeDecodeError, ValueError):
+        raise errors.Unauthenticated() from None
 
 
 def signature(secret: str, text: str) -> str:

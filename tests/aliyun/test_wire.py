@@ -1,7 +1,7 @@
 """Protocol edge cases of the KMS API that the SDKs never produce, sent raw.
 
 Requests are signed with rotor's own pure signing functions
-(:mod:`rotor.access.signatures`), which the SDK tests prove equal to the SDKs' own; each
+(:mod:`rotor.access.aliyun_signature`), which the SDK tests prove equal to the SDKs' own; each
 test then bends one thing (method, target, nonce, timestamp, token, body, Host) and checks
 the exact Alibaba error shape: JSON ``RequestId/HostId/Code/Message``, the
 ``x-acs-request-id`` header, and never ``x-acs-retry-after``.
@@ -23,7 +23,7 @@ import httpx
 import pytest
 
 import rotor.client
-from rotor.access.signatures import (
+from rotor.access.aliyun_signature import (
     SIGNATURE_MISMATCH_MESSAGE,
     acs3_canonical_request,
     acs3_signature,
@@ -32,10 +32,10 @@ from rotor.access.signatures import (
     rpc_v1_signature,
     rpc_v1_string_to_sign,
 )
-from rotor.config import Settings
+from rotor.settings import Settings
 from rotor.store import tables
 from rotor.store.database import Store
-from tests.kms.conftest import API_VERSION, Credentials, host_port, port_of, unique_name
+from tests.aliyun.conftest import API_VERSION, Credentials, host_port, port_of, unique_name
 from tests.services.server import RunningServer
 
 FORM = "application/x-www-form-urlencoded"

@@ -16,7 +16,8 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from rotor import config, errors
+from rotor import errors
+from rotor import settings as rotor_settings
 from rotor.cli import serve
 from rotor.cli.render import JsonOption
 
@@ -29,7 +30,7 @@ master_key_app = typer.Typer(
 
 
 @contextlib.contextmanager
-def _open_store(settings: config.Settings) -> Iterator[Store]:
+def _open_store(settings: rotor_settings.Settings) -> Iterator[Store]:
     from rotor.store import database  # the store's dependencies load only here
 
     if not settings.database_url and not settings.sqlite_path.exists():

@@ -43,7 +43,7 @@ from aliyunsdkkms.request.v20160120.UpdateSecretVersionStageRequest import (
 )
 
 import rotor.client
-from tests.kms.conftest import (
+from tests.aliyun.conftest import (
     Credentials,
     arn_of,
     assume,

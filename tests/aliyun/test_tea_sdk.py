@@ -24,7 +24,7 @@ from alibabacloud_tea_openapi.exceptions import ClientException
 from alibabacloud_tea_openapi.utils import Utils as TeaUtils
 
 import rotor.client
-from tests.kms.conftest import (
+from tests.aliyun.conftest import (
     Credentials,
     arn_of,
     assume,
