@@ -25,7 +25,7 @@ from rotor.client._access_models import (
     SessionCredentials,
 )
 from rotor.client._base import DEFAULT_RETRY, DEFAULT_TIMEOUT, PasswordOptions, Retry
-from rotor.client._config import ClientConfig, Credentials, resolve_config
+from rotor.client._connection import ClientConfig, Credentials, resolve_config
 from rotor.client._database import DatabaseCredentials
 from rotor.client._models import (
     ROTATION_STATUSES,

@@ -27,7 +27,7 @@ import httpx
 
 from rotor import errors, protocol
 from rotor.client import _signing
-from rotor.client._config import ClientConfig
+from rotor.client._connection import ClientConfig
 from rotor.client._models import (
     ConfiguredRotation,
     Page,

@@ -48,7 +48,7 @@ from typing import Any, TypedDict, Unpack
 import httpx
 
 from rotor import errors
-from rotor.client import _base, _config, _models
+from rotor.client import _base, _connection, _models
 from rotor.client._closing import ClosesOnExit
 from rotor.client.client import Client
 
@@ -115,7 +115,7 @@ class ClientOptions(TypedDict, total=False):
     security_token: str | None
     data_dir: str | os.PathLike[str] | None
     credentials_file: str | os.PathLike[str] | None
-    signing: _config.Signing | None
+    signing: _connection.Signing | None
     ca_bundle: str | os.PathLike[str] | None
     timeout: httpx.Timeout
     retry: _base.Retry

@@ -22,7 +22,7 @@ from typing import Generic, TypeVar
 
 import httpx
 
-from rotor.client import _base, _config, _models
+from rotor.client import _base, _connection, _models
 from rotor.client._access_methods import AccessMethods
 from rotor.client._closing import ClosesOnExit
 from rotor.client._methods import Pages
@@ -46,7 +46,7 @@ class _BaseClient(SecretMethods, AccessMethods, abc.ABC, Generic[TransportT]):
         security_token: str | None = None,
         data_dir: str | os.PathLike[str] | None = None,
         credentials_file: str | os.PathLike[str] | None = None,
-        signing: _config.Signing | None = None,
+        signing: _connection.Signing | None = None,
         ca_bundle: str | os.PathLike[str] | None = None,
         timeout: httpx.Timeout = _base.DEFAULT_TIMEOUT,
         retry: _base.Retry = _base.DEFAULT_RETRY,
@@ -54,7 +54,7 @@ class _BaseClient(SecretMethods, AccessMethods, abc.ABC, Generic[TransportT]):
         transport: TransportT | None = None,
         environ: Mapping[str, str] | None = None,
     ) -> None:
-        self.config = _config.resolve_config(
+        self.config = _connection.resolve_config(
             url=url,
             access_key_id=access_key_id,
             access_key_secret=access_key_secret,
@@ -67,7 +67,7 @@ class _BaseClient(SecretMethods, AccessMethods, abc.ABC, Generic[TransportT]):
         )
         self.retry = retry
         self._connect(
-            timeout=timeout, verify=_config.tls_verify(self.config, verify), transport=transport
+            timeout=timeout, verify=_connection.tls_verify(self.config, verify), transport=transport
         )
 
     @abc.abstractmethod

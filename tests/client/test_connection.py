@@ -11,7 +11,7 @@ import pytest
 import rotor.client
 from rotor import errors
 from rotor import settings as rotor_settings
-from rotor.client import _config
+from rotor.client import _connection
 
 
 def write_data_dir(
@@ -86,7 +86,7 @@ def test_default_data_dir_is_the_servers(monkeypatch: pytest.MonkeyPatch, tmp_pa
             monkeypatch.delenv("XDG_DATA_HOME", raising=False)
         else:
             monkeypatch.setenv("XDG_DATA_HOME", xdg)
-        assert _config.default_data_dir(dict(os.environ)) == rotor_settings.default_data_dir()
+        assert _connection.default_data_dir(dict(os.environ)) == rotor_settings.default_data_dir()
 
 
 def test_default_data_dir_keeps_its_key_for_its_own_server(tmp_path: Path) -> None:
