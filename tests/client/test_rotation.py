@@ -11,7 +11,7 @@ import pytest
 
 import rotor.client
 from rotor import errors
-from rotor.client import _base
+from rotor.client import _operations_rotation
 from tests.services.unreachable import MESSAGE as UNREACHABLE
 from tests.services.unreachable import register_unreachable
 
@@ -231,12 +231,12 @@ def test_list_due_rotations(client: rotor.client.Client, name: str) -> None:
 
 
 def test_configure_sends_only_what_is_given() -> None:
-    call = _base.configure_rotation("app/db", function=None)
+    call = _operations_rotation.configure_rotation("app/db", function=None)
     assert call.method == "PUT"
     assert call.path == "/v1/secrets/app/db:rotation"
     assert call.body == {"enabled": True, "rotate_now": True}
     assert not call.idempotent  # it may start a rotation
-    call = _base.configure_rotation(
+    call = _operations_rotation.configure_rotation(
         "app/db",
         function="f",
         parameters={"A": 1},
@@ -255,9 +255,9 @@ def test_configure_sends_only_what_is_given() -> None:
         "flow": "",
     }
     assert call.idempotent
-    assert _base.disable_rotation("app/db").body == {"enabled": False}
-    assert _base.rotate_secret("app/db").body == {"require_new": False}
-    assert _base.list_rotations("app/db", page_size=5, page_token="t").params == (
+    assert _operations_rotation.disable_rotation("app/db").body == {"enabled": False}
+    assert _operations_rotation.rotate_secret("app/db").body == {"require_new": False}
+    assert _operations_rotation.list_rotations("app/db", page_size=5, page_token="t").params == (
         ("page_size", "5"),
         ("page_token", "t"),
     )

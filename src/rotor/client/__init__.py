@@ -24,8 +24,7 @@ from rotor.client._access_models import (
     RegisteredFunction,
     SessionCredentials,
 )
-from rotor.client._base import DEFAULT_RETRY, DEFAULT_TIMEOUT, PasswordOptions, Retry
-from rotor.client._connection import ClientConfig, Credentials, resolve_config
+from rotor.client._connection import DEFAULT_TIMEOUT, ClientConfig, Credentials, resolve_config
 from rotor.client._database import DatabaseCredentials
 from rotor.client._models import (
     ROTATION_STATUSES,
@@ -41,6 +40,8 @@ from rotor.client._models import (
     SecretValue,
     VersionInfo,
 )
+from rotor.client._operations_secrets import PasswordOptions
+from rotor.client._retries import DEFAULT_RETRY, Retry
 from rotor.client.cache import SecretCache
 from rotor.client.client import AsyncClient, Client
 

@@ -3,10 +3,10 @@
 :func:`resolve_config` turns what the caller gave (or left out) into a
 :class:`ClientConfig`: the URL, the access key, the way requests are
 authenticated (a bearer key, or an HMAC signature), and the CA bundle that
-verifies an ``https://`` server (:func:`tls_verify`). Nothing here touches the
-network; a missing access key is not an error until a call needs one (so
-``healthz`` works without one). No message built here ever contains an access
-key secret.
+verifies an ``https://`` server (:func:`tls_verify`); :data:`DEFAULT_TIMEOUT`
+is how long a client waits for the server. Nothing here touches the network; a
+missing access key is not an error until a call needs one (so ``healthz`` works
+without one). No message built here ever contains an access key secret.
 """
 
 from __future__ import annotations
@@ -23,6 +23,9 @@ import httpx
 
 from rotor import errors
 from rotor import settings as rotor_settings
+
+DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
+"""Connect within 5 s; wait at most 30 s for each read, write and pooled connection."""
 
 ENV_URL = "ROTOR_URL"
 ENV_ACCESS_KEY_ID = "ROTOR_ACCESS_KEY_ID"

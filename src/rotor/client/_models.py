@@ -1,7 +1,7 @@
 """What the API answers with: frozen result values, each parsed by its ``from_json``.
 
 Parsing is strict (a missing field, a wrong type or a naive time raises, and
-:func:`rotor.client._base.handle` reports that as an unexpected response), and
+:func:`rotor.client._calls.handle` reports that as an unexpected response), and
 no repr shows a secret value.
 """
 

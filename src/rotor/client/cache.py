@@ -48,7 +48,7 @@ from typing import Any, TypedDict, Unpack
 import httpx
 
 from rotor import errors
-from rotor.client import _base, _connection, _models
+from rotor.client import _connection, _models, _retries
 from rotor.client._closing import ClosesOnExit
 from rotor.client.client import Client
 
@@ -118,7 +118,7 @@ class ClientOptions(TypedDict, total=False):
     signing: _connection.Signing | None
     ca_bundle: str | os.PathLike[str] | None
     timeout: httpx.Timeout
-    retry: _base.Retry
+    retry: _retries.Retry
     verify: bool | str | ssl.SSLContext
     transport: httpx.BaseTransport | None
     environ: Mapping[str, str] | None

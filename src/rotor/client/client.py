@@ -1,12 +1,14 @@
 """The clients of rotor's native API, on httpx: :class:`Client` and :class:`AsyncClient`.
 
-Both are thin I/O shells around one core. Every API method is defined once, in
-the mixins :class:`_secret_methods.SecretMethods` and
-:class:`_access_methods.AccessMethods`, as the :mod:`rotor.client._base` call it
-sends; :mod:`rotor.client._methods` turns each into a method that returns its
-result here and a coroutine of it on the async client. What is left in this
-module is the I/O: sending a call with retries (:meth:`Client._send`), walking
-pages (``_iterate``) and polling a rotation (``wait_for_rotation``).
+Both are thin I/O shells around one core. Every API operation is defined once,
+as a function of :mod:`rotor.client._operations_secrets`,
+:mod:`rotor.client._operations_rotation` or :mod:`rotor.client._operations_access`
+that returns what to run (a :class:`_calls.Call`, :data:`_calls.Pages` or a
+:class:`_calls.Poll`); :class:`_BaseClient` names each one once, and
+:mod:`rotor.client._binding` makes it a method that returns its result here and a
+coroutine of it on the async client. What is left in the two shells is the I/O:
+sending a call with retries (:meth:`Client._send`), walking pages (``_iterate``)
+and polling (``_poll``).
 """
 
 from __future__ import annotations
@@ -16,17 +18,22 @@ import asyncio
 import os
 import ssl
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from types import TracebackType
 from typing import Generic, TypeVar
 
 import httpx
 
-from rotor.client import _base, _connection, _models
-from rotor.client._access_methods import AccessMethods
+from rotor.client import (
+    _calls,
+    _connection,
+    _operations_access,
+    _operations_rotation,
+    _operations_secrets,
+    _retries,
+)
+from rotor.client._binding import operation, paginated, polled
 from rotor.client._closing import ClosesOnExit
-from rotor.client._methods import Pages
-from rotor.client._secret_methods import RotationWait, SecretMethods
 
 T = TypeVar("T")
 TransportT = TypeVar("TransportT", httpx.BaseTransport, httpx.AsyncBaseTransport)
@@ -34,8 +41,63 @@ TransportT = TypeVar("TransportT", httpx.BaseTransport, httpx.AsyncBaseTransport
 _HEADERS = {"User-Agent": "rotor-client", "Accept": "application/json"}
 
 
-class _BaseClient(SecretMethods, AccessMethods, abc.ABC, Generic[TransportT]):
+class _BaseClient(abc.ABC, Generic[TransportT]):
     """What both clients share: how they are configured, and every API method."""
+
+    # -- secrets, values, versions, stages, passwords and health -------------------------------
+    create_secret = operation(_operations_secrets.create_secret)
+    describe_secret = operation(_operations_secrets.describe_secret)
+    update_secret = operation(_operations_secrets.update_secret)
+    list_secrets = operation(_operations_secrets.list_secrets)
+    iter_secrets = paginated(_operations_secrets.iter_secrets)
+    delete_secret = operation(_operations_secrets.delete_secret)
+    restore_secret = operation(_operations_secrets.restore_secret)
+    get_value = operation(_operations_secrets.get_value)
+    get_json = operation(_operations_secrets.get_json)
+    put_value = operation(_operations_secrets.put_value)
+    list_versions = operation(_operations_secrets.list_versions)
+    iter_versions = paginated(_operations_secrets.iter_versions)
+    update_stage = operation(_operations_secrets.update_stage)
+    generate_password = operation(_operations_secrets.generate_password)
+    healthz = operation(_operations_secrets.healthz)
+    readyz = operation(_operations_secrets.readyz)
+
+    # -- rotation ------------------------------------------------------------------------------
+    configure_rotation = operation(_operations_rotation.configure_rotation)
+    disable_rotation = operation(_operations_rotation.disable_rotation)
+    describe_rotation = operation(_operations_rotation.describe_rotation)
+    rotate_secret = operation(_operations_rotation.rotate_secret)
+    cancel_rotation = operation(_operations_rotation.cancel_rotation)
+    get_rotation = operation(_operations_rotation.get_rotation)
+    list_rotations = operation(_operations_rotation.list_rotations)
+    iter_rotations = paginated(_operations_rotation.iter_rotations)
+    list_due_rotations = operation(_operations_rotation.list_due_rotations)
+    wait_for_rotation = polled(_operations_rotation.wait_for_rotation)
+
+    # -- access control and audit --------------------------------------------------------------
+    create_principal = operation(_operations_access.create_principal)
+    list_principals = operation(_operations_access.list_principals)
+    get_principal = operation(_operations_access.get_principal)
+    delete_principal = operation(_operations_access.delete_principal)
+    register_function = operation(_operations_access.register_function)
+    list_functions = operation(_operations_access.list_functions)
+    get_function = operation(_operations_access.get_function)
+    remove_function = operation(_operations_access.remove_function)
+    create_access_key = operation(_operations_access.create_access_key)
+    list_access_keys = operation(_operations_access.list_access_keys)
+    disable_access_key = operation(_operations_access.disable_access_key)
+    enable_access_key = operation(_operations_access.enable_access_key)
+    delete_access_key = operation(_operations_access.delete_access_key)
+    put_policy = operation(_operations_access.put_policy)
+    get_policy = operation(_operations_access.get_policy)
+    list_policies = operation(_operations_access.list_policies)
+    delete_policy = operation(_operations_access.delete_policy)
+    attach_policy = operation(_operations_access.attach_policy)
+    detach_policy = operation(_operations_access.detach_policy)
+    get_caller_identity = operation(_operations_access.get_caller_identity)
+    assume_role = operation(_operations_access.assume_role)
+    list_audit_events = operation(_operations_access.list_audit_events)
+    iter_audit_events = paginated(_operations_access.iter_audit_events)
 
     def __init__(
         self,
@@ -48,8 +110,8 @@ class _BaseClient(SecretMethods, AccessMethods, abc.ABC, Generic[TransportT]):
         credentials_file: str | os.PathLike[str] | None = None,
         signing: _connection.Signing | None = None,
         ca_bundle: str | os.PathLike[str] | None = None,
-        timeout: httpx.Timeout = _base.DEFAULT_TIMEOUT,
-        retry: _base.Retry = _base.DEFAULT_RETRY,
+        timeout: httpx.Timeout = _connection.DEFAULT_TIMEOUT,
+        retry: _retries.Retry = _retries.DEFAULT_RETRY,
         verify: bool | str | ssl.SSLContext = True,
         transport: TransportT | None = None,
         environ: Mapping[str, str] | None = None,
@@ -125,32 +187,26 @@ class Client(_BaseClient[httpx.BaseTransport], ClosesOnExit):
     def close(self) -> None:
         self._http.close()
 
-    def _send(self, call: _base.Call[T]) -> T:
-        request = self._http.build_request(
-            call.method,
-            call.path,
-            params=call.params,
-            json=call.body,
-            headers=_base.headers(self.config, call),
-        )
+    def _send(self, call: _calls.Call[T]) -> T:
+        request = _calls.request(self._http, self.config, call)
         retries = 0
         while True:
-            _base.sign(self.config, call, request)
+            _calls.sign(self.config, call, request)
             try:
                 response = self._http.send(request)
             except httpx.TransportError as exc:
-                delay = _base.retry_delay(self.retry, call, retries, error=exc)
+                delay = _retries.retry_delay(self.retry, call, retries, error=exc)
                 if delay is None:
-                    raise _base.unreachable(self.config, exc) from exc
+                    raise _retries.unreachable(self.config, exc) from exc
             else:
-                delay = _base.retry_delay(self.retry, call, retries, response=response)
+                delay = _retries.retry_delay(self.retry, call, retries, response=response)
                 if delay is None:
-                    return _base.handle(call, response)
+                    return _calls.handle(call, response)
                 response.close()
             retries += 1
             time.sleep(delay)
 
-    def _iterate(self, pages: Pages[T]) -> Iterator[T]:
+    def _iterate(self, pages: _calls.Pages[T]) -> Iterator[T]:
         token: str | None = None
         while True:
             page = self._send(pages(token))
@@ -159,28 +215,12 @@ class Client(_BaseClient[httpx.BaseTransport], ClosesOnExit):
                 return
             token = page.next_page_token
 
-    def wait_for_rotation(
-        self,
-        rotation_id: str,
-        *,
-        timeout: float | None = 600.0,
-        poll: float = 0.25,
-        on_update: Callable[[_models.Rotation], None] | None = None,
-    ) -> _models.Rotation:
-        """Poll a rotation until it is no longer running and return it (with its events).
-
-        ``on_update`` is called with every state read, the last one included. Raises
-        TimeoutError when it still runs after ``timeout`` seconds (None: wait for ever);
-        the rotation itself goes on.
-        """
-        waiting = RotationWait(rotation_id, timeout=timeout, poll=poll)
+    def _poll(self, poll: _calls.Poll[T]) -> T:
         while True:
-            rotation = self.get_rotation(rotation_id)
-            if on_update is not None:
-                on_update(rotation)
-            delay = waiting.delay(rotation)
+            result = self._send(poll.call)
+            delay = poll.delay(result)
             if delay is None:
-                return rotation
+                return result
             time.sleep(delay)
 
 
@@ -232,32 +272,26 @@ class AsyncClient(_BaseClient[httpx.AsyncBaseTransport]):
     ) -> None:
         await self.aclose()
 
-    async def _send(self, call: _base.Call[T]) -> T:
-        request = self._http.build_request(
-            call.method,
-            call.path,
-            params=call.params,
-            json=call.body,
-            headers=_base.headers(self.config, call),
-        )
+    async def _send(self, call: _calls.Call[T]) -> T:
+        request = _calls.request(self._http, self.config, call)
         retries = 0
         while True:
-            _base.sign(self.config, call, request)
+            _calls.sign(self.config, call, request)
             try:
                 response = await self._http.send(request)
             except httpx.TransportError as exc:
-                delay = _base.retry_delay(self.retry, call, retries, error=exc)
+                delay = _retries.retry_delay(self.retry, call, retries, error=exc)
                 if delay is None:
-                    raise _base.unreachable(self.config, exc) from exc
+                    raise _retries.unreachable(self.config, exc) from exc
             else:
-                delay = _base.retry_delay(self.retry, call, retries, response=response)
+                delay = _retries.retry_delay(self.retry, call, retries, response=response)
                 if delay is None:
-                    return _base.handle(call, response)
+                    return _calls.handle(call, response)
                 await response.aclose()
             retries += 1
             await asyncio.sleep(delay)
 
-    async def _iterate(self, pages: Pages[T]) -> AsyncIterator[T]:
+    async def _iterate(self, pages: _calls.Pages[T]) -> AsyncIterator[T]:
         token: str | None = None
         while True:
             page = await self._send(pages(token))
@@ -267,26 +301,10 @@ class AsyncClient(_BaseClient[httpx.AsyncBaseTransport]):
                 return
             token = page.next_page_token
 
-    async def wait_for_rotation(
-        self,
-        rotation_id: str,
-        *,
-        timeout: float | None = 600.0,
-        poll: float = 0.25,
-        on_update: Callable[[_models.Rotation], None] | None = None,
-    ) -> _models.Rotation:
-        """Poll a rotation until it is no longer running and return it (with its events).
-
-        ``on_update`` is called with every state read, the last one included. Raises
-        TimeoutError when it still runs after ``timeout`` seconds (None: wait for ever);
-        the rotation itself goes on.
-        """
-        waiting = RotationWait(rotation_id, timeout=timeout, poll=poll)
+    async def _poll(self, poll: _calls.Poll[T]) -> T:
         while True:
-            rotation = await self.get_rotation(rotation_id)
-            if on_update is not None:
-                on_update(rotation)
-            delay = waiting.delay(rotation)
+            result = await self._send(poll.call)
+            delay = poll.delay(result)
             if delay is None:
-                return rotation
+                return result
             await asyncio.sleep(delay)

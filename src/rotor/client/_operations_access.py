@@ -1,8 +1,12 @@
-"""Request builders of the access-control and audit operations (see :mod:`rotor.client._base`).
+"""The access-control and audit operations of both clients.
 
-Principals, access keys, policies and their attachments, the caller's identity,
-assume-role, and the audit log. Each function returns a :class:`_base.Call`; no
-I/O happens here.
+Principals, registered rotation functions, access keys, policies and their
+attachments, the caller's identity, assume-role, and the audit log. Each
+operation is defined here once, as a function that returns the
+:class:`_calls.Call` it stands for (:data:`_calls.Pages` for
+``iter_audit_events``); its docstring, when it has one, is the client method's.
+:mod:`rotor.client.client` makes each one a method of :class:`rotor.client.Client`
+and of :class:`rotor.client.AsyncClient`. No I/O happens here.
 """
 
 from __future__ import annotations
@@ -23,9 +27,10 @@ from rotor.client._access_models import (
     Policy,
     PolicyInfo,
     Principal,
+    RegisteredFunction,
     SessionCredentials,
 )
-from rotor.client._base import Call
+from rotor.client._calls import Call, Pages, page_of
 from rotor.client._models import Page
 
 _NAME = re.compile(r"[A-Za-z0-9_.@+=-]{1,128}")
@@ -60,6 +65,14 @@ def key_path(key_id: str, method: str = "") -> str:
     return f"/v1/access-keys/{key_id}" + (f":{method}" if method else "")
 
 
+def function_path(name: str) -> str:
+    if not isinstance(name, str) or not _FUNCTION.fullmatch(name):
+        raise errors.InvalidParameter(
+            f"invalid function name {name!r}: use 1-64 characters of A-Za-z0-9_.-"
+        )
+    return f"/v1/functions/{name}"
+
+
 def _document(document: PolicyDocument) -> str | dict[str, Any]:
     if isinstance(document, str):
         return document
@@ -68,17 +81,20 @@ def _document(document: PolicyDocument) -> str | dict[str, Any]:
     raise TypeError(f"a policy is JSON text or a mapping, not {type(document).__name__}")
 
 
-def list_of(key: str, item: Callable[[Any], T]) -> Callable[[Mapping[str, Any]], tuple[T, ...]]:
+def _listing(path: str, key: str, item: Callable[[Any], T]) -> Call[tuple[T, ...]]:
+    """``GET path``: the ``key`` list of its answer, each entry parsed by ``item``."""
+
     def parse(data: Mapping[str, Any]) -> tuple[T, ...]:
         return tuple(item(entry) for entry in data[key])
 
-    return parse
+    return Call(method="GET", path=path, idempotent=True, parse=parse)
 
 
 # -- principals --------------------------------------------------------------------------------
 
 
 def create_principal(name: str, *, kind: Literal["user", "role"] = "user") -> Call[Principal]:
+    """Create a user, or a role (which can be assumed, see :meth:`assume_role`)."""
     return Call(
         method="POST",
         path="/v1/principals",
@@ -88,31 +104,85 @@ def create_principal(name: str, *, kind: Literal["user", "role"] = "user") -> Ca
 
 
 def list_principals() -> Call[tuple[Principal, ...]]:
-    return Call(
-        method="GET",
-        path="/v1/principals",
-        idempotent=True,
-        parse=list_of("principals", Principal.from_json),
-    )
+    """The principals the caller may list, by name."""
+    return _listing("/v1/principals", "principals", Principal.from_json)
 
 
 def get_principal(name: str) -> Call[Principal]:
+    """A principal with its attached policies and (if the caller may list them) its keys."""
     return Call(method="GET", path=principal_path(name), idempotent=True, parse=Principal.from_json)
 
 
 def delete_principal(name: str) -> Call[Principal]:
+    """Delete a principal with its keys; its credentials stop working at once."""
     return Call(method="DELETE", path=principal_path(name), parse=Principal.from_json)
 
 
 # -- registered functions ----------------------------------------------------------------------
 
 
-def function_path(name: str) -> str:
-    if not isinstance(name, str) or not _FUNCTION.fullmatch(name):
-        raise errors.InvalidParameter(
-            f"invalid function name {name!r}: use 1-64 characters of A-Za-z0-9_.-"
-        )
-    return f"/v1/functions/{name}"
+def register_function(
+    name: str,
+    *,
+    kind: Literal["python-handler", "http-function"],
+    handler: str | None = None,
+    python: str | None = None,
+    python_path: tuple[str, ...] | list[str] = (),
+    url: str | None = None,
+    headers_secret: str | None = None,
+    timeout_seconds: float | None = None,
+    flow: str | None = None,
+    roles: tuple[str, ...] | list[str] = (),
+    secrets: tuple[str, ...] | list[str] = (),
+    description: str = "",
+) -> Call[RegisteredFunction]:
+    """Register custom rotation code (or replace its registration): a Python handler
+    (``handler``, ``python``, ``python_path``) or an HTTP endpoint (``url``,
+    ``headers_secret``), with the ``roles`` and ``secrets`` (name patterns) a rotation
+    configuration may give it. Needs ``rotor:RegisterFunction``."""
+    body: dict[str, Any] = {
+        "kind": kind,
+        "roles": list(roles),
+        "secrets": list(secrets),
+        "description": description,
+    }
+    for key, value in (
+        ("handler", handler),
+        ("python", python),
+        ("python_path", list(python_path) or None),
+        ("url", url),
+        ("headers_secret", headers_secret),
+        ("timeout_seconds", timeout_seconds),
+        ("flow", flow),
+    ):
+        if value is not None:
+            body[key] = value
+    return Call(
+        method="PUT",
+        path=function_path(name),
+        body=body,
+        idempotent=True,
+        parse=RegisteredFunction.from_json,
+    )
+
+
+def list_functions() -> Call[tuple[RegisteredFunction, ...]]:
+    """The registered functions the caller may list, by name."""
+    return _listing("/v1/functions", "functions", RegisteredFunction.from_json)
+
+
+def get_function(name: str) -> Call[RegisteredFunction]:
+    return Call(
+        method="GET",
+        path=function_path(name),
+        idempotent=True,
+        parse=RegisteredFunction.from_json,
+    )
+
+
+def remove_function(name: str) -> Call[RegisteredFunction]:
+    """Remove a registration; refused (Conflict) while a rotation configuration names it."""
+    return Call(method="DELETE", path=function_path(name), parse=RegisteredFunction.from_json)
 
 
 # -- access keys -------------------------------------------------------------------------------
@@ -121,6 +191,7 @@ def function_path(name: str) -> str:
 def create_access_key(
     principal: str, *, expires_in_seconds: int | None = None
 ) -> Call[NewAccessKey]:
+    """A new key for ``principal``; its ``access_key_secret`` is never shown again."""
     body: dict[str, Any] = {}
     if expires_in_seconds is not None:
         body["expires_in_seconds"] = expires_in_seconds
@@ -133,15 +204,11 @@ def create_access_key(
 
 
 def list_access_keys(principal: str) -> Call[tuple[AccessKey, ...]]:
-    return Call(
-        method="GET",
-        path=principal_path(principal, "/access-keys"),
-        idempotent=True,
-        parse=list_of("access_keys", AccessKey.from_json),
-    )
+    """A principal's keys, oldest first (never their secrets)."""
+    return _listing(principal_path(principal, "/access-keys"), "access_keys", AccessKey.from_json)
 
 
-def set_access_key_status(key_id: str, *, enabled: bool) -> Call[AccessKey]:
+def _set_key_status(key_id: str, *, enabled: bool) -> Call[AccessKey]:
     # Setting an absolute status twice has the effect of once.
     return Call(
         method="POST",
@@ -149,6 +216,15 @@ def set_access_key_status(key_id: str, *, enabled: bool) -> Call[AccessKey]:
         idempotent=True,
         parse=AccessKey.from_json,
     )
+
+
+def disable_access_key(key_id: str) -> Call[AccessKey]:
+    """Refuse the key from the next request on, until it is enabled again."""
+    return _set_key_status(key_id, enabled=False)
+
+
+def enable_access_key(key_id: str) -> Call[AccessKey]:
+    return _set_key_status(key_id, enabled=True)
 
 
 def delete_access_key(key_id: str) -> Call[AccessKey]:
@@ -159,6 +235,11 @@ def delete_access_key(key_id: str) -> Call[AccessKey]:
 
 
 def put_policy(name: str, document: PolicyDocument, *, description: str = "") -> Call[Policy]:
+    """Create or replace a policy. JSON text is kept exactly as written.
+
+    An invalid document raises InvalidParameter naming the problem; actions that
+    no rotor operation has are kept and listed in ``unmatched_actions``.
+    """
     return Call(
         method="PUT",
         path=policy_path(name),
@@ -173,15 +254,12 @@ def get_policy(name: str) -> Call[Policy]:
 
 
 def list_policies() -> Call[tuple[PolicyInfo, ...]]:
-    return Call(
-        method="GET",
-        path="/v1/policies",
-        idempotent=True,
-        parse=list_of("policies", PolicyInfo.from_json),
-    )
+    """The policies the caller may read, by name (without documents)."""
+    return _listing("/v1/policies", "policies", PolicyInfo.from_json)
 
 
 def delete_policy(name: str) -> Call[PolicyInfo]:
+    """Delete a policy; Conflict while it is attached to a principal."""
     return Call(method="DELETE", path=policy_path(name), parse=PolicyInfo.from_json)
 
 
@@ -206,12 +284,17 @@ def detach_policy(policy: str, principal: str) -> Call[Attachments]:
 
 
 def get_caller_identity() -> Call[CallerIdentity]:
+    """Who this client's access key belongs to (needs no permission)."""
     return Call(method="GET", path="/v1/whoami", idempotent=True, parse=CallerIdentity.from_json)
 
 
 def assume_role(
     role: str, *, duration_seconds: int | None = None, policy: PolicyDocument | None = None
 ) -> Call[SessionCredentials]:
+    """Short-lived credentials of ``role`` (900-43200 s, default 3600), carrying its
+    policies, narrowed further by ``policy`` when given. Use all three parts:
+    ``Client(url, access_key_id=..., access_key_secret=..., security_token=...)``.
+    """
     body: dict[str, Any] = {"role": _name(role, "role")}
     if duration_seconds is not None:
         body["duration_seconds"] = duration_seconds
@@ -245,6 +328,7 @@ def list_audit_events(
     page_size: int | None = None,
     page_token: str | None = None,
 ) -> Call[Page[AuditEvent]]:
+    """One page of audit events, newest first; ``since`` inclusive, ``until`` exclusive."""
     if outcome is not None and outcome not in AUDIT_OUTCOMES:
         raise errors.InvalidParameter(f"outcome must be one of {', '.join(AUDIT_OUTCOMES)}")
     params: list[tuple[str, str]] = []
@@ -260,14 +344,34 @@ def list_audit_events(
         params.append(("since", rfc3339(since)))
     if until is not None:
         params.append(("until", rfc3339(until)))
-    if page_size is not None:
-        params.append(("page_size", str(page_size)))
-    if page_token:
-        params.append(("page_token", page_token))
-    return Call(
-        method="GET",
-        path="/v1/audit",
-        params=tuple(params),
-        idempotent=True,
-        parse=lambda data: Page.from_json(data, "events", AuditEvent.from_json),
+    return page_of(
+        "/v1/audit",
+        "events",
+        AuditEvent.from_json,
+        params=params,
+        page_size=page_size,
+        page_token=page_token,
+    )
+
+
+def iter_audit_events(
+    *,
+    secret: str | None = None,
+    principal: str | None = None,
+    action: str | None = None,
+    outcome: str | None = None,
+    since: dt.datetime | str | None = None,
+    until: dt.datetime | str | None = None,
+    page_size: int | None = None,
+) -> Pages[AuditEvent]:
+    """Every matching audit event, newest first, fetching pages as needed."""
+    return lambda token: list_audit_events(
+        secret=secret,
+        principal=principal,
+        action=action,
+        outcome=outcome,
+        since=since,
+        until=until,
+        page_size=page_size,
+        page_token=token,
     )
