@@ -7,23 +7,13 @@ its own user names (``support.unique_name``).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from rotor.rotation.engine import Engine
-from rotor.settings import Settings
 from rotor.store.database import Store
 from tests.rotation.mysql.support import Database
 from tests.services.mariadb import MariaDBServer, MariaDBTLSServer
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    opened = Store.open(Settings.load({"data_dir": tmp_path / "data"}, environ={}))
-    yield opened
-    opened.close()
 
 
 @pytest.fixture

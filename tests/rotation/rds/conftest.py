@@ -1,4 +1,4 @@
-"""The RDS stand-in on the session's real MariaDB, the official SDK, and an engine on SQLite.
+"""The RDS stand-in on the session's real MariaDB, the official SDK, and an engine on each store.
 
 Accounts on the session MariaDB persist across tests, so every test gets
 account names of its own (:func:`unique_name`).
@@ -10,7 +10,6 @@ import dataclasses
 import json
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pymysql
@@ -25,7 +24,6 @@ from rotor.rds_standin import server as rds_standin
 from rotor.rotation import configuration
 from rotor.rotation.engine import Engine
 from rotor.rotation.functions import rds
-from rotor.settings import Settings
 from rotor.store import rotation_configs, secrets
 from rotor.store.database import Store
 from tests.conftest import admin_identity
@@ -165,8 +163,14 @@ def databases(mariadb_server: MariaDBServer) -> Iterator[list[str]]:
 
 
 @pytest.fixture
-def app_account(standin: rds_standin.RdsStandIn, databases: list[str]) -> AppAccount:
-    """A Normal account: ReadWrite on the first database, ReadOnly on the second."""
+def app_account(
+    standin: rds_standin.RdsStandIn, databases: list[str], mariadb_server: MariaDBServer
+) -> Iterator[AppAccount]:
+    """A Normal account: ReadWrite on the first database, ReadOnly on the second.
+
+    Dropped afterwards with its alternates (every account named ``<name>...``): the
+    stand-in lists all the session MariaDB's accounts, and a page holds 200.
+    """
     account = AppAccount(name=unique_name("app"), password="Initial-Pass-0001", databases=databases)
     create_account(
         sdk_client(standin),
@@ -174,17 +178,16 @@ def app_account(standin: rds_standin.RdsStandIn, databases: list[str]) -> AppAcc
         account.password,
         privileges={databases[0]: "ReadWrite", databases[1]: "ReadOnly"},
     )
-    return account
+    yield account
+    with mariadb_server.connect(autocommit=True) as conn, conn.cursor() as cursor:
+        cursor.execute(
+            "SELECT User, Host FROM mysql.user WHERE User LIKE %s", (f"{account.name}%",)
+        )
+        for user, host in cursor.fetchall():
+            cursor.execute("DROP USER IF EXISTS %s@%s", (user, host))
 
 
 # -- the engine -------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    opened = Store.open(Settings.load({"data_dir": tmp_path / "data"}, environ={}))
-    yield opened
-    opened.close()
 
 
 @pytest.fixture
