@@ -20,7 +20,7 @@ import pytest
 import rotor.client
 from rotor import errors, protocol
 from rotor.access import keys, policies, rotor_signature
-from rotor.api.front import FREE_FAILURES
+from rotor.api.throttle import FREE_FAILURES
 from rotor.client import _signing
 from rotor.settings import Settings
 from rotor.store import principals

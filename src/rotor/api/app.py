@@ -25,10 +25,13 @@ from rotor import errors
 from rotor.access.audit import AuditLog
 from rotor.access.keys import Authenticator
 from rotor.api import docs, openapi
+from rotor.api.dialects.aliyun.endpoint import KmsEndpoint, is_kms_request
 from rotor.api.front import FrontDoor, error_response
 from rotor.api.native import access, functions, health, passwords, rotation, sessions
 from rotor.api.native import audit as audit_routes
 from rotor.api.native import secrets as secret_routes
+from rotor.api.native.endpoint import NativeEndpoint, is_native_request
+from rotor.api.throttle import Throttle
 from rotor.rotation.engine import Engine
 from rotor.rotation.scheduler import Scheduler
 from rotor.settings import Settings
@@ -198,9 +201,27 @@ def create_app(settings: Settings, store: Store | None = None, *, api_url: str =
     app.include_router(sessions.router)
     app.include_router(audit_routes.router)
     app.include_router(docs.router)
-    # Outermost, in front of the framework's own middleware: nothing reaches a route
-    # without having been authenticated, and plain reads are served there in full.
-    return FrontDoor(app, settings=settings, store=store, authenticator=authenticator, audit=audit)
+    # Where each request goes, in one place: the front door (outermost, in front of the
+    # framework's own middleware) hands a dialect's request to its endpoint, which
+    # authenticates it before anything else; the rest (health, /docs) to the framework.
+    throttle = Throttle(settings.auth_failure_max_delay_seconds)
+    kms = KmsEndpoint(
+        settings=settings,
+        authenticator=authenticator,
+        engine=engine,
+        scheduler=scheduler,
+        max_body=settings.max_request_bytes,
+        on_auth_failure=throttle.slow_down,
+    )
+    native = NativeEndpoint(
+        app, settings=settings, store=store, authenticator=authenticator, throttle=throttle
+    )
+    return FrontDoor(
+        app,
+        endpoints=[(is_native_request, native), (is_kms_request, kms)],
+        audit=audit,
+        max_body=settings.max_request_bytes,
+    )
 
 
 async def _purge_forever(store: Store, interval: int) -> None:

@@ -21,13 +21,13 @@ from rotor import errors
 from rotor.access import keys, policies
 from rotor.access.keys import Identity
 from rotor.api import openapi
-from rotor.api.native import schemas
+from rotor.api.native import callers, request_bodies, shapes
 from rotor.api.openapi import BODY_FAILURES, failures
 from rotor.store import principals
 from rotor.store.database import Store
 
 router = APIRouter(prefix="/v1", tags=["access control"])
-Caller = Annotated[Identity, Depends(schemas.caller)]
+Caller = Annotated[Identity, Depends(callers.caller)]
 
 POLICY_RESOURCE = "rotor:policy/{name}"
 #: The longest an access key may be made to live (a key without expiry lives for ever).
@@ -56,12 +56,12 @@ KEY = "/access-keys/{key_id:access}"
 PrincipalName = Annotated[str, openapi.rule(openapi.PRINCIPAL_NAME)]
 
 
-class CreatePrincipal(schemas.Body):
+class CreatePrincipal(request_bodies.Body):
     name: PrincipalName
     kind: Literal["user", "role"] = Field(default="user", description="A user or a role.")
 
 
-class CreateAccessKey(schemas.Body):
+class CreateAccessKey(request_bodies.Body):
     expires_in_seconds: int | None = Field(
         default=None,
         description="The key stops working this long after its creation.",
@@ -69,7 +69,7 @@ class CreateAccessKey(schemas.Body):
     )
 
 
-class PutPolicy(schemas.Body):
+class PutPolicy(request_bodies.Body):
     document: str | dict[str, Any] = Field(
         description="The policy: JSON text (kept exactly as written) or a JSON object."
     )
@@ -99,7 +99,7 @@ def principal_json(principal: principals.Principal) -> dict[str, Any]:
     return {
         "name": principal.name,
         "kind": principal.kind,
-        "created_at": schemas.timestamp(principal.created_at),
+        "created_at": shapes.timestamp(principal.created_at),
     }
 
 
@@ -108,8 +108,8 @@ def key_json(key: principals.KeyInfo) -> dict[str, Any]:
         "access_key_id": key.id,
         "principal": key.principal_name,
         "status": key.status,
-        "created_at": schemas.timestamp(key.created_at),
-        "expires_at": schemas.timestamp(key.expires_at),
+        "created_at": shapes.timestamp(key.created_at),
+        "expires_at": shapes.timestamp(key.expires_at),
         "session": key.session,
     }
 
@@ -118,8 +118,8 @@ def policy_summary_json(policy: principals.StoredPolicy) -> dict[str, Any]:
     return {
         "name": policy.name,
         "description": policy.description,
-        "created_at": schemas.timestamp(policy.created_at),
-        "updated_at": schemas.timestamp(policy.updated_at),
+        "created_at": shapes.timestamp(policy.created_at),
+        "updated_at": shapes.timestamp(policy.updated_at),
     }
 
 
@@ -143,7 +143,7 @@ def policy_json(policy: principals.StoredPolicy) -> dict[str, Any]:
     responses=failures(*BODY_FAILURES, errors.AccessDenied, errors.Conflict),
 )
 def create_principal(request: Request, body: CreatePrincipal, _: Caller) -> JSONResponse:
-    schemas.authorize(request, "rotor:CreatePrincipal", resource=principal_resource(body.name))
+    callers.authorize(request, "rotor:CreatePrincipal", resource=principal_resource(body.name))
     principal = principals.create_principal(_store(request), body.name, body.kind)
     return JSONResponse(principal_json(principal), status_code=201)
 
@@ -166,7 +166,7 @@ def list_principals(request: Request, caller: Caller) -> JSONResponse:
     responses=failures(errors.AccessDenied, errors.NotFound),
 )
 def get_principal(request: Request, name: str, caller: Caller) -> JSONResponse:
-    schemas.authorize(request, "rotor:ListPrincipals", resource=principal_resource(name))
+    callers.authorize(request, "rotor:ListPrincipals", resource=principal_resource(name))
     store = _store(request)
     principal = principals.require_principal(store, name)
     body = principal_json(principal)
@@ -186,7 +186,7 @@ def get_principal(request: Request, name: str, caller: Caller) -> JSONResponse:
     responses=failures(errors.AccessDenied, errors.NotFound, errors.Conflict),
 )
 def delete_principal(request: Request, name: str, caller: Caller) -> JSONResponse:
-    schemas.authorize(request, "rotor:DeletePrincipal", resource=principal_resource(name))
+    callers.authorize(request, "rotor:DeletePrincipal", resource=principal_resource(name))
     if name == caller.principal_name:
         raise errors.Conflict("you cannot delete the principal you are signed in as")
     store = _store(request)
@@ -208,7 +208,7 @@ def delete_principal(request: Request, name: str, caller: Caller) -> JSONRespons
 def create_access_key(
     request: Request, name: str, body: CreateAccessKey, _: Caller
 ) -> JSONResponse:
-    schemas.authorize(request, "rotor:CreateAccessKey", resource=principal_resource(name))
+    callers.authorize(request, "rotor:CreateAccessKey", resource=principal_resource(name))
     expires = body.expires_in_seconds
     if expires is not None and not 1 <= expires <= MAX_KEY_LIFETIME_SECONDS:
         raise errors.InvalidParameter(
@@ -228,7 +228,7 @@ def create_access_key(
     responses=failures(errors.AccessDenied, errors.NotFound),
 )
 def list_access_keys(request: Request, name: str, _: Caller) -> JSONResponse:
-    schemas.authorize(request, "rotor:ListAccessKeys", resource=principal_resource(name))
+    callers.authorize(request, "rotor:ListAccessKeys", resource=principal_resource(name))
     listed = principals.list_access_keys(_store(request), name)
     return JSONResponse({"access_keys": [key_json(k) for k in listed]})
 
@@ -239,7 +239,7 @@ def _key_of(request: Request, key_id: str, action: str) -> principals.KeyInfo:
     if info is None:
         request.scope["rotor.audit"] = {"action": action}
         raise errors.NotFound(f"access key {key_id!r} not found")
-    schemas.authorize(request, action, resource=principal_resource(info.principal_name))
+    callers.authorize(request, action, resource=principal_resource(info.principal_name))
     return info
 
 
@@ -296,7 +296,7 @@ def delete_access_key(request: Request, key_id: str, _: Caller) -> JSONResponse:
     },
 )
 def put_policy(request: Request, name: str, body: PutPolicy, _: Caller) -> JSONResponse:
-    schemas.authorize(request, "rotor:CreatePolicy", resource=policy_resource(name))
+    callers.authorize(request, "rotor:CreatePolicy", resource=policy_resource(name))
     principals.validate_principal_name(name)
     text = body.document if isinstance(body.document, str) else json.dumps(body.document, indent=2)
     policies.parse_policy(text)  # refuses an invalid document, naming the problem
@@ -334,7 +334,7 @@ def list_policies(request: Request, caller: Caller) -> JSONResponse:
     responses=failures(errors.AccessDenied, errors.NotFound),
 )
 def get_policy(request: Request, name: str, _: Caller) -> JSONResponse:
-    schemas.authorize(request, "rotor:GetPolicy", resource=policy_resource(name))
+    callers.authorize(request, "rotor:GetPolicy", resource=policy_resource(name))
     return JSONResponse(policy_json(principals.get_policy(_store(request), name)))
 
 
@@ -344,7 +344,7 @@ def get_policy(request: Request, name: str, _: Caller) -> JSONResponse:
     responses=failures(errors.AccessDenied, errors.NotFound, errors.Conflict),
 )
 def delete_policy(request: Request, name: str, _: Caller) -> JSONResponse:
-    schemas.authorize(request, "rotor:DeletePolicy", resource=policy_resource(name))
+    callers.authorize(request, "rotor:DeletePolicy", resource=policy_resource(name))
     store = _store(request)
     policy = principals.get_policy(store, name)
     if policy.attached_to:
@@ -367,7 +367,7 @@ def _attachments(store: Store, name: str) -> dict[str, Any]:
     responses=failures(errors.AccessDenied, errors.NotFound),
 )
 def attach_policy(request: Request, name: str, policy: str, _: Caller) -> JSONResponse:
-    schemas.authorize(request, "rotor:AttachPolicy", resource=principal_resource(name))
+    callers.authorize(request, "rotor:AttachPolicy", resource=principal_resource(name))
     store = _store(request)
     principals.attach_policy(store, name, policy)
     _changed(request)
@@ -380,7 +380,7 @@ def attach_policy(request: Request, name: str, policy: str, _: Caller) -> JSONRe
     responses=failures(errors.AccessDenied, errors.NotFound),
 )
 def detach_policy(request: Request, name: str, policy: str, _: Caller) -> JSONResponse:
-    schemas.authorize(request, "rotor:DetachPolicy", resource=principal_resource(name))
+    callers.authorize(request, "rotor:DetachPolicy", resource=principal_resource(name))
     store = _store(request)
     principals.detach_policy(store, name, policy)
     _changed(request)

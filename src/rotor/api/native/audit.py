@@ -11,13 +11,13 @@ from fastapi.responses import JSONResponse
 from rotor import errors
 from rotor.access.audit import AuditLog
 from rotor.access.keys import Identity
-from rotor.api.native import schemas
+from rotor.api.native import callers, shapes
 from rotor.api.openapi import failures
 from rotor.store import audit
 from rotor.store.database import Store
 
 router = APIRouter(prefix="/v1", tags=["audit"])
-Caller = Annotated[Identity, Depends(schemas.caller)]
+Caller = Annotated[Identity, Depends(callers.caller)]
 
 AUDIT_RESOURCE = "rotor:audit"
 #: A request's outcomes, then those of rotation steps and rotations (``failed`` is both).
@@ -34,7 +34,7 @@ OUTCOMES = (
 
 def event_json(event: audit.AuditEvent) -> dict[str, Any]:
     return {
-        "at": schemas.timestamp(event.at),
+        "at": shapes.timestamp(event.at),
         "request_id": event.request_id,
         "principal": event.principal,
         "access_key_id": event.access_key_id,
@@ -82,7 +82,7 @@ def list_audit_events(
     page_size: int = 100,
     page_token: str | None = None,
 ) -> JSONResponse:
-    schemas.authorize(request, "rotor:ListAuditEvents", resource=AUDIT_RESOURCE)
+    callers.authorize(request, "rotor:ListAuditEvents", resource=AUDIT_RESOURCE)
     if outcome is not None and outcome not in OUTCOMES:
         raise errors.InvalidParameter(f"outcome must be one of {', '.join(OUTCOMES)}")
     start, end = parse_time(since, "since"), parse_time(until, "until")

@@ -17,7 +17,7 @@ from pydantic import Field
 from rotor import errors
 from rotor.access.keys import Identity
 from rotor.api import openapi
-from rotor.api.native import access, schemas
+from rotor.api.native import access, callers, request_bodies, shapes
 from rotor.api.openapi import BODY_FAILURES, failures
 from rotor.rotation import functions as installed
 from rotor.rotation import registrations
@@ -25,11 +25,11 @@ from rotor.store import functions
 from rotor.store.database import Store
 
 router = APIRouter(prefix="/v1", tags=["functions"])
-Caller = Annotated[Identity, Depends(schemas.caller)]
+Caller = Annotated[Identity, Depends(callers.caller)]
 FUNCTION = "/functions/{name}"
 
 
-class RegisterFunction(schemas.Body):
+class RegisterFunction(request_bodies.Body):
     kind: Literal["python-handler", "http-function"] = Field(
         description="python-handler (a handler(event, context) run in its own process) "
         "or http-function (an endpoint that gets each step's event as a POST)."
@@ -44,7 +44,7 @@ class RegisterFunction(schemas.Body):
         default=None, description="python-handler: extra sys.path entries (absolute)"
     )
     url: str | None = Field(default=None, description="http-function: the endpoint")
-    headers_secret: schemas.SecretName | None = Field(
+    headers_secret: request_bodies.SecretName | None = Field(
         default=None, description='http-function: a secret holding {"Headers": {...}}'
     )
     timeout_seconds: float | None = Field(default=None, description="Per step.")
@@ -75,8 +75,8 @@ def function_json(function: functions.RegisteredFunction) -> dict[str, Any]:
         "secrets": list(function.secrets),
         "description": function.description,
         "registered_by": function.registered_by,
-        "created_at": schemas.timestamp(function.created_at),
-        "updated_at": schemas.timestamp(function.updated_at),
+        "created_at": shapes.timestamp(function.created_at),
+        "updated_at": shapes.timestamp(function.updated_at),
     }
 
 
@@ -97,7 +97,7 @@ def function_json(function: functions.RegisteredFunction) -> dict[str, Any]:
 def register_function(
     request: Request, name: str, body: RegisterFunction, caller: Caller
 ) -> JSONResponse:
-    schemas.authorize(request, registrations.REGISTER, resource=registrations.resource(name))
+    callers.authorize(request, registrations.REGISTER, resource=registrations.resource(name))
     fields = body.model_dump(exclude={"kind", "roles", "secrets", "description"}, exclude_none=True)
     function, created = registrations.register(
         _store(request),
@@ -131,7 +131,7 @@ def list_functions(request: Request, caller: Caller) -> JSONResponse:
     responses=failures(errors.AccessDenied, errors.NotFound),
 )
 def get_function(request: Request, name: str, _: Caller) -> JSONResponse:
-    schemas.authorize(request, "rotor:ListFunctions", resource=registrations.resource(name))
+    callers.authorize(request, "rotor:ListFunctions", resource=registrations.resource(name))
     return JSONResponse(function_json(functions.require_function(_store(request), name)))
 
 
@@ -141,7 +141,7 @@ def get_function(request: Request, name: str, _: Caller) -> JSONResponse:
     responses=failures(errors.AccessDenied, errors.NotFound, errors.Conflict),
 )
 def remove_function(request: Request, name: str, _: Caller) -> JSONResponse:
-    schemas.authorize(request, "rotor:RemoveFunction", resource=registrations.resource(name))
+    callers.authorize(request, "rotor:RemoveFunction", resource=registrations.resource(name))
     store = _store(request)
     function = functions.require_function(store, name)
     functions.delete_function(store, name)

@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 
 from rotor import errors
 from rotor.access.keys import Identity
-from rotor.api.native import schemas
+from rotor.api.native import callers, request_bodies
 from rotor.api.openapi import BODY_FAILURES, failures
 from rotor.store import passwords
 
@@ -23,8 +23,8 @@ router = APIRouter(prefix="/v1", tags=["passwords"])
 )
 def generate_password(
     request: Request,
-    body: schemas.GeneratePassword,
-    _: Annotated[Identity, Depends(schemas.caller)],
+    body: request_bodies.GeneratePassword,
+    _: Annotated[Identity, Depends(callers.caller)],
 ) -> JSONResponse:
-    schemas.authorize(request, "kms:GetRandomPassword")
+    callers.authorize(request, "kms:GetRandomPassword")
     return JSONResponse({"password": passwords.generate_password(**body.model_dump())})

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 
 from rotor import errors
 from rotor.access.keys import Identity
-from rotor.api.native import schemas
+from rotor.api.native import callers, paths, request_bodies, shapes
 from rotor.api.openapi import BODY_FAILURES, SECRET_FAILURES, failures
 from rotor.clock import utcnow
 from rotor.rotation import configuration
@@ -19,8 +19,7 @@ from rotor.rotation.scheduler import Scheduler
 from rotor.store import rotation_configs, rotations
 
 router = APIRouter(prefix="/v1", tags=["rotation"])
-Caller = Annotated[Identity, Depends(schemas.caller)]
-SECRET = "/secrets/{name:secret}"
+Caller = Annotated[Identity, Depends(callers.caller)]
 
 
 def _engine(request: Request) -> Engine:
@@ -43,8 +42,8 @@ def _config_json(config: rotation_configs.RotationConfig) -> dict[str, Any]:
         "cron": config.cron,
         "window_seconds": config.window_seconds,
         "custom_flow": config.flow is not None,
-        "next_rotation_at": schemas.timestamp(config.next_rotation_at),
-        "last_rotated_at": schemas.timestamp(config.last_rotated_at),
+        "next_rotation_at": shapes.timestamp(config.next_rotation_at),
+        "last_rotated_at": shapes.timestamp(config.last_rotated_at),
     }
 
 
@@ -55,8 +54,8 @@ def rotation_json(rotation: rotations.Rotation) -> dict[str, Any]:
             "name": s.name,
             "step": s.step,
             "attempts": s.attempts,
-            "started_at": schemas.timestamp(s.started_at),
-            "finished_at": schemas.timestamp(s.finished_at),
+            "started_at": shapes.timestamp(s.started_at),
+            "finished_at": shapes.timestamp(s.finished_at),
             "error": s.error,
         }
         for s in rotation.steps
@@ -70,9 +69,9 @@ def rotation_json(rotation: rotations.Rotation) -> dict[str, Any]:
         "step_index": rotation.step_index,
         "attempts": rotation.attempts,
         "started_by": rotation.started_by,
-        "created_at": schemas.timestamp(rotation.created_at),
-        "updated_at": schemas.timestamp(rotation.updated_at),
-        "finished_at": schemas.timestamp(rotation.finished_at),
+        "created_at": shapes.timestamp(rotation.created_at),
+        "updated_at": shapes.timestamp(rotation.updated_at),
+        "finished_at": shapes.timestamp(rotation.finished_at),
         "error": rotation.error,
         "steps": steps,
     }
@@ -80,16 +79,16 @@ def rotation_json(rotation: rotations.Rotation) -> dict[str, Any]:
 
 
 @router.put(
-    SECRET + ":rotation",
+    paths.SECRET + ":rotation",
     summary="Configure rotation (enable, schedule, function)",
     responses=failures(
         *BODY_FAILURES, *SECRET_FAILURES, errors.DelegationDenied, errors.RotationInProgress
     ),
 )
 def configure_rotation(
-    request: Request, name: str, body: schemas.ConfigureRotation, caller: Caller
+    request: Request, name: str, body: request_bodies.ConfigureRotation, caller: Caller
 ) -> JSONResponse:
-    schemas.authorize(request, "kms:UpdateSecretRotationPolicy", secret=name)
+    callers.authorize(request, "kms:UpdateSecretRotationPolicy", secret=name)
     engine = _engine(request)
     if not body.enabled:
         config = configuration.disable(engine, name)
@@ -109,10 +108,9 @@ def configure_rotation(
         ),
         identity=caller,
         started_by=f"principal {caller.principal_name}",
+        scheduler=_scheduler(request),
     )
     rotation, report = configured.rotation, configured.dry_run
-    if rotation is not None:
-        _scheduler(request).submit(rotation.id)
     return JSONResponse(
         {
             "rotation": _config_json(configuration.describe(engine, name)),
@@ -123,17 +121,17 @@ def configure_rotation(
 
 
 @router.get(
-    SECRET + ":rotation",
+    paths.SECRET + ":rotation",
     summary="Show the rotation configuration",
     responses=failures(*SECRET_FAILURES),
 )
 def describe_rotation(request: Request, name: str, _: Caller) -> JSONResponse:
-    schemas.authorize(request, "kms:DescribeSecret", secret=name)
+    callers.authorize(request, "kms:DescribeSecret", secret=name)
     return JSONResponse(_config_json(configuration.describe(_engine(request), name)))
 
 
 @router.post(
-    SECRET + ":rotate",
+    paths.SECRET + ":rotate",
     status_code=202,
     summary="Rotate now",
     responses=failures(
@@ -145,39 +143,39 @@ def describe_rotation(request: Request, name: str, _: Caller) -> JSONResponse:
     ),
 )
 def rotate_secret(
-    request: Request, name: str, caller: Caller, body: schemas.RotateSecret | None = None
+    request: Request, name: str, caller: Caller, body: request_bodies.RotateSecret | None = None
 ) -> JSONResponse:
-    schemas.authorize(request, "kms:RotateSecret", secret=name)
-    body = body or schemas.RotateSecret()
-    rotation, created = _engine(request).start(
+    callers.authorize(request, "kms:RotateSecret", secret=name)
+    body = body or request_bodies.RotateSecret()
+    # ``version_id`` is an idempotency key, as in every dialect (rotor.rotation.engine).
+    rotation, created = _scheduler(request).rotate(
         name,
         started_by=f"principal {caller.principal_name}",
         version_id=body.version_id,
         require_new=body.require_new,
     )
-    _scheduler(request).submit(rotation.id)
     return JSONResponse({**rotation_json(rotation), "created": created}, status_code=202)
 
 
 @router.post(
-    SECRET + ":cancel-rotation",
+    paths.SECRET + ":cancel-rotation",
     summary="Cancel the running rotation",
     responses=failures(*SECRET_FAILURES, errors.Conflict),
 )
 def cancel_rotation(request: Request, name: str, _: Caller) -> JSONResponse:
-    schemas.authorize(request, "rotor:CancelRotation", secret=name)
+    callers.authorize(request, "rotor:CancelRotation", secret=name)
     return JSONResponse(rotation_json(_engine(request).cancel(name)))
 
 
 @router.get(
-    SECRET + ":rotations",
+    paths.SECRET + ":rotations",
     summary="Rotation history, newest first",
     responses=failures(*SECRET_FAILURES),
 )
 def list_rotations(
     request: Request, name: str, _: Caller, page_size: int = 20, page_token: str | None = None
 ) -> JSONResponse:
-    schemas.authorize(request, "rotor:ListRotations", secret=name)
+    callers.authorize(request, "rotor:ListRotations", secret=name)
     page = rotations.list_rotations(
         _engine(request).store, name, page_size=page_size, page_token=page_token
     )
@@ -196,7 +194,7 @@ def list_rotations(
 )
 def get_rotation(request: Request, rotation_id: str, _: Caller) -> JSONResponse:
     store = _engine(request).store
-    schemas.authorize(
+    callers.authorize(
         request,
         "rotor:ListRotations",
         secret=rotations.get_rotation(store, rotation_id).secret_name,
@@ -206,7 +204,7 @@ def get_rotation(request: Request, rotation_id: str, _: Caller) -> JSONResponse:
     events = rotations.list_events(store, rotation_id)
     out = rotation_json(rotations.get_rotation(store, rotation_id))
     out["events"] = [
-        {"at": schemas.timestamp(e.at), "kind": e.kind, "step": e.step, "message": e.message}
+        {"at": shapes.timestamp(e.at), "kind": e.kind, "step": e.step, "message": e.message}
         for e in events
     ]
     return JSONResponse(out)
@@ -221,6 +219,6 @@ def due_rotations(request: Request, _: Caller) -> JSONResponse:
     names = [
         c.secret_name
         for c in due
-        if schemas.allowed(request, "rotor:ListRotations", secret=c.secret_name)
+        if callers.allowed(request, "rotor:ListRotations", secret=c.secret_name)
     ]
     return JSONResponse({"secrets": names})

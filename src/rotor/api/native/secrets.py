@@ -9,16 +9,15 @@ from fastapi.responses import JSONResponse, Response
 
 from rotor import errors
 from rotor.access.keys import Identity
-from rotor.api import openapi
-from rotor.api.native import reads, schemas
+from rotor.api import openapi, secret_reads
+from rotor.api.native import callers, paths, request_bodies, shapes
 from rotor.api.openapi import BODY_FAILURES, SECRET_FAILURES, failures
 from rotor.store import deletion, stages, versions
 from rotor.store import secrets as secrets_store
 from rotor.store.database import Store
 
 router = APIRouter(prefix="/v1", tags=["secrets"])
-Caller = Annotated[Identity, Depends(schemas.caller)]
-SECRET = "/secrets/{name:secret}"
+Caller = Annotated[Identity, Depends(callers.caller)]
 
 
 def _store(request: Request) -> Store:
@@ -44,8 +43,8 @@ def _parse_tags(raw: list[str]) -> dict[str, str]:
         *BODY_FAILURES, errors.AccessDenied, errors.SecretExists, errors.ValueTooLarge
     ),
 )
-def create_secret(request: Request, body: schemas.CreateSecret, _: Caller) -> JSONResponse:
-    schemas.authorize(request, "kms:CreateSecret", secret=body.name)
+def create_secret(request: Request, body: request_bodies.CreateSecret, _: Caller) -> JSONResponse:
+    callers.authorize(request, "kms:CreateSecret", secret=body.name)
     secret = secrets_store.create_secret(
         _store(request),
         name=body.name,
@@ -55,7 +54,7 @@ def create_secret(request: Request, body: schemas.CreateSecret, _: Caller) -> JS
         value=body.decoded(required=False),
         version_id=body.version_id,
     )
-    return JSONResponse(schemas.secret_json(secret), status_code=201)
+    return JSONResponse(shapes.secret_json(secret), status_code=201)
 
 
 @router.get("/secrets", summary="List secrets", responses=failures())
@@ -81,9 +80,9 @@ def list_secrets(
         {
             # Only the secrets the caller may list are shown.
             "secrets": [
-                schemas.secret_json(s)
+                shapes.secret_json(s)
                 for s in page.items
-                if schemas.allowed(request, "kms:ListSecrets", secret=s.name)
+                if callers.allowed(request, "kms:ListSecrets", secret=s.name)
             ],
             "next_page_token": page.next_page_token,
         }
@@ -91,27 +90,34 @@ def list_secrets(
 
 
 @router.get(
-    SECRET + ":value",
+    paths.SECRET + ":value",
     summary="Read a value",
     responses=failures(*SECRET_FAILURES, errors.DecryptionFailed),
 )
 def get_value(
     request: Request,
     name: str,
-    _: Caller,
+    identity: Caller,
     stage: str | None = None,
     version_id: str | None = None,
 ) -> Response:
-    schemas.authorize(request, "kms:GetSecretValue", secret=name)
-    # Plain reads are answered by the request-context middleware before routing; this
-    # route documents the operation and answers the rest (e.g. unknown parameters).
-    body, read_version = reads.read_value(_store(request), name, stage, version_id)
-    schemas.note_version(request, read_version)
-    return Response(body, media_type="application/json")
+    # Plain reads are answered by the native endpoint before routing, through the same
+    # handler; this route documents the operation and answers the rest (e.g. unknown
+    # parameters).
+    audit: dict[str, object] = {}
+    request.scope["rotor.audit"] = audit
+    value = secret_reads.read(
+        _store(request),
+        request.app.state.settings,
+        identity,
+        secret_reads.Read(name, stage, version_id),
+        audit,
+    )
+    return Response(shapes.value_body(value), media_type="application/json")
 
 
 @router.post(
-    SECRET + ":versions",
+    paths.SECRET + ":versions",
     status_code=201,
     summary="Put a value (a new version)",
     responses={
@@ -119,18 +125,22 @@ def get_value(
         **failures(*BODY_FAILURES, *SECRET_FAILURES, errors.VersionConflict, errors.ValueTooLarge),
     },
 )
-def put_value(request: Request, name: str, body: schemas.PutValue, _: Caller) -> JSONResponse:
-    schemas.authorize(request, "kms:PutSecretValue", secret=name)
+def put_value(
+    request: Request, name: str, body: request_bodies.PutValue, _: Caller
+) -> JSONResponse:
+    callers.authorize(request, "kms:PutSecretValue", secret=name)
     value = body.decoded(required=True)
     assert value is not None
     version, created = versions.put_value(
         _store(request), name, value, version_id=body.version_id, stages=body.stages
     )
-    schemas.note_version(request, version.version_id)
-    return JSONResponse(schemas.version_json(version), status_code=201 if created else 200)
+    callers.note_version(request, version.version_id)
+    return JSONResponse(shapes.version_json(version), status_code=201 if created else 200)
 
 
-@router.get(SECRET + ":versions", summary="List versions", responses=failures(*SECRET_FAILURES))
+@router.get(
+    paths.SECRET + ":versions", summary="List versions", responses=failures(*SECRET_FAILURES)
+)
 def list_versions(
     request: Request,
     name: str,
@@ -138,23 +148,25 @@ def list_versions(
     page_size: int = 50,
     page_token: str | None = None,
 ) -> JSONResponse:
-    schemas.authorize(request, "kms:ListSecretVersionIds", secret=name)
+    callers.authorize(request, "kms:ListSecretVersionIds", secret=name)
     page = versions.list_versions(_store(request), name, page_size=page_size, page_token=page_token)
     return JSONResponse(
         {
-            "versions": [schemas.version_json(v) for v in page.items],
+            "versions": [shapes.version_json(v) for v in page.items],
             "next_page_token": page.next_page_token,
         }
     )
 
 
 @router.post(
-    SECRET + ":stage",
+    paths.SECRET + ":stage",
     summary="Move or remove a stage",
     responses=failures(*BODY_FAILURES, *SECRET_FAILURES),
 )
-def update_stage(request: Request, name: str, body: schemas.UpdateStage, _: Caller) -> JSONResponse:
-    schemas.authorize(request, "kms:UpdateSecretVersionStage", secret=name)
+def update_stage(
+    request: Request, name: str, body: request_bodies.UpdateStage, _: Caller
+) -> JSONResponse:
+    callers.authorize(request, "kms:UpdateSecretVersionStage", secret=name)
     result = stages.update_stage(
         _store(request),
         name,
@@ -166,43 +178,43 @@ def update_stage(request: Request, name: str, body: schemas.UpdateStage, _: Call
 
 
 @router.post(
-    SECRET + ":restore",
+    paths.SECRET + ":restore",
     summary="Cancel a scheduled deletion",
     responses=failures(errors.AccessDenied, errors.NotFound),
 )
 def restore_secret(request: Request, name: str, _: Caller) -> JSONResponse:
-    schemas.authorize(request, "kms:RestoreSecret", secret=name)
+    callers.authorize(request, "kms:RestoreSecret", secret=name)
     deletion.restore_secret(_store(request), name)
-    return JSONResponse(schemas.secret_json(secrets_store.get_secret(_store(request), name)))
+    return JSONResponse(shapes.secret_json(secrets_store.get_secret(_store(request), name)))
 
 
 @router.get(
-    SECRET,
+    paths.SECRET,
     summary="Describe a secret",
     responses=failures(errors.AccessDenied, errors.NotFound),
 )
 def describe_secret(request: Request, name: str, _: Caller) -> JSONResponse:
-    schemas.authorize(request, "kms:DescribeSecret", secret=name)
-    return JSONResponse(schemas.secret_json(secrets_store.get_secret(_store(request), name)))
+    callers.authorize(request, "kms:DescribeSecret", secret=name)
+    return JSONResponse(shapes.secret_json(secrets_store.get_secret(_store(request), name)))
 
 
 @router.patch(
-    SECRET,
+    paths.SECRET,
     summary="Update description and tags",
     responses=failures(*BODY_FAILURES, *SECRET_FAILURES),
 )
 def update_secret(
-    request: Request, name: str, body: schemas.UpdateSecret, _: Caller
+    request: Request, name: str, body: request_bodies.UpdateSecret, _: Caller
 ) -> JSONResponse:
-    schemas.authorize(request, "kms:UpdateSecret", secret=name)
+    callers.authorize(request, "kms:UpdateSecret", secret=name)
     secret = secrets_store.update_secret(
         _store(request), name, description=body.description, tags=body.tags
     )
-    return JSONResponse(schemas.secret_json(secret))
+    return JSONResponse(shapes.secret_json(secret))
 
 
 @router.delete(
-    SECRET,
+    paths.SECRET,
     summary="Schedule deletion, or delete at once",
     responses=failures(*SECRET_FAILURES),
 )
@@ -213,13 +225,13 @@ def delete_secret(
     recovery_days: int | None = None,
     force: bool = False,
 ) -> JSONResponse:
-    schemas.authorize(request, "kms:DeleteSecret", secret=name)
+    callers.authorize(request, "kms:DeleteSecret", secret=name)
     store = _store(request)
     before = secrets_store.get_secret(store, name)
     when = deletion.delete_secret(store, name, recovery_days=recovery_days, force=force)
     if force:
-        body = schemas.secret_json(before)
-        body["delete_after"] = schemas.timestamp(when)
+        body = shapes.secret_json(before)
+        body["delete_after"] = shapes.timestamp(when)
         body["stages"] = {}
         return JSONResponse(body)
-    return JSONResponse(schemas.secret_json(secrets_store.get_secret(store, name)))
+    return JSONResponse(shapes.secret_json(secrets_store.get_secret(store, name)))

@@ -13,20 +13,20 @@ from pydantic import Field
 from rotor import errors
 from rotor.access import keys, policies
 from rotor.access.keys import Identity
-from rotor.api.native import access, schemas
+from rotor.api.native import access, callers, request_bodies, shapes
 from rotor.api.openapi import BODY_FAILURES, failures
 from rotor.store import principals
 from rotor.store.database import Store
 
 router = APIRouter(prefix="/v1", tags=["access control"])
-Caller = Annotated[Identity, Depends(schemas.caller)]
+Caller = Annotated[Identity, Depends(callers.caller)]
 
 DEFAULT_SESSION_SECONDS = 3600
 MIN_SESSION_SECONDS = 900
 MAX_SESSION_SECONDS = 12 * 3600
 
 
-class AssumeRole(schemas.Body):
+class AssumeRole(request_bodies.Body):
     role: access.PrincipalName
     duration_seconds: int = Field(
         default=DEFAULT_SESSION_SECONDS,
@@ -60,7 +60,7 @@ def whoami(request: Request, caller: Caller) -> JSONResponse:
             "kind": principal.kind if principal else None,
             "access_key_id": caller.access_key_id,
             "session": bool(key and key.session),
-            "expires_at": schemas.timestamp(key.expires_at if key else None),
+            "expires_at": shapes.timestamp(key.expires_at if key else None),
             "policies": principals.attached_policy_names(store, caller.principal_id),
         }
     )
@@ -72,7 +72,7 @@ def whoami(request: Request, caller: Caller) -> JSONResponse:
     responses=failures(*BODY_FAILURES, errors.AccessDenied, errors.NotFound),
 )
 def assume_role(request: Request, body: AssumeRole, _: Caller) -> JSONResponse:
-    schemas.authorize(request, "sts:AssumeRole", resource=access.principal_resource(body.role))
+    callers.authorize(request, "sts:AssumeRole", resource=access.principal_resource(body.role))
     if not MIN_SESSION_SECONDS <= body.duration_seconds <= MAX_SESSION_SECONDS:
         raise errors.InvalidParameter(
             f"duration_seconds must be between {MIN_SESSION_SECONDS} and {MAX_SESSION_SECONDS}"
@@ -104,6 +104,6 @@ def assume_role(request: Request, body: AssumeRole, _: Caller) -> JSONResponse:
             "access_key_id": key_id,
             "access_key_secret": secret,
             "security_token": token,
-            "expires_at": schemas.timestamp(expires_at),
+            "expires_at": shapes.timestamp(expires_at),
         }
     )

@@ -1,0 +1,156 @@
+"""The native ``/v1`` API's endpoint: authentication, then a plain read or the framework.
+
+Every ``/v1`` request is authenticated here before any route or body parser runs,
+and sources that keep failing are slowed down (:mod:`rotor.api.throttle`). A bearer
+key is checked before the body is read; a signed request
+(:mod:`rotor.access.rotor_signature`) signs its body, so its body is read (and capped)
+first and replayed to the framework afterwards.
+
+A plain read (``GET /v1/secrets/NAME:value``, with at most ``stage`` or ``version_id``
+given once each) is answered right here through :func:`rotor.api.secret_reads.read`,
+the handler every dialect's read goes through: the framework's routing and dependency
+machinery would be most of what a read costs. Anything else about a read (unknown or
+repeated query parameters) goes to the documented route, which calls the same handler.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from urllib.parse import parse_qsl
+
+from fastapi import FastAPI
+from starlette.types import Receive, Scope, Send
+
+from rotor import errors, protocol
+from rotor.access import rotor_signature
+from rotor.access.keys import Authenticator, Identity
+from rotor.api import secret_reads
+from rotor.api.front import forward, read_body, refuse
+from rotor.api.native import shapes
+from rotor.api.throttle import Throttle
+from rotor.settings import Settings
+from rotor.store.database import Store
+
+log = logging.getLogger("rotor.api")
+
+_READ_PATH = re.compile(rf"/v1/secrets/([{protocol.NAME_CHARACTERS}]+):value")
+_READ_PARAMETERS = frozenset({"stage", "version_id"})
+
+
+def is_native_request(scope: Scope) -> bool:
+    path: str = scope["path"]
+    return path == "/v1" or path.startswith("/v1/")
+
+
+def plain_read(path: str, query_string: bytes) -> secret_reads.Read | None:
+    """The read a plain read request asks for, or None for anything else."""
+    match = _READ_PATH.fullmatch(path)
+    if match is None:
+        return None
+    pairs = parse_qsl(query_string.decode("latin-1"), keep_blank_values=True)
+    keys = [k for k, _ in pairs]
+    if len(set(keys)) != len(keys) or not _READ_PARAMETERS.issuperset(keys):
+        return None
+    given = dict(pairs)
+    return secret_reads.Read(match.group(1), given.get("stage"), given.get("version_id"))
+
+
+class NativeEndpoint:
+    def __init__(
+        self,
+        app: FastAPI,
+        *,
+        settings: Settings,
+        store: Store,
+        authenticator: Authenticator,
+        throttle: Throttle,
+    ) -> None:
+        self.app = app
+        self.settings = settings
+        self.max_body = settings.max_request_bytes
+        self.store = store
+        self.authenticator = authenticator
+        self.verifier = rotor_signature.Verifier(authenticator)
+        self.throttle = throttle
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = dict(scope["headers"])
+        length = headers.get(b"content-length")
+        if length is not None and (not length.isdigit() or int(length) > self.max_body):
+            await refuse(errors.RequestTooLarge(), scope, receive, send)
+            return
+        authorization = _text(headers.get(b"authorization"))
+        token = _text(headers.get(b"x-rotor-security-token"))
+        body: bytes | None = None
+        try:
+            if rotor_signature.is_signed(authorization):
+                body = await read_body(scope, receive, send, self.max_body)
+                if body is None:
+                    return  # refused as too large, or the client went away
+                identity = await asyncio.to_thread(
+                    self.verifier.authenticate,
+                    authorization=authorization or "",
+                    method=scope["method"],
+                    path=_raw_path(scope),
+                    query=scope["query_string"].decode("latin-1"),
+                    body=body,
+                    security_token=token,
+                )
+            else:
+                identity = self.authenticator.authenticate_bearer(authorization, token)
+        except errors.RotorError as exc:
+            await self.throttle.slow_down(scope)
+            await refuse(exc, scope, receive, send)
+            return
+        scope["rotor.identity"] = identity
+        if scope["method"] == "GET":
+            read = plain_read(scope["path"], scope["query_string"])
+            if read is not None:
+                await self._read(read, identity, scope, receive, send)
+                return
+        await forward(self.app, scope, receive, send, body=body, limit=self.max_body)
+
+    async def _read(
+        self,
+        read: secret_reads.Read,
+        identity: Identity,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+    ) -> None:
+        audit: dict[str, object] = {}
+        scope["rotor.audit"] = audit
+        try:
+            value = secret_reads.read(self.store, self.settings, identity, read, audit)
+        except errors.RotorError as exc:
+            await refuse(exc, scope, receive, send)
+            return
+        except Exception:
+            log.exception("unexpected error on GET %s", scope["path"])
+            await refuse(errors.InternalError(), scope, receive, send)
+            return
+        body = shapes.value_body(value)
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"x-request-id", scope["rotor.request_id"].encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+
+def _text(value: bytes | None) -> str | None:
+    return None if value is None else value.decode("latin-1")
+
+
+def _raw_path(scope: Scope) -> str:
+    """The path as the client sent it (percent-encoding kept), which a signature covers."""
+    raw: bytes | None = scope.get("raw_path")
+    return raw.decode("utf-8", "replace") if raw else str(scope["path"])
