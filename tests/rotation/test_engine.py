@@ -117,6 +117,55 @@ def test_a_failed_rotation_may_be_retried_under_its_version_id(
     assert again.id != first.id
 
 
+def test_a_failed_rotation_s_own_version_is_rotated_in_again(engine: Engine, account: str) -> None:
+    """Its new step had made the version when it failed: asking again with the same
+    version id runs the steps again on that version (Pending again), not around it."""
+    first, _ = engine.start(account, started_by="test", version_id="rot-1")
+    versions.put_value(engine.store, account, "made by new", version_id="rot-1", stages=["Pending"])
+    rotations.finish(engine.store, first.id, Status.FAILED, message="set failed")
+    assert secrets.get_secret(engine.store, account).stages == {"Current": "v0"}
+    again, created = engine.start(account, started_by="test", version_id="rot-1")
+    assert created
+    assert secrets.get_secret(engine.store, account).stages["Pending"] == "rot-1"
+    assert engine.run(again.id).status is Status.SUCCEEDED
+    current = versions.get_value(engine.store, account)
+    assert (current.version_id, current.value) == ("rot-1", "made by new")
+
+
+def test_a_failed_rotation_s_version_made_from_a_replaced_current_is_refused(
+    engine: Engine, account: str
+) -> None:
+    first, _ = engine.start(account, started_by="test", version_id="rot-1")
+    versions.put_value(engine.store, account, "made by new", version_id="rot-1", stages=["Pending"])
+    rotations.finish(engine.store, first.id, Status.FAILED, message="set failed")
+    versions.put_value(engine.store, account, json.dumps(ACCOUNT), version_id="by-hand")
+    with pytest.raises(errors.VersionConflict, match="since been replaced"):
+        engine.start(account, started_by="test", version_id="rot-1")
+    assert [r.id for r in rotations.list_rotations(engine.store, account).items] == [first.id]
+
+
+def test_another_version_id_while_a_rotation_runs_is_refused(engine: Engine, account: str) -> None:
+    first, _ = engine.start(account, started_by="test", version_id="rot-1")
+    with pytest.raises(errors.RotationInProgress, match="rot-1"):
+        engine.start(account, started_by="test", version_id="rot-2")
+    again, created = engine.start(account, started_by="test", version_id="rot-1")
+    assert (again.id, created) == (first.id, False)
+    assert [r.id for r in rotations.list_rotations(engine.store, account).items] == [first.id]
+
+
+def test_a_succeeded_version_id_answers_even_while_another_rotation_runs(
+    engine: Engine, account: str
+) -> None:
+    first, _ = engine.start(account, started_by="test", version_id="rot-1")
+    assert engine.run(first.id).status is Status.SUCCEEDED
+    running, _ = engine.start(account, started_by="test")
+    again, created = engine.start(account, started_by="test", version_id="rot-1")
+    assert (again.id, created, again.status) == (first.id, False, Status.SUCCEEDED)
+    with pytest.raises(errors.VersionConflict, match="was rotated in"):
+        engine.start(account, started_by="test", version_id="rot-1", require_new=True)
+    assert rotations.running_rotation(engine.store, account) == running
+
+
 def test_a_version_id_that_already_rotated_returns_that_rotation(
     engine: Engine, account: str
 ) -> None:

@@ -15,6 +15,7 @@ from rotor.rotation import flows, schedules
 from rotor.rotation import functions as registry
 from rotor.rotation.engine import DryRunReport, Engine, flow_of, functions_of
 from rotor.rotation.functions.base import ChecksConfiguration, RotationFunction
+from rotor.rotation.scheduler import Scheduler
 from rotor.store import rotation_configs
 from rotor.store.rotation_configs import RotationConfig
 from rotor.store.rotations import Rotation
@@ -113,6 +114,7 @@ def configure(
     *,
     identity: Identity,
     started_by: str = "configuration",
+    scheduler: Scheduler | None = None,
 ) -> Configured:
     """Validate and store the rotation configuration; maybe dry-run, maybe rotate at once.
 
@@ -121,8 +123,12 @@ def configure(
     DelegationDenied otherwise, and nothing is stored. Enabling with ``rotate_now``
     false first runs a dry test of the function (new into a throwaway Pending
     version, then test), so a misconfiguration shows up now rather than at the first
-    scheduled rotation.
+    scheduled rotation. Enabling with ``rotate_now`` starts a rotation through
+    ``scheduler`` (:meth:`Scheduler.rotate`), which then runs it; TypeError without one.
     """
+    rotating = request.enabled and request.rotate_now
+    if rotating and scheduler is None:
+        raise TypeError("configuring a rotation that starts now needs the scheduler to run it")
     settings = engine.settings
     existing = rotation_configs.get_config(engine.store, name)
     function = request.function or (existing.function if existing else None)
@@ -201,15 +207,9 @@ def configure(
         delegated_secrets=granted.secrets,
     )
     rotation = None
-    if request.enabled and request.rotate_now:
-        rotation, _ = engine.start(name, started_by=started_by)
-        if schedule is not None:
-            # Until it finishes (when the engine sets the real next time).
-            rotation_configs.set_schedule_times(
-                engine.store,
-                name,
-                next_rotation_at=schedules.after_rotation(schedule, finished_at=now),
-            )
+    if rotating:
+        assert scheduler is not None
+        rotation, _ = scheduler.rotate(name, started_by=started_by)
     return Configured(config=config, rotation=rotation, dry_run=report)
 
 

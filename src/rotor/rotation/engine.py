@@ -1,9 +1,25 @@
-"""The rotation engine: runs the tasks of a flow (new -> set -> test -> end) for one secret.
+"""The rotation engine: starts rotations and runs the tasks of their flow (new -> set ->
+test -> end) for one secret.
 
 One version id per rotation, kept for every retry and for a resume after a
 crash. Progress is persisted after every step, and a runner holds a renewable
 lease on the rotation, so a rotation whose process died is resumed by the next
 runner from the step that did not complete.
+
+Starting (:meth:`Engine.start`, for every API dialect alike): a version id the caller
+gives is an idempotency key, so a request sent twice, or by two clients at once,
+starts at most one rotation and never reports a version no rotation made:
+- a rotation already succeeded with it: that rotation again; nothing new runs;
+- the running rotation has it: that rotation;
+- another rotation is running: RotationInProgress;
+- a version has that id that no rotation made (the Current one, one a plain put
+  wrote), or one made from a Current since replaced: VersionConflict;
+- else a new rotation with that version id (on the version, Pending again, when an
+  earlier rotation made it and did not succeed:
+  :func:`rotor.store.rotations.create_rotation`).
+Without one, the running rotation is returned (RotationInProgress when ``require_new``),
+else a new one starts with a generated version id. Callers start and run a rotation in
+one call, :meth:`rotor.rotation.scheduler.Scheduler.rotate`.
 
 Before a rotation runs (and again when it is resumed) the engine checks what it
 delegates (:mod:`rotor.access.delegation`) against the rights its configurer holds
@@ -166,8 +182,9 @@ class Engine:
     ) -> tuple[Rotation, bool]:
         """Start a rotation of ``name`` now; returns it and whether it is new.
 
-        With a rotation already running, returns that one, or raises
-        RotationInProgress when ``require_new``.
+        ``version_id`` is an idempotency key (the module docstring has the rules).
+        ``require_new``: RotationInProgress when a rotation is running, VersionConflict
+        when one already succeeded with ``version_id``, instead of returning it.
         """
         config = rotation_configs.get_config(self.store, name)
         if config is None:
@@ -188,11 +205,17 @@ class Engine:
             tasks=[(task.name, task.step) for task in flow.tasks],
             started_by=started_by,
         )
-        if not created and require_new:
+        another = version_id is not None and rotation.version_id != version_id
+        if created or not (require_new or another):
+            return rotation, created
+        if rotation.status is Status.RUNNING:
             raise errors.RotationInProgress(
-                f"rotation {rotation.id} of secret {name!r} is already running"
+                f"rotation {rotation.id} of secret {name!r} (version {rotation.version_id!r}) "
+                "is already running"
             )
-        return rotation, created
+        raise errors.VersionConflict(
+            f"version {version_id!r} of secret {name!r} was rotated in by rotation {rotation.id}"
+        )
 
     # -- cancelling -------------------------------------------------------------------
 

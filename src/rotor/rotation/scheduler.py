@@ -1,8 +1,14 @@
-"""The scheduler: starts due rotations and resumes orphaned ones, with bounded concurrency.
+"""The scheduler: starts due rotations and resumes orphaned ones, with bounded concurrency;
+and :meth:`Scheduler.rotate`, the one call that starts a rotation now and runs it.
 
 Every ``scheduler_interval_seconds`` it
 1. resumes running rotations whose runner's lease expired (a crashed process), and
 2. starts a rotation for every enabled schedule whose next rotation is due.
+
+Every rotation that starts, by schedule or on request (both API dialects, a
+configuration that rotates at once), starts through :meth:`Scheduler.rotate`: the
+engine's start (with its rules for a version id given as an idempotency key), then a
+run in this server's pool.
 
 A due time that passed while no server ran starts exactly one rotation when a
 server comes back (the unique running-rotation index rules out doubles, also
@@ -21,11 +27,14 @@ from rotor.clock import utcnow
 from rotor.rotation import schedules
 from rotor.rotation.engine import Engine, schedule_of
 from rotor.store import rotation_configs, rotations
+from rotor.store.rotations import Rotation, Status
 
 log = logging.getLogger(__name__)
 
 
 class Scheduler:
+    """Runs one server's rotations in a bounded pool: due, orphaned, and started now."""
+
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.settings = engine.settings
@@ -82,6 +91,40 @@ class Scheduler:
 
     # -- work -------------------------------------------------------------------------
 
+    def rotate(
+        self,
+        name: str,
+        *,
+        started_by: str,
+        version_id: str | None = None,
+        require_new: bool = False,
+    ) -> tuple[Rotation, bool]:
+        """Start a rotation of ``name`` now and run it; returns it and whether it is new.
+
+        :meth:`Engine.start` decides which rotation answers (``version_id`` is an
+        idempotency key); one still running runs in the pool, unless this server runs it
+        already, and puts the secret's next scheduled rotation off until it finishes.
+        """
+        rotation, created = self.engine.start(
+            name, started_by=started_by, version_id=version_id, require_new=require_new
+        )
+        if rotation.status is Status.RUNNING:
+            self._put_off_schedule(name)
+            self.submit(rotation.id)
+        return rotation, created
+
+    def _put_off_schedule(self, name: str) -> None:
+        """A provisional next time, so a due time does not start a second rotation; the
+        engine sets the real one when the rotation finishes."""
+        config = rotation_configs.get_config(self.engine.store, name)
+        schedule = schedule_of(config) if config is not None and config.enabled else None
+        if schedule is not None:
+            rotation_configs.set_schedule_times(
+                self.engine.store,
+                name,
+                next_rotation_at=schedules.after_rotation(schedule, finished_at=utcnow()),
+            )
+
     def submit(self, rotation_id: str) -> bool:
         """Run a rotation in the pool unless this server already runs it."""
         with self._lock:
@@ -133,10 +176,4 @@ class Scheduler:
             log.info("missed the rotation window of %s; next at %s", name, decision.next_due)
             rotation_configs.set_schedule_times(store, name, next_rotation_at=decision.next_due)
             return
-        rotation, _ = self.engine.start(name, started_by="scheduler")
-        # Provisional next time, so this due time does not start a second rotation;
-        # the engine sets the real one when the rotation finishes.
-        rotation_configs.set_schedule_times(
-            store, name, next_rotation_at=schedules.after_rotation(schedule, finished_at=now)
-        )
-        self.submit(rotation.id)
+        self.rotate(name, started_by="scheduler")

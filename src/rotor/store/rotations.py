@@ -159,34 +159,53 @@ def _event(
     )
 
 
-def _refuse_a_version_no_rotation_made(
-    conn: sa.Connection, secret_id: str, name: str, version_id: str, stages: dict[str, str]
-) -> None:
-    """A rotation never adopts a version it did not make: rotating "to" the Current
-    version, or to an old one written by a plain put, would report a rotation that
-    changed nothing. The Pending version may be rotated in under its id (its new step
-    finds it made), and so may a failed rotation's own version."""
-    current = stages.get(stages_mod.CURRENT)
-    if stages.get(stages_mod.PENDING) == version_id and version_id != current:
-        return
+def _adopt(
+    conn: sa.Connection, secret_id: str, name: str, version_id: str, on: dict[str, str]
+) -> bool:
+    """Whether a new rotation may have ``version_id``, and whether Pending must be put
+    back on its version first; VersionConflict when it may not.
+
+    A rotation never adopts a version it did not make: rotating "to" the Current
+    version, or to one a plain put wrote, would report a rotation that changed nothing.
+    - a version id no version has: yes;
+    - the Pending version: yes, rotated in under its id (its new step finds it made);
+    - the version of an earlier rotation that did not succeed (failed, cancelled): yes,
+      with Pending back on it, so the steps run again on it, while Current is still the
+      version it was made from; from a Current since replaced its credentials are stale;
+    - the Current version, or a version a put wrote: no.
+    """
+    current = on.get(stages_mod.CURRENT)
+    if on.get(stages_mod.PENDING) == version_id and version_id != current:
+        return False
     exists = conn.execute(
         sa.select(t.versions.c.version_id).where(
             t.versions.c.secret_id == secret_id, t.versions.c.version_id == version_id
         )
     ).first()
     if exists is None:
-        return
+        return False
     earlier = conn.execute(
-        sa.select(t.rotations.c.id)
+        sa.select(t.rotations.c.base_version_id)
         .where(t.rotations.c.secret_id == secret_id, t.rotations.c.version_id == version_id)
+        .order_by(t.rotations.c.created_at.desc())
         .limit(1)
     ).first()
-    if version_id == current or earlier is None:
+    again = "a rotation needs a new version id (or none, for a generated one)"
+    if earlier is None:
         what = "the Current version" if version_id == current else "an existing version"
         raise errors.VersionConflict(
-            f"version {version_id!r} of secret {name!r} is {what}, not made by a rotation: "
-            "a rotation needs a new version id (or none, for a generated one)"
+            f"version {version_id!r} of secret {name!r} is {what}, not made by a rotation: " + again
         )
+    if version_id == current:
+        raise errors.VersionConflict(
+            f"version {version_id!r} of secret {name!r} is already Current: " + again
+        )
+    if earlier.base_version_id != current:
+        raise errors.VersionConflict(
+            f"version {version_id!r} of secret {name!r} was made from a Current that has "
+            "since been replaced: " + again
+        )
+    return True
 
 
 def create_rotation(
@@ -200,19 +219,21 @@ def create_rotation(
     tasks: Sequence[tuple[str, str]],
     started_by: str,
 ) -> tuple[Rotation, bool]:
-    """Start a rotation record, or return the one already running, or the one that
-    already succeeded with ``version_id`` (and False)."""
+    """Start a rotation record with ``version_id`` (and True), or return the one that
+    answers for it (and False). In one transaction, with the secret locked:
+
+    1. a rotation that already succeeded with ``version_id``: that one (the version id
+       is an idempotency key; one that did not succeed may be tried again);
+    2. a running rotation, whatever its version id: that one (one runs at a time);
+    3. a version id no rotation may have (:func:`_adopt`): VersionConflict;
+    4. else a new rotation.
+    """
     validate_name(name)
     now = utcnow()
     rotation_id = uuid.uuid4().hex
     try:
         with store.write() as conn:
             secret = load_row(conn, name, for_update=True)
-            running = _running_row(conn, secret.id)
-            if running is not None:
-                return _rotation(conn, running, name), False
-            # The version id is an idempotency key: asking again for a rotation that
-            # already succeeded with it returns that one (a failed one may be retried).
             done = conn.execute(
                 sa.select(t.rotations)
                 .where(
@@ -224,9 +245,13 @@ def create_rotation(
             ).first()
             if done is not None:
                 return _rotation(conn, done, name), False
+            running = _running_row(conn, secret.id)
+            if running is not None:
+                return _rotation(conn, running, name), False
             on = stages_mod.stage_map(conn, secret.id)
             base = on.get(stages_mod.CURRENT)
-            _refuse_a_version_no_rotation_made(conn, secret.id, name, version_id, on)
+            if _adopt(conn, secret.id, name, version_id, on):
+                stages_mod.attach(conn, secret.id, stages_mod.PENDING, version_id)
             conn.execute(
                 t.rotations.insert().values(
                     id=rotation_id,

@@ -31,7 +31,7 @@ from rotor.rotation import configuration, schedules
 from rotor.rotation.engine import Engine
 from rotor.rotation.scheduler import Scheduler
 from rotor.settings import Settings
-from rotor.store import deletion, passwords, rotation_configs, rotations, stages, versions
+from rotor.store import deletion, passwords, rotation_configs, stages, versions
 from rotor.store import secrets as secrets_store
 from rotor.store.database import Store
 from rotor.store.paging import MAX_PAGE_SIZE
@@ -502,19 +502,9 @@ def rotate_secret(call: Call) -> dict[str, Any]:
     versions.validate_version_id(version_id)
     if rotation_configs.get_config(call.store, name) is None:
         raise _no_function(name)
-    running = rotations.running_rotation(call.store, name)
-    if running is None and versions.exists(call.store, name, version_id):
-        # Asked again after that rotation made its version: nothing more to do.
-        call.audit["version_id"] = version_id
-        return {"SecretName": name, "VersionId": version_id, "Arn": call.arn(name)}
-    if running is not None and running.version_id != version_id:
-        raise errors.RotationInProgress(
-            f"a rotation of secret {name!r} with version {running.version_id!r} is running"
-        )
-    rotation, _ = call.engine.start(
+    rotation, _ = call.scheduler.rotate(
         name, started_by=f"principal {call.identity.principal_name}", version_id=version_id
     )
-    call.scheduler.submit(rotation.id)
     call.audit["version_id"] = rotation.version_id
     return {"SecretName": name, "VersionId": rotation.version_id, "Arn": call.arn(name)}
 
