@@ -13,7 +13,7 @@ from rotor import errors
 from rotor.rotation import configuration
 from rotor.rotation.engine import Engine
 from rotor.settings import Settings
-from rotor.store import rotation_configs, rotations, secrets, stages, versions
+from rotor.store import rotation_configs, rotation_steps, rotations, secrets, stages, versions
 from rotor.store.database import Store
 from rotor.store.rotations import Status
 from tests.conftest import admin_identity
@@ -111,7 +111,7 @@ def test_a_failed_rotation_may_be_retried_under_its_version_id(
     engine: Engine, account: str
 ) -> None:
     first, _ = engine.start(account, started_by="test", version_id="rot-1")
-    rotations.finish(engine.store, first.id, Status.FAILED, message="failed")
+    rotation_steps.finish(engine.store, first.id, Status.FAILED, message="failed")
     again, created = engine.start(account, started_by="test", version_id="rot-1")
     assert created
     assert again.id != first.id
@@ -122,7 +122,7 @@ def test_a_failed_rotation_s_own_version_is_rotated_in_again(engine: Engine, acc
     version id runs the steps again on that version (Pending again), not around it."""
     first, _ = engine.start(account, started_by="test", version_id="rot-1")
     versions.put_value(engine.store, account, "made by new", version_id="rot-1", stages=["Pending"])
-    rotations.finish(engine.store, first.id, Status.FAILED, message="set failed")
+    rotation_steps.finish(engine.store, first.id, Status.FAILED, message="set failed")
     assert secrets.get_secret(engine.store, account).stages == {"Current": "v0"}
     again, created = engine.start(account, started_by="test", version_id="rot-1")
     assert created
@@ -137,7 +137,7 @@ def test_a_failed_rotation_s_version_made_from_a_replaced_current_is_refused(
 ) -> None:
     first, _ = engine.start(account, started_by="test", version_id="rot-1")
     versions.put_value(engine.store, account, "made by new", version_id="rot-1", stages=["Pending"])
-    rotations.finish(engine.store, first.id, Status.FAILED, message="set failed")
+    rotation_steps.finish(engine.store, first.id, Status.FAILED, message="set failed")
     versions.put_value(engine.store, account, json.dumps(ACCOUNT), version_id="by-hand")
     with pytest.raises(errors.VersionConflict, match="since been replaced"):
         engine.start(account, started_by="test", version_id="rot-1")
@@ -292,11 +292,11 @@ def test_cancel_removes_pending_and_does_not_block_the_next(engine: Engine, acco
 
 def test_a_live_lease_keeps_other_runners_out(engine: Engine, account: str) -> None:
     rotation, _ = engine.start(account, started_by="test")
-    assert rotations.claim(engine.store, rotation.id, "someone-else", 60)
+    assert rotation_steps.claim(engine.store, rotation.id, "someone-else", 60)
     untouched = engine.run(rotation.id)
     assert untouched.status is Status.RUNNING
     assert untouched.step_index == 0
-    assert rotations.resumable(engine.store, rotation.created_at) == []
+    assert rotation_steps.resumable(engine.store, rotation.created_at) == []
 
 
 def test_a_refused_configuration_keeps_the_old_one_and_leaves_nothing(

@@ -55,7 +55,15 @@ from rotor.rotation.functions.base import (
     SecretsAccess,
 )
 from rotor.settings import Settings
-from rotor.store import principals, rotation_configs, rotations, secrets, stages, versions
+from rotor.store import (
+    principals,
+    rotation_configs,
+    rotation_steps,
+    rotations,
+    secrets,
+    stages,
+    versions,
+)
 from rotor.store.audit import AuditEvent
 from rotor.store.database import Store
 from rotor.store.functions import RegisteredFunction
@@ -223,7 +231,7 @@ class Engine:
         running = rotations.running_rotation(self.store, name)
         if running is None:
             raise errors.NotFound(f"no rotation of secret {name!r} is running")
-        rotations.finish(self.store, running.id, Status.CANCELLED, message="cancelled")
+        rotation_steps.finish(self.store, running.id, Status.CANCELLED, message="cancelled")
         with self._lock:
             wake = self._wakeups.get(running.id)
         if wake is not None:
@@ -243,7 +251,7 @@ class Engine:
         """Run (or resume) a rotation to its end, unless another live runner holds it."""
         lease = self.settings.rotation_lease_seconds
         before = rotations.get_rotation(self.store, rotation_id)
-        if not rotations.claim(self.store, rotation_id, self.owner, lease):
+        if not rotation_steps.claim(self.store, rotation_id, self.owner, lease):
             return rotations.get_rotation(self.store, rotation_id)
         if before.lease_owner is not None and before.lease_owner != self.owner:
             message = (
@@ -278,7 +286,7 @@ class Engine:
         interval = max(self.settings.rotation_lease_seconds / 3, 0.05)
         while not stop.wait(interval):
             try:
-                if not rotations.claim(
+                if not rotation_steps.claim(
                     self.store, rotation_id, self.owner, self.settings.rotation_lease_seconds
                 ):
                     return
@@ -358,7 +366,7 @@ class Engine:
             if output is None:
                 return  # finished (failed/cancelled) or no longer ours
             local.update(output)
-            rotations.step_succeeded(self.store, rotation.id, index, label, local)
+            rotation_steps.step_succeeded(self.store, rotation.id, index, label, local)
             self._audit(rotation, f"rotor:Rotation{task.step.capitalize()}Step", "succeeded")
         on = secrets.get_secret(self.store, name).stages
         if on.get(stages.CURRENT) != rotation.version_id:
@@ -386,7 +394,7 @@ class Engine:
         """Call the task's function until it succeeds; None when the rotation ended instead."""
         function_name = self._task_function(task, rotation.function)
         while True:
-            if not rotations.start_step(self.store, rotation.id, self.owner, index):
+            if not rotation_steps.start_step(self.store, rotation.id, self.owner, index):
                 return None
             attempt = rotations.get_rotation(self.store, rotation.id).attempts
             try:
@@ -396,7 +404,7 @@ class Engine:
                 log.info(
                     "rotation %s: %s failed (attempt %d): %s", rotation.id, label, attempt, message
                 )
-                rotations.step_failed(self.store, rotation.id, index, label, message)
+                rotation_steps.step_failed(self.store, rotation.id, index, label, message)
                 code = exc.code if isinstance(exc, errors.RotorError) else "FunctionError"
                 self._audit(rotation, f"rotor:Rotation{task.step.capitalize()}Step", "failed", code)
                 if not retryable(exc):
@@ -575,7 +583,7 @@ class Engine:
                 label or "its end",
                 code or "Failed",
             )
-        rotations.finish(
+        rotation_steps.finish(
             self.store,
             rotation.id,
             status,

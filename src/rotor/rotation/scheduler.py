@@ -26,7 +26,7 @@ from rotor import errors
 from rotor.clock import utcnow
 from rotor.rotation import schedules
 from rotor.rotation.engine import Engine, schedule_of
-from rotor.store import rotation_configs, rotations
+from rotor.store import rotation_configs, rotation_steps
 from rotor.store.rotations import Rotation, Status
 
 log = logging.getLogger(__name__)
@@ -147,7 +147,7 @@ class Scheduler:
 
     def tick(self) -> None:
         now = utcnow()
-        for rotation_id in rotations.resumable(self.engine.store, now):
+        for rotation_id in rotation_steps.resumable(self.engine.store, now):
             self.submit(rotation_id)
         for config in rotation_configs.due_configs(self.engine.store, now):
             self._consider(config)

@@ -1,0 +1,207 @@
+"""A running rotation's progress as rows: its runner's lease, each step's attempts and
+outcome, and how the rotation ends.
+
+The rotation engine (``rotor.rotation.engine``) decides; this module only reads and
+writes, each change in one transaction. The records themselves (a rotation, its steps
+and events, starting one) are :mod:`rotor.store.rotations`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+import sqlalchemy as sa
+
+from rotor import errors
+from rotor.clock import utcnow
+from rotor.store import stages as stages_mod
+from rotor.store import tables as t
+from rotor.store.database import Store
+from rotor.store.rotations import EventKind, Status, insert_event
+
+# -- leases -----------------------------------------------------------------------------
+
+
+def resumable(store: Store, now: dt.datetime) -> list[str]:
+    """Running rotations nobody holds a live lease on (their runner died, or never began)."""
+    with store.read() as conn:
+        return list(
+            conn.execute(
+                sa.select(t.rotations.c.id)
+                .where(
+                    t.rotations.c.status == Status.RUNNING,
+                    sa.or_(
+                        t.rotations.c.lease_expires_at.is_(None),
+                        t.rotations.c.lease_expires_at < now,
+                    ),
+                )
+                .order_by(t.rotations.c.created_at)
+            ).scalars()
+        )
+
+
+def claim(store: Store, rotation_id: str, owner: str, lease_seconds: float) -> bool:
+    """Take (or renew) the rotation's lease; False when another live runner holds it."""
+    now = utcnow()
+    with store.write() as conn:
+        result = conn.execute(
+            t.rotations.update()
+            .where(
+                t.rotations.c.id == rotation_id,
+                t.rotations.c.status == Status.RUNNING,
+                sa.or_(
+                    t.rotations.c.lease_owner.is_(None),
+                    t.rotations.c.lease_owner == owner,
+                    t.rotations.c.lease_expires_at < now,
+                ),
+            )
+            .values(lease_owner=owner, lease_expires_at=now + dt.timedelta(seconds=lease_seconds))
+        )
+        return result.rowcount == 1
+
+
+# -- steps ------------------------------------------------------------------------------
+
+
+def start_step(store: Store, rotation_id: str, owner: str, index: int) -> bool:
+    """Record an attempt of task ``index``; False if the rotation is no longer ours to run."""
+    now = utcnow()
+    with store.write() as conn:
+        result = conn.execute(
+            t.rotations.update()
+            .where(
+                t.rotations.c.id == rotation_id,
+                t.rotations.c.status == Status.RUNNING,
+                t.rotations.c.lease_owner == owner,
+                t.rotations.c.step_index == index,
+            )
+            .values(attempts=t.rotations.c.attempts + 1, updated_at=now)
+        )
+        if result.rowcount != 1:
+            return False
+        conn.execute(
+            t.rotation_steps.update()
+            .where(
+                t.rotation_steps.c.rotation_id == rotation_id,
+                t.rotation_steps.c.step_index == index,
+            )
+            .values(
+                attempts=t.rotation_steps.c.attempts + 1,
+                started_at=sa.func.coalesce(t.rotation_steps.c.started_at, now),
+            )
+        )
+        return True
+
+
+def step_succeeded(
+    store: Store, rotation_id: str, index: int, step_label: str, local: dict[str, Any]
+) -> None:
+    now = utcnow()
+    with store.write() as conn:
+        conn.execute(
+            t.rotations.update()
+            .where(t.rotations.c.id == rotation_id, t.rotations.c.step_index == index)
+            .values(step_index=index + 1, attempts=0, local=json.dumps(local), updated_at=now)
+        )
+        conn.execute(
+            t.rotation_steps.update()
+            .where(
+                t.rotation_steps.c.rotation_id == rotation_id,
+                t.rotation_steps.c.step_index == index,
+            )
+            .values(finished_at=now, error=None)
+        )
+        insert_event(conn, rotation_id, EventKind.STEP_SUCCEEDED, step_label, None)
+
+
+def step_failed(store: Store, rotation_id: str, index: int, step_label: str, message: str) -> None:
+    with store.write() as conn:
+        conn.execute(
+            t.rotation_steps.update()
+            .where(
+                t.rotation_steps.c.rotation_id == rotation_id,
+                t.rotation_steps.c.step_index == index,
+            )
+            .values(error=message)
+        )
+        insert_event(conn, rotation_id, EventKind.STEP_FAILED, step_label, message)
+
+
+# -- the end ----------------------------------------------------------------------------
+
+
+def finish(
+    store: Store,
+    rotation_id: str,
+    status: Status,
+    *,
+    message: str | None = None,
+    step_label: str | None = None,
+    next_rotation_at: dt.datetime | None = None,
+    owner: str | None = None,
+) -> bool:
+    """End a running rotation. Anything but success removes Pending from its version.
+
+    With ``owner``, only the lease holder may finish it; returns False when the
+    rotation was no longer running (or no longer ours).
+    """
+    now = utcnow()
+    kind = {
+        Status.SUCCEEDED: EventKind.SUCCEEDED,
+        Status.FAILED: EventKind.FAILED,
+        Status.CANCELLED: EventKind.CANCELLED,
+        Status.ABANDONED: EventKind.ABANDONED,
+    }[status]
+    with store.write() as conn:
+        row = conn.execute(
+            sa.select(t.rotations).where(t.rotations.c.id == rotation_id).with_for_update()
+        ).first()
+        if row is None or row.status != Status.RUNNING:
+            return False
+        if owner is not None and row.lease_owner != owner:
+            return False
+        if status == Status.CANCELLED:
+            current = conn.execute(
+                sa.select(t.rotation_steps).where(
+                    t.rotation_steps.c.rotation_id == rotation_id,
+                    t.rotation_steps.c.step_index == row.step_index,
+                )
+            ).first()
+            if current is not None and current.step == "end" and current.started_at is not None:
+                raise errors.RotationInProgress(
+                    "the rotation is in its end step and can no longer be cancelled"
+                )
+        conn.execute(
+            t.rotations.update()
+            .where(t.rotations.c.id == rotation_id)
+            .values(
+                status=status,
+                finished_at=now,
+                updated_at=now,
+                error=message if status != Status.SUCCEEDED else None,
+                lease_owner=None,
+                lease_expires_at=None,
+            )
+        )
+        on = stages_mod.stage_map(conn, row.secret_id)
+        if on.get(stages_mod.PENDING) == row.version_id:
+            # After any rotation, Pending is gone from its version: the next one starts clean.
+            conn.execute(
+                t.stages.delete().where(
+                    t.stages.c.secret_id == row.secret_id,
+                    t.stages.c.stage == stages_mod.PENDING,
+                )
+            )
+        config_values: dict[str, Any] = {"next_rotation_at": next_rotation_at}
+        if status == Status.SUCCEEDED:
+            config_values["last_rotated_at"] = now
+        if next_rotation_at is not None or status == Status.SUCCEEDED:
+            conn.execute(
+                t.rotation_configs.update()
+                .where(t.rotation_configs.c.secret_id == row.secret_id)
+                .values(**config_values)
+            )
+        insert_event(conn, rotation_id, kind, step_label, message)
+        return True
