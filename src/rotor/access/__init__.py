@@ -1,3 +1,4 @@
-"""Access: access keys and authentication (policies and audit join later)."""
+"""Access: principals' access keys and authentication (bearer keys, rotor's and the cloud's
+request signatures), policies, delegation to rotation functions, and the audit log."""
 
 from __future__ import annotations

@@ -1,1 +1,2 @@
-"""Other products' APIs, spoken on rotor's own port over the same store calls."""
+"""Other products' APIs, spoken on rotor's own port over the same read handler, engine and
+access model."""
