@@ -27,6 +27,7 @@ from rotor.access import aliyun_signature
 from rotor.access.keys import Authenticator, Identity
 from rotor.api.bodies import ClientGone, read_capped
 from rotor.api.dialects.aliyun import actions, wire
+from rotor.api.dialects.aliyun.call import Call
 from rotor.api.dialects.aliyun.wire import KmsError
 from rotor.rotation.engine import Engine
 from rotor.rotation.scheduler import Scheduler
@@ -182,7 +183,7 @@ class KmsEndpoint:
                 "InvalidParameter",
                 f"{verified.action} does not take the parameter(s) {', '.join(unknown)}.",
             )
-        call = actions.Call(
+        call = Call(
             identity=identity,
             params=wire.Params(given),
             settings=self.settings,
