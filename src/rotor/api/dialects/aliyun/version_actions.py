@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 from typing import Any
 
+from rotor.api import secret_reads
 from rotor.api.dialects.aliyun import rotation_actions, secret_actions
 from rotor.api.dialects.aliyun.call import Call
 from rotor.api.dialects.aliyun.wire import (
@@ -30,14 +31,15 @@ def _encode(value: str | bytes) -> tuple[str, str]:
 
 def get_secret_value(call: Call) -> dict[str, Any]:
     name = call.secret_name()
-    call.authorize("GetSecretValue", name)
     version_id = call.params.text("VersionId")
     stage_text = call.params.text("VersionStage")
     if call.params.boolean("DryRun"):
+        call.authorize("GetSecretValue", name)
         return {"SecretName": name}
     stage = stage_in(stage_text) if stage_text else (None if version_id else stages.CURRENT)
-    value = versions.get_value(call.store, name, stage=stage, version_id=version_id)
-    call.audit["version_id"] = value.version_id
+    # The read every dialect goes through: authorized, fetched and audited alike.
+    read = secret_reads.Read(name, stage, version_id)
+    value = secret_reads.read(call.store, call.settings, call.identity, read, call.audit)
     data, kind = _encode(value.value)
     body: dict[str, Any] = {
         "SecretName": name,
