@@ -23,45 +23,31 @@ from aliyunsdkkms.request.v20160120.RotateSecretRequest import RotateSecretReque
 
 import rotor.client
 from tests.aliyun.conftest import v1_call, v1_client
+from tests.rotation.test_server_rotation import HANDLER
 from tests.services.server import RunningServer
 
 #: A deadline for what takes well under a second; only a broken server reaches it.
 DEADLINE = 60.0
 
-# Blocks its new step until the gate file exists (but not in the dry run of its
-# configuration), so a rotation of it stays running for as long as a test needs, then
-# rotates like any function.
-GATED_HANDLER = """
-import json, secrets, time
-from pathlib import Path
-
-from rotor import errors
-from rotor.client import Client
+# The handler of tests/rotation/test_server_rotation.py (a fake target in its StateDir),
+# whose new step first waits for the gate file (but not in the dry run of its
+# configuration), so a rotation of it stays running for as long as a test needs.
+GATED_HANDLER = (
+    HANDLER.replace("def handler(", "def _handler(")
+    + """
+import time
 
 
 def handler(event, context):
     evt = json.loads(event)
-    name, step, version = evt["SecretName"], evt["Step"], evt["VersionId"]
-    client = Client()
-    if step == "new":
-        gate, deadline = Path(evt["Gate"]), time.monotonic() + 120
-        while not gate.exists() and not evt.get("DryRun"):
-            if time.monotonic() > deadline:
-                raise TimeoutError("the gate was never opened")
-            time.sleep(0.02)
-        try:
-            client.get_value(name, version_id=version)
-        except errors.NotFound:
-            client.put_value(name, "pw-" + secrets.token_hex(8), version_id=version,
-                             stages=["Pending"])
-    elif step == "end":
-        stages = client.describe_secret(name).stages
-        if stages.get("Current") != version:
-            client.update_stage(name, "Current", move_to_version=version)
-        if stages.get("Pending") == version:
-            client.update_stage(name, "Pending", remove_from_version=version)
-    return {"VersionId": version}
+    gate, deadline = Path(evt["Gate"]), time.monotonic() + 120
+    while evt["Step"] == "new" and not evt.get("DryRun") and not gate.exists():
+        if time.monotonic() > deadline:
+            raise TimeoutError("the gate was never opened")
+        time.sleep(0.02)
+    return _handler(event, context)
 """
+)
 
 
 class Refused(Exception):
@@ -227,7 +213,7 @@ def test_the_same_token_after_success_answers_that_version_and_starts_nothing(
 def test_another_token_while_one_runs_is_refused(
     dialect: Dialect, admin: rotor.client.Client, gated: str, gate: Path
 ) -> None:
-    name = _secret(admin, gated, Gate=str(gate))
+    name = _secret(admin, gated, Gate=str(gate), StateDir=str(gate.parent))
     rotate = dialect.connect()
     assert rotate(name, "token-1") == "token-1"
     with pytest.raises(Refused) as refused:
@@ -243,7 +229,7 @@ def test_another_token_while_one_runs_is_refused(
 def test_concurrent_requests_with_other_tokens_start_one_rotation_and_refuse_the_rest(
     dialect: Dialect, admin: rotor.client.Client, gated: str, gate: Path
 ) -> None:
-    name = _secret(admin, gated, Gate=str(gate))
+    name = _secret(admin, gated, Gate=str(gate), StateDir=str(gate.parent))
     tokens = [f"token-{i}" for i in range(6)]
     clients = [dialect.connect() for _ in tokens]
     answers = _together(

@@ -13,8 +13,10 @@ from rotor.access.keys import Identity
 from rotor.clock import utcnow
 from rotor.rotation import flows, schedules
 from rotor.rotation import functions as registry
-from rotor.rotation.engine import DryRunReport, Engine, flow_of, functions_of
+from rotor.rotation.dry_runs import DryRunReport
+from rotor.rotation.engine import Engine
 from rotor.rotation.functions.base import ChecksConfiguration, RotationFunction
+from rotor.rotation.resolution import flow_of, functions_of
 from rotor.rotation.scheduler import Scheduler
 from rotor.store import rotation_configs
 from rotor.store.rotation_configs import RotationConfig

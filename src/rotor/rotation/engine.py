@@ -30,6 +30,11 @@ Before every step the engine re-reads the stages:
 - the rotation's version is already Current: the rotation is done, nothing runs;
 - Current moved to another version (a value written out of band): abandoned;
 - the version exists but is neither Current nor Pending: failed, nothing runs.
+
+A dry run (:meth:`Engine.dry_run`) is the same step loop in another mode: into a
+throwaway version, it runs only the tasks that change nothing outside rotor (new, and
+a built-in function's test), once each, records nothing, and says what it ran and what
+it left out.
 """
 
 from __future__ import annotations
@@ -38,72 +43,20 @@ import dataclasses
 import logging
 import threading
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 from rotor import errors
-from rotor.access import delegation
 from rotor.access.audit import AuditLog
 from rotor.access.delegation import Delegation
-from rotor.clock import utcnow
-from rotor.rotation import flows, function_credentials, schedules
+from rotor.rotation import dry_runs, flows, invocation, outcomes, resolution
 from rotor.rotation import functions as registry
-from rotor.rotation.functions.base import (
-    Credentials,
-    InvocationContext,
-    Redactor,
-    SecretsAccess,
-)
+from rotor.rotation.functions.base import Redactor, SecretsAccess
 from rotor.settings import Settings
-from rotor.store import (
-    principals,
-    rotation_configs,
-    rotation_steps,
-    rotations,
-    secrets,
-    stages,
-    versions,
-)
-from rotor.store.audit import AuditEvent
+from rotor.store import rotation_configs, rotation_steps, rotations, secrets, stages, versions
 from rotor.store.database import Store
-from rotor.store.functions import RegisteredFunction
 from rotor.store.rotations import EventKind, Rotation, Status
 
 log = logging.getLogger(__name__)
-
-MAX_MESSAGE = 2000
-
-
-@dataclasses.dataclass(frozen=True, kw_only=True)
-class _Verdict:
-    """What the stages say before a step."""
-
-    done: bool = False
-    abandoned: bool = False
-    problem: str | None = None
-
-
-@dataclasses.dataclass(frozen=True, kw_only=True)
-class DryRunReport:
-    """What a dry run checked, and what it could not check."""
-
-    #: The tasks that ran, ``RotateSecretNew (new)``.
-    ran: tuple[str, ...]
-    #: The tasks that did not run, each with why.
-    skipped: tuple[str, ...]
-    #: What the functions reported while they ran (redacted).
-    log: tuple[str, ...]
-
-
-#: Why a dry run leaves each kind of task out.
-_NOT_DRY_RUN = {
-    "set": "changes the target system; not run in a dry run",
-    "end": "moves Current; not run in a dry run",
-}
-_CUSTOM_TEST = (
-    "a custom function's test logs in with what its set step makes, which a dry run does "
-    "not run; rotate once to test it"
-)
 
 
 #: Failures that trying again cannot cure: a refusal, a bad configuration or value.
@@ -127,35 +80,66 @@ def retryable(exc: BaseException) -> bool:
     return not isinstance(exc, _PERMANENT)
 
 
-def schedule_of(config: rotation_configs.RotationConfig) -> schedules.Schedule | None:
-    """The stored schedule (validated when it was configured, so not against today's minimum)."""
-    if config.interval_seconds is None and config.cron is None:
-        return None
-    return schedules.Schedule(
-        interval_seconds=config.interval_seconds,
-        cron=config.cron,
-        window_seconds=config.window_seconds,
-    )
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class _Verdict:
+    """What the stages say before a step."""
+
+    #: The rotation's version is Current: nothing more to run.
+    done: bool = False
+    #: The rotation must end now, so, with this message and error code.
+    end: Status | None = None
+    message: str | None = None
+    code: str | None = None
 
 
-def flow_of(
-    function: str, flow_json: str | None, registration: RegisteredFunction | None = None
-) -> flows.Flow:
-    """The configured flow, else the registered function's own, else new/set/test/end."""
-    flow_json = flow_json or (registration.definition.get("flow") if registration else None)
-    return flows.Flow.from_json(flow_json) if flow_json else flows.default_flow(function)
+def _verdict(store: Store, rotation: Rotation, step: str) -> _Verdict:
+    on = secrets.get_secret(store, rotation.secret_name).stages
+    version = rotation.version_id
+    current = on.get(stages.CURRENT)
+    if current == version:
+        return _Verdict(done=True)
+    if current != rotation.base_version_id:
+        return _Verdict(
+            end=Status.ABANDONED, message="a new value was written while the rotation ran"
+        )
+    exists = version in on.values() or versions.exists(store, rotation.secret_name, version)
+    if exists and on.get(stages.PENDING) != version:
+        return _Verdict(
+            end=Status.FAILED,
+            message="the rotation's version is neither Current nor Pending; "
+            "the stages were moved by someone else",
+            code="StagesMoved",
+        )
+    if not exists and step != "new":
+        return _Verdict(
+            end=Status.FAILED,
+            message="the Pending version of this rotation does not exist",
+            code="StagesMoved",
+        )
+    return _Verdict()
 
 
-def functions_of(store: Store, function: str, flow: flows.Flow) -> list[RegisteredFunction]:
-    """The registered functions a rotation runs: its function and its flow's tasks'."""
-    names = dict.fromkeys([function, *(task.resource for task in flow.tasks)])
-    found = []
-    for name in names:
-        if name == function or registry.is_function(store, name):
-            _, registration = registry.resolve(store, name)
-            if registration is not None:
-                found.append(registration)
-    return found
+@dataclasses.dataclass(kw_only=True)
+class _Pass:
+    """One pass of the step loop over a rotation's flow: what its steps share."""
+
+    rotation: Rotation
+    flow: flows.Flow
+    granted: Delegation
+    access: SecretsAccess
+    #: Set to end a wait between attempts (a cancel, a stopping server).
+    wake: threading.Event = dataclasses.field(default_factory=threading.Event)
+    #: A dry run: each task that changes nothing runs once; nothing is recorded.
+    dry_run: bool = False
+    local: dict[str, Any] = dataclasses.field(default_factory=dict)
+    #: What a dry run ran, left out, and heard the functions say.
+    ran: list[str] = dataclasses.field(default_factory=list)
+    skipped: list[str] = dataclasses.field(default_factory=list)
+    said: list[str] = dataclasses.field(default_factory=list)
+
+    @property
+    def payload(self) -> dict[str, Any]:
+        return {"SecretName": self.rotation.secret_name, **self.rotation.parameters}
 
 
 class Engine:
@@ -171,14 +155,16 @@ class Engine:
         audit: AuditLog | None = None,
     ) -> None:
         self.store = store
-        self.audit = audit
         self.settings = settings
         self.owner = owner
-        self.api_url = api_url or settings.public_url
+        self.invoker = invocation.Invoker(
+            store=store, settings=settings, api_url=api_url or settings.public_url
+        )
+        self.outcomes = outcomes.Outcomes(store=store, owner=owner, audit=audit)
         self._wakeups: dict[str, threading.Event] = {}
         self._lock = threading.Lock()
 
-    # -- starting ---------------------------------------------------------------------
+    # -- starting and cancelling --------------------------------------------------------
 
     def start(
         self,
@@ -200,7 +186,7 @@ class Engine:
                 f"rotation of secret {name!r} is not configured; configure a function first"
             )
         _, registration = registry.resolve(self.store, config.function)
-        flow = flow_of(config.function, config.flow, registration)
+        flow = resolution.flow_of(config.function, config.flow, registration)
         if version_id is not None:
             versions.validate_version_id(version_id)
         rotation, created = rotations.create_rotation(
@@ -224,8 +210,6 @@ class Engine:
         raise errors.VersionConflict(
             f"version {version_id!r} of secret {name!r} was rotated in by rotation {rotation.id}"
         )
-
-    # -- cancelling -------------------------------------------------------------------
 
     def cancel(self, name: str) -> Rotation:
         running = rotations.running_rotation(self.store, name)
@@ -293,307 +277,35 @@ class Engine:
             except errors.RotorError:
                 log.warning("could not renew the lease of rotation %s", rotation_id)
 
-    def delegation_of(self, rotation: Rotation, flow: flows.Flow) -> Delegation:
-        """What the rotation delegates, checked against its configurer's rights now;
-        DelegationDenied when they no longer allow it."""
-        config = rotation_configs.get_config(self.store, rotation.secret_name)
-        granted = delegation.required(
-            self.store,
-            rotation.secret_name,
-            rotation.parameters,
-            functions_of(self.store, rotation.function, flow),
-        )
-        configurer = delegation.principal_identity(
-            self.store, config.configured_by if config else None
-        )
-        recorded = config.delegated_secrets if config else frozenset()
-        if recorded is not None:
-            added = sorted(granted.secrets - recorded)
-            if added:
-                # Named by a value someone wrote after the configuration: the configurer
-                # never delegated it.
-                raise errors.DelegationDenied(
-                    f"the secret's value names {added[0]!r}, which was not delegated when the "
-                    "rotation was configured; configure the rotation again to delegate it"
-                )
-        delegation.check(configurer, granted, self.settings)
-        if recorded is None:
-            rotation_configs.record_delegated_secrets(
-                self.store, rotation.secret_name, granted.secrets
-            )
-        return dataclasses.replace(
-            granted, on_behalf_of=configurer.principal_name if configurer else ""
-        )
-
     def _run(self, rotation_id: str, wake: threading.Event) -> None:
         rotation = rotations.get_rotation(self.store, rotation_id)
         flow = flows.Flow.from_json(rotation.flow)
-        name = rotation.secret_name
         try:
-            granted = self.delegation_of(rotation, flow)
+            granted = resolution.delegation_of(self.store, self.settings, rotation, flow)
         except errors.ServiceUnavailable:
             raise  # the store, not the delegation: resumed later
         except errors.RotorError as exc:
             message = f"{exc.code}: {exc.message}"
             rotations.add_event(self.store, rotation.id, EventKind.LOG, None, message)
-            self._finish(rotation, Status.FAILED, None, message, exc.code)
+            self.outcomes.finish(rotation, Status.FAILED, None, message, exc.code)
             return
-        redactor = Redactor()
-        access = SecretsAccess(self.store, name, granted.secrets, redactor)
-        payload: dict[str, Any] = {"SecretName": name, **rotation.parameters}
-        local = dict(rotation.local)
-        for index in range(rotation.step_index, len(flow.tasks)):
-            task = flow.tasks[index]
-            label = f"{task.name} ({task.step})"
-            verdict = self._check_stages(rotation, task.step)
-            if verdict.abandoned:
-                self._finish(
-                    rotation,
-                    Status.ABANDONED,
-                    label,
-                    "a new value was written while the rotation ran",
-                )
-                return
-            if verdict.problem:
-                self._finish(rotation, Status.FAILED, label, verdict.problem, "StagesMoved")
-                return
-            if verdict.done:
-                break
-            event = flow.build_event(task, payload, local)
-            if flow.passthrough_payload:
-                event.setdefault("VersionId", rotation.version_id)
-            output = self._attempt(rotation, index, label, task, event, access, granted, wake)
-            if output is None:
-                return  # finished (failed/cancelled) or no longer ours
-            local.update(output)
-            rotation_steps.step_succeeded(self.store, rotation.id, index, label, local)
-            self._audit(rotation, f"rotor:Rotation{task.step.capitalize()}Step", "succeeded")
-        on = secrets.get_secret(self.store, name).stages
-        if on.get(stages.CURRENT) != rotation.version_id:
-            self._finish(
-                rotation,
-                Status.FAILED,
-                None,
-                "the flow ended without making the new version Current",
-                "NotMadeCurrent",
-            )
+        access = SecretsAccess(self.store, rotation.secret_name, granted.secrets, Redactor())
+        run = _Pass(
+            rotation=rotation,
+            flow=flow,
+            granted=granted,
+            access=access,
+            wake=wake,
+            local=dict(rotation.local),
+        )
+        if not self._steps(run):
             return
-        self._finish(rotation, Status.SUCCEEDED, None, None)
-
-    def _attempt(
-        self,
-        rotation: Rotation,
-        index: int,
-        label: str,
-        task: flows.Task,
-        event: dict[str, Any],
-        access: SecretsAccess,
-        granted: Delegation,
-        wake: threading.Event,
-    ) -> dict[str, Any] | None:
-        """Call the task's function until it succeeds; None when the rotation ended instead."""
-        function_name = self._task_function(task, rotation.function)
-        while True:
-            if not rotation_steps.start_step(self.store, rotation.id, self.owner, index):
-                return None
-            attempt = rotations.get_rotation(self.store, rotation.id).attempts
-            try:
-                return self._invoke(function_name, event, rotation, access, granted)
-            except Exception as exc:  # every failure is recorded; transient ones retried
-                message = self._message(exc, access)
-                log.info(
-                    "rotation %s: %s failed (attempt %d): %s", rotation.id, label, attempt, message
-                )
-                rotation_steps.step_failed(self.store, rotation.id, index, label, message)
-                code = exc.code if isinstance(exc, errors.RotorError) else "FunctionError"
-                self._audit(rotation, f"rotor:Rotation{task.step.capitalize()}Step", "failed", code)
-                if not retryable(exc):
-                    self._finish(
-                        rotation,
-                        Status.FAILED,
-                        label,
-                        f"{label} failed (not retried): {message}",
-                        code,
-                    )
-                    return None
-                if attempt >= self.settings.rotation_attempts:
-                    self._finish(rotation, Status.FAILED, label, f"{label} failed: {message}", code)
-                    return None
-            delay = min(
-                self.settings.rotation_retry_seconds * 2 ** (attempt - 1),
-                self.settings.rotation_retry_max_seconds,
-            )
-            if wake.wait(delay):
-                return None  # cancelled, or the server is stopping: resumed later
-
-    def _task_function(self, task: flows.Task, function: str) -> str:
-        """The function a task names; the configured one for the placeholder of a flow."""
-        return task.resource if registry.is_function(self.store, task.resource) else function
-
-    def _invoke(
-        self,
-        function_name: str,
-        event: dict[str, Any],
-        rotation: Rotation,
-        access: SecretsAccess,
-        granted: Delegation,
-        *,
-        dry_run: bool = False,
-        said: list[str] | None = None,
-    ) -> dict[str, Any]:
-        """One call of a function. Credentials minted for it are deleted when it returns.
-        In a dry run, what the function logs goes to ``said``."""
-        said = [] if said is None else said
-        function, registration = registry.resolve(self.store, function_name)
-        minted: list[str] = []
-
-        def mint() -> Credentials:
-            credentials = function_credentials.mint(
-                self.store,
-                self.settings,
-                rotation,
-                function_name,
-                granted,
-                reach=frozenset() if dry_run else access.delegated,
-            )
-            minted.append(credentials.access_key_id)
-            return credentials
-
-        def record(line: str) -> None:
-            if dry_run:
-                said.append(access.redact(line)[:MAX_MESSAGE])
-            else:
-                rotations.add_event(
-                    self.store, rotation.id, EventKind.LOG, None, access.redact(line)[:MAX_MESSAGE]
-                )
-
-        context = self._context(
-            rotation, access, registration, dry_run=dry_run, log=record, mint=mint
-        )
-        try:
-            result = function.invoke(dict(event), context)
-        finally:
-            if minted:
-                principals.delete_access_keys(self.store, minted)
-        if result is not None and not isinstance(result, dict):
-            raise errors.InvalidParameter("a rotation function must return an object or None")
-        return dict(result or {})
-
-    def _context(
-        self,
-        rotation: Rotation,
-        access: SecretsAccess,
-        registration: RegisteredFunction | None,
-        *,
-        dry_run: bool,
-        log: Callable[[str], None],
-        mint: Callable[[], Credentials],
-    ) -> InvocationContext:
-        return InvocationContext(
-            request_id=rotation.version_id,
-            rotation_id=rotation.id,
-            dry_run=dry_run,
-            parameters=(
-                rotation.parameters
-                if self.settings.allow_plaintext_fallback
-                else {**rotation.parameters, "AllowPlaintextFallback": False}
-            ),
-            expected_current=rotation.base_version_id,
-            secrets=access,
-            log=log,
-            mint_credentials=mint,
-            api_url=self.api_url,
-            timeout_seconds=self.settings.rotation_function_timeout_seconds,
-            function=registration,
-        )
-
-    def _message(self, exc: Exception, access: SecretsAccess) -> str:
-        if isinstance(exc, errors.RotorError):
-            text = f"{exc.code}: {exc.message}"
-        else:
-            text = f"{type(exc).__name__}: {exc}"
-        return access.redact(text)[:MAX_MESSAGE]
-
-    def _check_stages(self, rotation: Rotation, step: str) -> _Verdict:
         on = secrets.get_secret(self.store, rotation.secret_name).stages
-        version = rotation.version_id
-        current = on.get(stages.CURRENT)
-        if current == version:
-            return _Verdict(done=True)
-        if current != rotation.base_version_id:
-            return _Verdict(abandoned=True)
-        exists = version in on.values() or versions.exists(
-            self.store, rotation.secret_name, version
-        )
-        if exists and on.get(stages.PENDING) != version:
-            return _Verdict(
-                problem="the rotation's version is neither Current nor Pending; "
-                "the stages were moved by someone else"
-            )
-        if not exists and step != "new":
-            return _Verdict(problem="the Pending version of this rotation does not exist")
-        return _Verdict()
-
-    def _audit(
-        self, rotation: Rotation, action: str, outcome: str, error_code: str | None = None
-    ) -> None:
-        if self.audit is None:
+        if on.get(stages.CURRENT) != rotation.version_id:
+            message = "the flow ended without making the new version Current"
+            self.outcomes.finish(rotation, Status.FAILED, None, message, "NotMadeCurrent")
             return
-        self.audit.record(
-            AuditEvent(
-                at=utcnow(),
-                principal=rotation.started_by[:128],
-                source="rotation engine",
-                action=action,
-                secret_name=rotation.secret_name,
-                version_id=rotation.version_id,
-                outcome=outcome,
-                error_code=error_code,
-                rotation_id=rotation.id,
-            )
-        )
-
-    def _finish(
-        self,
-        rotation: Rotation,
-        status: Status,
-        label: str | None,
-        message: str | None,
-        code: str | None = None,
-    ) -> None:
-        next_at = None
-        config = rotation_configs.get_config(self.store, rotation.secret_name)
-        if config is not None and config.enabled:
-            schedule = schedule_of(config)
-            if schedule is not None:
-                next_at = schedules.after_rotation(schedule, finished_at=utcnow())
-        self._audit(
-            rotation,
-            "rotor:Rotation",
-            str(status),
-            None if status is Status.SUCCEEDED else str(status),
-        )
-        if status is Status.FAILED:
-            # Once, with what an operator needs to find it; the message stays in the
-            # history (it is redacted, but a log line carries no value at all).
-            log.error(
-                "rotation %s of secret %s failed at %s: %s",
-                rotation.id,
-                rotation.secret_name,
-                label or "its end",
-                code or "Failed",
-            )
-        rotation_steps.finish(
-            self.store,
-            rotation.id,
-            status,
-            message=message,
-            step_label=label,
-            next_rotation_at=next_at,
-            owner=self.owner,
-        )
-
-    # -- dry run ----------------------------------------------------------------------
+        self.outcomes.finish(rotation, Status.SUCCEEDED, None, None)
 
     def dry_run(
         self,
@@ -602,71 +314,129 @@ class Engine:
         parameters: dict[str, Any],
         flow: flows.Flow,
         granted: Delegation,
-    ) -> DryRunReport:
+    ) -> dry_runs.DryRunReport:
         """Run the flow's new and test tasks into a throwaway Pending version, then discard it.
 
         ``granted`` was checked by the caller. A function's credentials reach only the
         rotated secret in a dry run, whatever is delegated. A custom function's test is
-        not run (it needs its set step): the report says so."""
-        version = f"dry-run-{uuid.uuid4()}"
-        redactor = Redactor()
-        access = SecretsAccess(self.store, name, granted.secrets, redactor)
-        fake = Rotation(
-            id=f"dry-run-{uuid.uuid4().hex[:8]}",
-            secret_name=name,
-            version_id=version,
-            function=function,
-            parameters=parameters,
-            flow=flow.to_json(),
-            step_index=0,
-            status=Status.RUNNING,
-            attempts=0,
-            local={},
-            base_version_id=secrets.get_secret(self.store, name).stages.get(stages.CURRENT),
-            started_by="dry-run",
-            created_at=utcnow(),
-            updated_at=utcnow(),
-            finished_at=None,
-            error=None,
-            lease_owner=None,
-            lease_expires_at=None,
-        )
-        payload: dict[str, Any] = {"SecretName": name, **parameters}
-        local: dict[str, Any] = {}
-        ran: list[str] = []
-        skipped: list[str] = []
-        said: list[str] = []
+        not run (it needs its set step): the report says so. A task that fails ends the
+        dry run: InvalidParameter, naming the task."""
+        rotation = dry_runs.throwaway_rotation(self.store, name, function, parameters, flow)
+        access = SecretsAccess(self.store, name, granted.secrets, Redactor())
+        run = _Pass(rotation=rotation, flow=flow, granted=granted, access=access, dry_run=True)
         try:
-            for task in flow.tasks:
-                label = f"{task.name} ({task.step})"
-                function_name = self._task_function(task, function)
-                if task.step in _NOT_DRY_RUN:
-                    skipped.append(f"{label}: {_NOT_DRY_RUN[task.step]}")
-                    continue
-                if task.step == "test" and registry.resolve(self.store, function_name)[1]:
-                    skipped.append(f"{label}: {_CUSTOM_TEST}")
-                    continue
-                event = flow.build_event(task, payload, local)
-                if flow.passthrough_payload or task.step != "new":
-                    event.setdefault("VersionId", version)
-                event["DryRun"] = True
-                try:
-                    result = self._invoke(
-                        function_name, event, fake, access, granted, dry_run=True, said=said
-                    )
-                except Exception as exc:  # reported to the caller, redacted
-                    raise errors.InvalidParameter(
-                        f"dry run of rotation failed at {task.name} ({task.step}): "
-                        f"{self._message(exc, access)}"
-                    ) from exc
-                local.update(result)
-                ran.append(label)
+            self._steps(run)
         finally:
-            on = secrets.get_secret(self.store, name).stages
-            if on.get(stages.PENDING) == version:
-                stages.update_stage(self.store, name, stages.PENDING, remove_from_version=version)
+            dry_runs.discard(self.store, name, rotation.version_id)
+        return dry_runs.DryRunReport(
+            ran=tuple(run.ran), skipped=tuple(run.skipped), log=tuple(run.said)
+        )
+
+    # -- the step loop ----------------------------------------------------------------
+
+    def _steps(self, run: _Pass) -> bool:
+        """Run the flow's tasks from the rotation's next one; False when the rotation
+        ended before its last (failed, abandoned, cancelled, no longer ours)."""
+        rotation, flow = run.rotation, run.flow
+        for index in range(rotation.step_index, len(flow.tasks)):
+            task = flow.tasks[index]
+            label = f"{task.name} ({task.step})"
+            if run.dry_run:
+                function_name = self._task_function(task, rotation.function)
+                custom = registry.resolve(self.store, function_name)[1] is not None
+                left_out = dry_runs.left_out(task, custom)
+                if left_out is not None:
+                    run.skipped.append(f"{label}: {left_out}")
+                    continue
+            else:
+                verdict = _verdict(self.store, rotation, task.step)
+                if verdict.end is not None:
+                    self.outcomes.finish(
+                        rotation, verdict.end, label, verdict.message, verdict.code
+                    )
+                    return False
+                if verdict.done:
+                    break
+            event = flow.build_event(task, run.payload, run.local)
+            if flow.passthrough_payload or (run.dry_run and task.step != "new"):
+                event.setdefault("VersionId", rotation.version_id)
+            if run.dry_run:
+                event["DryRun"] = True
+            output = self._attempt(run, index, label, task, event)
+            if output is None:
+                return False  # finished (failed/cancelled) or no longer ours
+            run.local.update(output)
+            if run.dry_run:
+                run.ran.append(label)
+            else:
+                rotation_steps.step_succeeded(self.store, rotation.id, index, label, run.local)
+                self.outcomes.step(rotation, task.step, "succeeded")
+        return True
+
+    def _attempt(
+        self, run: _Pass, index: int, label: str, task: flows.Task, event: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        """Call the task's function until it succeeds; None when the rotation ended
+        instead. A dry run calls it once, and raises InvalidParameter if it fails."""
+        rotation, access = run.rotation, run.access
+        function_name = self._task_function(task, rotation.function)
+        if run.dry_run:
             try:
-                rotations.discard_version(self.store, name, version)
-            except errors.RotorError:
-                log.warning("could not discard the dry-run version of %s", name)
-        return DryRunReport(ran=tuple(ran), skipped=tuple(skipped), log=tuple(said))
+                return self._invoke(run, function_name, event)
+            except Exception as exc:  # reported to the caller, redacted
+                raise errors.InvalidParameter(
+                    f"dry run of rotation failed at {label}: "
+                    f"{invocation.failure_message(exc, access)}"
+                ) from exc
+        while True:
+            if not rotation_steps.start_step(self.store, rotation.id, self.owner, index):
+                return None
+            attempt = rotations.get_rotation(self.store, rotation.id).attempts
+            try:
+                return self._invoke(run, function_name, event)
+            except Exception as exc:  # every failure is recorded; transient ones retried
+                message = invocation.failure_message(exc, access)
+                log.info(
+                    "rotation %s: %s failed (attempt %d): %s", rotation.id, label, attempt, message
+                )
+                rotation_steps.step_failed(self.store, rotation.id, index, label, message)
+                code = exc.code if isinstance(exc, errors.RotorError) else "FunctionError"
+                self.outcomes.step(rotation, task.step, "failed", code)
+                if not retryable(exc):
+                    message = f"{label} failed (not retried): {message}"
+                    self.outcomes.finish(rotation, Status.FAILED, label, message, code)
+                    return None
+                if attempt >= self.settings.rotation_attempts:
+                    self.outcomes.finish(
+                        rotation, Status.FAILED, label, f"{label} failed: {message}", code
+                    )
+                    return None
+            delay = min(
+                self.settings.rotation_retry_seconds * 2 ** (attempt - 1),
+                self.settings.rotation_retry_max_seconds,
+            )
+            if run.wake.wait(delay):
+                return None  # cancelled, or the server is stopping: resumed later
+
+    def _invoke(self, run: _Pass, function_name: str, event: dict[str, Any]) -> dict[str, Any]:
+        """One call; what the function logs goes to the history (a dry run: its report)."""
+
+        def record(line: str) -> None:
+            if run.dry_run:
+                run.said.append(line)
+            else:
+                rotations.add_event(self.store, run.rotation.id, EventKind.LOG, None, line)
+
+        return self.invoker.invoke(
+            function_name,
+            event,
+            run.rotation,
+            run.access,
+            run.granted,
+            dry_run=run.dry_run,
+            log=record,
+        )
+
+    def _task_function(self, task: flows.Task, function: str) -> str:
+        """The function a task names; the configured one for the placeholder of a flow."""
+        return task.resource if registry.is_function(self.store, task.resource) else function

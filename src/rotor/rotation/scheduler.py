@@ -25,7 +25,8 @@ import time
 from rotor import errors
 from rotor.clock import utcnow
 from rotor.rotation import schedules
-from rotor.rotation.engine import Engine, schedule_of
+from rotor.rotation.engine import Engine
+from rotor.rotation.resolution import schedule_of
 from rotor.store import rotation_configs, rotation_steps
 from rotor.store.rotations import Rotation, Status
 
