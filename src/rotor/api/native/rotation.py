@@ -200,9 +200,15 @@ def get_rotation(request: Request, rotation_id: str, _: Caller) -> JSONResponse:
         secret=rotations.get_rotation(store, rotation_id).secret_name,
     )
     # Events first, then the record: every event shown is reflected in the steps shown
-    # (a step's error and its step_failed event are written together).
+    # (a step's error and its step_failed event are written together). A rotation that
+    # had finished by then may have finished after the events were read: read both
+    # again, so a finished rotation shows its whole history.
     events = rotations.list_events(store, rotation_id)
-    out = rotation_json(rotations.get_rotation(store, rotation_id))
+    rotation = rotations.get_rotation(store, rotation_id)
+    if rotation.status is not rotations.Status.RUNNING:
+        events = rotations.list_events(store, rotation_id)
+        rotation = rotations.get_rotation(store, rotation_id)
+    out = rotation_json(rotation)
     out["events"] = [
         {"at": shapes.timestamp(e.at), "kind": e.kind, "step": e.step, "message": e.message}
         for e in events
