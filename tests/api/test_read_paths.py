@@ -16,10 +16,10 @@ from typing import Any
 
 import httpx
 import pytest
-import rotor.client
 from aliyunsdkcore.acs_exception.exceptions import ServerException
 from aliyunsdkkms.request.v20160120.GetSecretValueRequest import GetSecretValueRequest
 
+import rotor.client
 from rotor.client import _signing
 from tests.aliyun.conftest import v1_client
 from tests.services.server import RunningServer
