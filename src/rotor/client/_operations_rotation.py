@@ -93,6 +93,11 @@ def rotate_secret(
 
     With a rotation already running, returns that one, or raises RotationInProgress
     when ``require_new``. Follow it with :meth:`wait_for_rotation`.
+
+    ``version_id`` makes the call idempotent: the rotation that made (or is making)
+    that version is returned, however often it is asked; RotationInProgress while a
+    rotation of another version runs; VersionConflict when that version exists and
+    no rotation made it (the Current version, say).
     """
     body: dict[str, Any] = {"require_new": require_new}
     if version_id is not None:
