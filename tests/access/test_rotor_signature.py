@@ -526,9 +526,9 @@ def test_signing_from_the_environment(rotor_server: RunningServer) -> None:
 
 
 def test_readme_example(rotor_server: RunningServer) -> None:
-    """The README's standard-library signer works as printed."""
-    readme = (ROOT / "README.md").read_text()
-    section = readme[readme.index("### Signed requests") :]
+    """The API reference's standard-library signer works as printed."""
+    readme = (ROOT / "docs" / "reference" / "api.md").read_text()
+    section = readme[readme.index("### Signing with the standard library") :]
     start = section.index("```python\n") + len("```python\n")
     code = section[start : section.index("```\n", start)]
     prefix = unique("readme")
