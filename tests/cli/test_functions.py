@@ -1,4 +1,4 @@
-"""``rotor function register|list|show|remove`` against a real server, as the README shows."""
+"""``rotor function register|list|show|remove`` against a real server, as docs/how-to/custom-functions.md shows."""
 
 from __future__ import annotations
 

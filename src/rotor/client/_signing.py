@@ -1,6 +1,6 @@
 """The client side of ``ROTOR-HMAC-SHA256`` request signing.
 
-The scheme is documented in :mod:`rotor.access.rotor_signature` (and the README);
+The scheme is documented in :mod:`rotor.access.rotor_signature` (and docs/reference/api.md);
 the string to sign comes from :mod:`rotor.protocol`, which the server uses too,
 computed from the request httpx will send, so the key secret never travels.
 """

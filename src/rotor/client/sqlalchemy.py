@@ -12,8 +12,8 @@ user and password of every new connection from the secret's ``Current``, through
 only when the database refuses it, and then the connect is retried once with the new
 ``Current`` (as :func:`rotor.client.mysql.connect` and
 :func:`rotor.client.postgres.connect` do). Connections already open are not touched:
-a rotation with two alternating accounts leaves them working, and ``pool_recycle``
-(or :meth:`Engine.dispose`) sets how soon the pool moves to the new account.
+a rotation with two alternating accounts leaves them working, and a new connection keeps
+the login it last read until the database refuses it (then it reads Current again).
 
 The URL names the driver (``mysql+pymysql``, ``mariadb+pymysql`` or
 ``postgresql+psycopg``) and no password. Its user name, if any, is ignored: user and
