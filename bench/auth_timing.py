@@ -37,7 +37,7 @@ from pathlib import Path
 import httpx
 from tests.services.server import RunningServer, start_server, stop_server
 
-from rotor.access import aliyun_signature
+from rotor.access import aliyun_string_to_sign
 from rotor.client import _signing
 
 #: A request: (method, target, headers).
@@ -65,13 +65,13 @@ def kms(key_id: str, secret: str) -> Request:
         "Version": "2016-01-20",
         "Format": "JSON",
         "AccessKeyId": key_id,
-        "SignatureMethod": aliyun_signature.RPC_V1_METHOD,
-        "SignatureVersion": aliyun_signature.RPC_V1_VERSION,
+        "SignatureMethod": aliyun_string_to_sign.RPC_V1_METHOD,
+        "SignatureVersion": aliyun_string_to_sign.RPC_V1_VERSION,
         "SignatureNonce": secrets.token_hex(16),
         "Timestamp": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
-    to_sign = aliyun_signature.rpc_v1_string_to_sign("GET", params)
-    params["Signature"] = aliyun_signature.rpc_v1_signature(secret, to_sign)
+    to_sign = aliyun_string_to_sign.rpc_v1_string_to_sign("GET", params)
+    params["Signature"] = aliyun_string_to_sign.rpc_v1_signature(secret, to_sign)
     return "GET", "/?" + urllib.parse.urlencode(params), {}
 
 

@@ -17,14 +17,9 @@ from types import SimpleNamespace
 import pytest
 from alibabacloud_tea_openapi.utils import Utils
 
-from rotor.access import aliyun_signature
-from rotor.access.aliyun_signature import (
-    Scheme,
-    SignatureRejected,
-    SignedRequest,
-    SigningKey,
-    Verifier,
-)
+from rotor.access import aliyun_request_parts, aliyun_signature, aliyun_string_to_sign
+from rotor.access.aliyun_request_parts import SignatureRejected
+from rotor.access.aliyun_signature import Scheme, SignedRequest, SigningKey, Verifier
 
 NOW = dt.datetime(2024, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
 KEYS = {
@@ -167,11 +162,11 @@ def test_rpc_v1_golden_vector() -> None:
         "SignatureNonce": "0123456789abcdef0123456789abcdef",
         "AccessKeyId": "STS.testAKID",
     }
-    string_to_sign = aliyun_signature.rpc_v1_string_to_sign("POST", params)
+    string_to_sign = aliyun_string_to_sign.rpc_v1_string_to_sign("POST", params)
     assert string_to_sign.startswith("POST&%2F&AccessKeyId%3DSTS.testAKID%26Action%3D")
     assert "SecurityToken%3Dtok%253D%253D" in string_to_sign
     assert "SignatureType%3D%26" in string_to_sign
-    assert aliyun_signature.rpc_v1_signature("stsTestSecret", string_to_sign) == (
+    assert aliyun_string_to_sign.rpc_v1_signature("stsTestSecret", string_to_sign) == (
         "43+GsqB2Wmg+F+wN05+OqUIS4Oo="
     )
 
@@ -189,7 +184,7 @@ def test_acs3_golden_vector() -> None:
         "x-acs-signature-nonce": "0123456789abcdef0123456789abcdef",
         "x-acs-version": "2016-01-20",
     }
-    canonical = aliyun_signature.acs3_canonical_request(
+    canonical = aliyun_string_to_sign.acs3_canonical_request(
         method="POST",
         path="/",
         query_pairs=[("VersionStage", "ACSPending"), ("SecretName", "secret001")],
@@ -197,17 +192,17 @@ def test_acs3_golden_vector() -> None:
         signed_headers=sorted(headers),
         hashed_payload=empty,
     )
-    string_to_sign = aliyun_signature.acs3_string_to_sign(canonical)
+    string_to_sign = aliyun_string_to_sign.acs3_string_to_sign(canonical)
     assert string_to_sign == (
         "ACS3-HMAC-SHA256\ne2a696e6b4a263c91e0d5fa22d6e9204792578eadd074696ac3ea3e449e3ec53"
     )
-    assert aliyun_signature.acs3_signature("stsTestSecret", string_to_sign) == (
+    assert aliyun_string_to_sign.acs3_signature("stsTestSecret", string_to_sign) == (
         "622fccf29dd2e2fe14c8c013b202e22d29cd85c40019adb6f866576b728ee556"
     )
 
 
 def test_percent_encoding_is_rfc3986() -> None:
-    assert aliyun_signature.percent_encode("a b*~/+") == "a%20b%2A~%2F%2B"
+    assert aliyun_string_to_sign.percent_encode("a b*~/+") == "a%20b%2A~%2F%2B"
 
 
 # -- RPC v1 -------------------------------------------------------------------------------
@@ -273,8 +268,10 @@ def test_rpc_v1_tampered_parameter_is_refused_with_the_sdk_message_format(
     rejected = _rejected(verifier, tampered)
     assert (rejected.acs_code, rejected.acs_status) == ("SignatureDoesNotMatch", 400)
     # The V1 SDK compares Message.split(':')[1] with its own string to sign.
-    params = aliyun_signature.request_parameters(tampered.query, None, b"")
-    assert rejected.message.split(":")[1] == aliyun_signature.rpc_v1_string_to_sign("POST", params)
+    params = aliyun_request_parts.request_parameters(tampered.query, None, b"")
+    assert rejected.message.split(":")[1] == aliyun_string_to_sign.rpc_v1_string_to_sign(
+        "POST", params
+    )
 
 
 def test_rpc_v1_method_is_signed(verifier: Verifier) -> None:

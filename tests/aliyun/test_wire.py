@@ -1,7 +1,7 @@
 """Protocol edge cases of the KMS API that the SDKs never produce, sent raw.
 
 Requests are signed with rotor's own pure signing functions
-(:mod:`rotor.access.aliyun_signature`), which the SDK tests prove equal to the SDKs' own; each
+(:mod:`rotor.access.aliyun_string_to_sign`), which the SDK tests prove equal to the SDKs' own; each
 test then bends one thing (method, target, nonce, timestamp, token, body, Host) and checks
 the exact Alibaba error shape: JSON ``RequestId/HostId/Code/Message``, the
 ``x-acs-request-id`` header, and never ``x-acs-retry-after``.
@@ -23,8 +23,8 @@ import httpx
 import pytest
 
 import rotor.client
-from rotor.access.aliyun_signature import (
-    SIGNATURE_MISMATCH_MESSAGE,
+from rotor.access.aliyun_signature import SIGNATURE_MISMATCH_MESSAGE
+from rotor.access.aliyun_string_to_sign import (
     acs3_canonical_request,
     acs3_signature,
     acs3_string_to_sign,

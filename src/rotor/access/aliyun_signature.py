@@ -9,52 +9,60 @@ Two schemes, both as the official SDKs send them:
   ``Authorization`` header over the method, the query, the signed headers and the
   SHA-256 of the body.
 
-A request's parameters are the decoded query parameters plus, when the body is
-``application/x-www-form-urlencoded``, the decoded form parameters (blank values
-kept: the V1 SDK signs ``SignatureType=``). The action and version come from the
-query (``Action``/``Version``) or the ``x-acs-action``/``x-acs-version`` headers.
+The action and version come from the query (``Action``/``Version``) or the
+``x-acs-action``/``x-acs-version`` headers; the request's parameters, its
+``Authorization`` header and its timestamp are read by
+:mod:`rotor.access.aliyun_request_parts`, and each scheme's string to sign is computed
+by :mod:`rotor.access.aliyun_string_to_sign` (which tests and clients import too).
 
 :class:`Verifier` checks a request against access keys found by a lookup
 callable: the signature, a timestamp within :data:`MAX_SKEW_SECONDS` of now, a
-nonce never seen in that window, and the STS token when the key has one (an
-empty ``SecurityToken=`` means no token). The pure functions below compute each
-scheme's string to sign, for tests and for clients.
+nonce never seen in that window (:class:`NonceStore`), and the STS token when the key
+has one (an empty ``SecurityToken=`` means no token).
 
-Failures raise :class:`SignatureRejected`, carrying the Alibaba error code and
-HTTP status the SDKs expect (``SignatureDoesNotMatch`` with its
-``server string to sign is:`` message, ``InvalidAccessKeyId.NotFound``, ...).
+Failures raise :class:`~rotor.access.aliyun_request_parts.SignatureRejected`, carrying
+the Alibaba error code and HTTP status the SDKs expect (``SignatureDoesNotMatch`` with
+its ``server string to sign is:`` message, ``InvalidAccessKeyId.NotFound``, ...).
 Nothing here imports a web framework.
 """
 
 from __future__ import annotations
 
-import base64
 import collections
 import dataclasses
-import datetime as dt
 import enum
 import hashlib
 import hmac
-import re
 import secrets
 import threading
 import time
-import urllib.parse
 from collections.abc import Callable, Iterable, Mapping
 from typing import Protocol
 
-from rotor import errors
+from rotor.access.aliyun_request_parts import (
+    Acs3Authorization,
+    missing_parameter,
+    parse_authorization,
+    parse_pairs,
+    parse_timestamp,
+    rejected,
+    request_parameters,
+    split_target,
+)
+from rotor.access.aliyun_string_to_sign import (
+    RPC_V1_METHOD,
+    RPC_V1_VERSION,
+    acs3_canonical_request,
+    acs3_signature,
+    acs3_string_to_sign,
+    rpc_v1_signature,
+    rpc_v1_string_to_sign,
+)
 
 #: Requests whose timestamp is further than this from the server's clock are refused.
 MAX_SKEW_SECONDS = 15 * 60
 #: The longest signature nonce accepted (the SDKs send 32 hex characters).
 MAX_NONCE_LENGTH = 128
-#: The most parameters one request may carry (query plus form).
-MAX_PARAMETERS = 1000
-RPC_V1_METHOD = "HMAC-SHA1"
-RPC_V1_VERSION = "1.0"
-ACS3_ALGORITHM = "ACS3-HMAC-SHA256"
-FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
 #: Parameters of the signature protocol itself, not of the API action.
 PROTOCOL_PARAMETERS = frozenset(
     {
@@ -77,11 +85,6 @@ ACS3_SIGNED_IF_PRESENT = ("x-acs-action", "x-acs-version", "x-acs-security-token
 SIGNATURE_MISMATCH_MESSAGE = (
     "Specified signature is not matched with our calculation. server string to sign is:"
 )
-_AUTHORIZATION_RE = re.compile(
-    r"^(?P<algorithm>\S+)\s+Credential=(?P<credential>[^,\s]*),\s*"
-    r"SignedHeaders=(?P<signed>[^,\s]*),\s*Signature=(?P<signature>[0-9a-fA-F]*)\s*$"
-)
-_TIMESTAMP_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$")
 _DUMMY_SECRET = secrets.token_urlsafe(30)
 
 
@@ -92,202 +95,6 @@ class Scheme(enum.StrEnum):
     RPC_V1 = "RPC-v1"
     #: ``Authorization: ACS3-HMAC-SHA256 ...`` over method, query, headers and body hash.
     ACS3 = "ACS3-HMAC-SHA256"
-
-
-class SignatureRejected(errors.Unauthenticated):
-    """The request signature was refused.
-
-    ``acs_code`` and ``acs_status`` are what an Alibaba-compatible endpoint answers
-    (``SignatureDoesNotMatch`` / 400, ``InvalidAccessKeyId.NotFound`` / 404, ...).
-    """
-
-    code = "SignatureRejected"
-
-    def __init__(
-        self,
-        message: str | None = None,
-        *,
-        acs_code: str = "IncompleteSignature",
-        acs_status: int = 400,
-    ) -> None:
-        super().__init__(message)
-        self.acs_code = acs_code
-        self.acs_status = acs_status
-
-
-def _rejected(acs_code: str, message: str, acs_status: int = 400) -> SignatureRejected:
-    return SignatureRejected(message, acs_code=acs_code, acs_status=acs_status)
-
-
-def _missing(name: str) -> SignatureRejected:
-    return _rejected(
-        "MissingParameter",
-        f'The input parameter "{name}" that is mandatory for processing this request '
-        "is not supplied.",
-    )
-
-
-# --------------------------------------------------------------------------------------
-# Pure functions
-
-
-def percent_encode(value: str) -> str:
-    """RFC 3986 encoding as both schemes use it: space is ``%20``, ``*`` is ``%2A``, ``~`` stays."""
-    return urllib.parse.quote(value, safe="~")
-
-
-def split_target(target: str) -> tuple[str, str]:
-    """(path, raw query) of a request target in origin form or absolute form (proxies)."""
-    parts = urllib.parse.urlsplit(target)
-    return parts.path or "/", parts.query
-
-
-def parse_pairs(text: str, what: str) -> list[tuple[str, str]]:
-    """Decode ``a=1&b=`` (``+`` is a space, blank values kept); refuse malformed UTF-8."""
-    try:
-        return urllib.parse.parse_qsl(
-            text,
-            keep_blank_values=True,
-            strict_parsing=False,
-            encoding="utf-8",
-            errors="strict",
-            max_num_fields=MAX_PARAMETERS,
-        )
-    except (UnicodeDecodeError, ValueError):
-        raise _rejected(
-            "InvalidParameter", f"The {what} is not valid UTF-8 form encoding."
-        ) from None
-
-
-def is_form(content_type: str | None) -> bool:
-    return content_type is not None and FORM_CONTENT_TYPE in content_type.lower()
-
-
-def request_parameters(query: str, content_type: str | None, body: bytes) -> dict[str, str]:
-    """The request's parameters: query params plus form-body params (protocol §1).
-
-    A name given twice is refused: the signed string would be ambiguous.
-    """
-    pairs = parse_pairs(query, "query string")
-    if is_form(content_type) and body:
-        try:
-            text = body.decode("utf-8")
-        except UnicodeDecodeError:
-            raise _rejected("InvalidParameter", "The form body is not valid UTF-8.") from None
-        pairs += parse_pairs(text, "form body")
-    if len(pairs) > MAX_PARAMETERS:
-        raise _rejected("InvalidParameter", "The request has too many parameters.")
-    params: dict[str, str] = {}
-    for key, value in pairs:
-        if key in params:
-            raise _rejected("InvalidParameter", f'The parameter "{key}" is given more than once.')
-        params[key] = value
-    return params
-
-
-def rpc_v1_string_to_sign(method: str, params: Mapping[str, str]) -> str:
-    """``METHOD&%2F&pct(k1=v1&k2=v2...)`` over every parameter but ``Signature``."""
-    canonical = "&".join(
-        f"{percent_encode(k)}={percent_encode(v)}"
-        for k, v in sorted(params.items())
-        if k != "Signature"
-    )
-    return f"{method.upper()}&{percent_encode('/')}&{percent_encode(canonical)}"
-
-
-def rpc_v1_signature(secret: str, string_to_sign: str) -> str:
-    """base64(HMAC-SHA1(secret + "&", string_to_sign))."""
-    digest = hmac.new((secret + "&").encode(), string_to_sign.encode(), hashlib.sha1).digest()
-    return base64.b64encode(digest).decode()
-
-
-def acs3_canonical_query(query_pairs: Iterable[tuple[str, str]]) -> str:
-    return "&".join(f"{percent_encode(k)}={percent_encode(v)}" for k, v in sorted(query_pairs))
-
-
-def acs3_canonical_request(
-    *,
-    method: str,
-    path: str,
-    query_pairs: Iterable[tuple[str, str]],
-    headers: Mapping[str, str],
-    signed_headers: list[str],
-    hashed_payload: str,
-) -> str:
-    """The ACS3 canonical request; ``headers`` has lowercase names and raw values."""
-    canonical_headers = "".join(f"{name}:{headers[name].strip()}\n" for name in signed_headers)
-    return "\n".join(
-        [
-            method.upper(),
-            path,
-            acs3_canonical_query(query_pairs),
-            canonical_headers,
-            ";".join(signed_headers),
-            hashed_payload,
-        ]
-    )
-
-
-def acs3_string_to_sign(canonical_request: str) -> str:
-    digest = hashlib.sha256(canonical_request.encode()).hexdigest()
-    return f"{ACS3_ALGORITHM}\n{digest}"
-
-
-def acs3_signature(secret: str, string_to_sign: str) -> str:
-    """hex(HMAC-SHA256(secret, string_to_sign)); no ``&`` suffix, unlike RPC v1."""
-    return hmac.new(secret.encode(), string_to_sign.encode(), hashlib.sha256).hexdigest()
-
-
-@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
-class Acs3Authorization:
-    """The parts of an ``Authorization: ACS3-HMAC-SHA256 ...`` header."""
-
-    algorithm: str
-    access_key_id: str
-    signed_headers: list[str]
-    signature: str
-
-
-def parse_authorization(value: str) -> Acs3Authorization:
-    match = _AUTHORIZATION_RE.match(value.strip())
-    if match is None:
-        raise _rejected(
-            "IncompleteSignature", "The Authorization header is not a valid ACS3 signature."
-        )
-    if match["algorithm"] != ACS3_ALGORITHM:
-        raise _rejected(
-            "IncompleteSignature",
-            f"The signature algorithm {match['algorithm']!r} is not supported; "
-            f"use {ACS3_ALGORITHM}.",
-        )
-    signed = match["signed"].split(";") if match["signed"] else []
-    if not match["credential"] or not signed or not match["signature"]:
-        raise _rejected(
-            "IncompleteSignature", "The Authorization header is not a valid ACS3 signature."
-        )
-    return Acs3Authorization(
-        algorithm=match["algorithm"],
-        access_key_id=match["credential"],
-        signed_headers=signed,
-        signature=match["signature"].lower(),
-    )
-
-
-def parse_timestamp(value: str) -> dt.datetime:
-    """A UTC ``YYYY-MM-DDThh:mm:ssZ`` (fractional seconds tolerated)."""
-    if not _TIMESTAMP_RE.match(value):
-        raise _rejected(
-            "IllegalTimestamp",
-            f'The input parameter "Timestamp" has an invalid value {value!r}; '
-            "expected UTC YYYY-MM-DDThh:mm:ssZ.",
-        )
-    try:
-        parsed = dt.datetime.fromisoformat(value[:-1])
-    except ValueError:
-        raise _rejected(
-            "IllegalTimestamp", f'The input parameter "Timestamp" has an invalid value {value!r}.'
-        ) from None
-    return parsed.replace(tzinfo=dt.UTC)
 
 
 # --------------------------------------------------------------------------------------
@@ -389,7 +196,7 @@ class MemoryNonceStore:
             if key in self._expiry:
                 return False
             if len(self._expiry) >= self._capacity:
-                raise _rejected("ServiceUnavailable", "Too many requests; try again later.", 503)
+                raise rejected("ServiceUnavailable", "Too many requests; try again later.", 503)
             self._expiry[key] = expires_at
             self._order.append((expires_at, key))
             return True
@@ -428,7 +235,7 @@ class Verifier:
         if authorization.startswith("ACS3-"):
             return self._verify_acs3(request, params, parse_authorization(authorization))
         if authorization:
-            raise _rejected(
+            raise rejected(
                 "IncompleteSignature", "The Authorization header is not an ACS3 signature."
             )
         return self._verify_rpc_v1(request, params)
@@ -438,17 +245,17 @@ class Verifier:
     def _verify_rpc_v1(self, request: SignedRequest, params: dict[str, str]) -> VerifiedRequest:
         for name in ("Signature", "AccessKeyId", "SignatureNonce"):
             if not params.get(name):
-                raise _missing(name)
+                raise missing_parameter(name)
         if not params.get("Timestamp"):
-            raise _rejected("IllegalTimestamp", 'The input parameter "Timestamp" is missing.')
+            raise rejected("IllegalTimestamp", 'The input parameter "Timestamp" is missing.')
         if params.get("SignatureMethod") != RPC_V1_METHOD:
-            raise _rejected(
+            raise rejected(
                 "InvalidParameter",
                 f'Specified parameter "SignatureMethod" is not valid; only {RPC_V1_METHOD} '
                 "is supported.",
             )
         if params.get("SignatureVersion") != RPC_V1_VERSION:
-            raise _rejected(
+            raise rejected(
                 "InvalidParameter", 'Specified parameter "SignatureVersion" is not valid.'
             )
         string_to_sign = rpc_v1_string_to_sign(request.method, params)
@@ -457,7 +264,7 @@ class Verifier:
         )
         expected = rpc_v1_signature(key.secret, string_to_sign)
         if not hmac.compare_digest(expected.encode(), params["Signature"].encode()):
-            raise _rejected("SignatureDoesNotMatch", SIGNATURE_MISMATCH_MESSAGE + string_to_sign)
+            raise rejected("SignatureDoesNotMatch", SIGNATURE_MISMATCH_MESSAGE + string_to_sign)
         token = self._check_token(key, params.get("SecurityToken"))
         self._check_fresh(key.access_key_id, params["Timestamp"], params["SignatureNonce"])
         action = params.get("Action") or request.headers.get("x-acs-action", "")
@@ -474,15 +281,15 @@ class Verifier:
         required = [*ACS3_REQUIRED_SIGNED, *(h for h in ACS3_SIGNED_IF_PRESENT if h in headers)]
         for name in required:
             if name not in signed:
-                raise _rejected(
+                raise rejected(
                     "IncompleteSignature", f"The signature must cover the header {name!r}."
                 )
         for name in signed:
             if name != name.lower() or name not in headers:
-                raise _rejected("IncompleteSignature", f"The signed header {name!r} is missing.")
+                raise rejected("IncompleteSignature", f"The signed header {name!r} is missing.")
         key_id_header = headers.get("x-acs-accesskey-id")
         if key_id_header is not None and key_id_header != auth.access_key_id:
-            raise _rejected(
+            raise rejected(
                 "IncompleteSignature", "x-acs-accesskey-id does not match the Credential."
             )
         hashed_payload = hashlib.sha256(request.body).hexdigest()
@@ -499,14 +306,14 @@ class Verifier:
         if not hmac.compare_digest(
             headers.get("x-acs-content-sha256", "").lower().encode(), hashed_payload.encode()
         ):
-            raise _rejected(
+            raise rejected(
                 "SignatureDoesNotMatch",
                 "The x-acs-content-sha256 header does not match the request body: "
                 f"the body hashes to {hashed_payload}",
             )
         expected = acs3_signature(key.secret, string_to_sign)
         if not hmac.compare_digest(expected.encode(), auth.signature.encode()):
-            raise _rejected("SignatureDoesNotMatch", SIGNATURE_MISMATCH_MESSAGE + string_to_sign)
+            raise rejected("SignatureDoesNotMatch", SIGNATURE_MISMATCH_MESSAGE + string_to_sign)
         token = self._check_token(key, headers.get("x-acs-security-token"))
         self._check_fresh(
             key.access_key_id, headers["x-acs-date"], headers["x-acs-signature-nonce"]
@@ -523,9 +330,7 @@ class Verifier:
         key = self._lookup(access_key_id)
         if key is None or key.access_key_id != access_key_id:
             sign(_DUMMY_SECRET)
-            raise _rejected(
-                "InvalidAccessKeyId.NotFound", "Specified access key is not found.", 404
-            )
+            raise rejected("InvalidAccessKeyId.NotFound", "Specified access key is not found.", 404)
         return key
 
     def _check_token(self, key: SigningKey, sent: str | None) -> str | None:
@@ -535,15 +340,15 @@ class Verifier:
             return token
         if key.security_token is None:
             if token is not None:
-                raise _rejected(
+                raise rejected(
                     "InvalidSecurityToken.MismatchWithAccessKey",
                     "Specified SecurityToken mismatch with the AccessKey.",
                 )
             return None
         if token is None:
-            raise _rejected("MissingSecurityToken", "SecurityToken is mandatory for this key.")
+            raise rejected("MissingSecurityToken", "SecurityToken is mandatory for this key.")
         if not hmac.compare_digest(token.encode(), key.security_token.encode()):
-            raise _rejected(
+            raise rejected(
                 "InvalidSecurityToken.MismatchWithAccessKey",
                 "Specified SecurityToken mismatch with the AccessKey.",
             )
@@ -551,23 +356,23 @@ class Verifier:
 
     def _check_fresh(self, access_key_id: str, timestamp: str, nonce: str) -> None:
         if not nonce:
-            raise _missing("SignatureNonce")
+            raise missing_parameter("SignatureNonce")
         if len(nonce) > MAX_NONCE_LENGTH:
-            raise _rejected(
+            raise rejected(
                 "InvalidParameter",
                 f'The parameter "SignatureNonce" must be at most {MAX_NONCE_LENGTH} characters.',
             )
         sent = parse_timestamp(timestamp).timestamp()
         now = self._clock()
         if abs(now - sent) > self._max_skew:
-            raise _rejected(
+            raise rejected(
                 "IllegalTimestamp",
                 f"Specified time stamp {timestamp} is more than {self._max_skew / 60:g} "
                 "minutes from the server's time.",
             )
         # Remember the nonce until the timestamp itself can no longer pass.
         if not self._nonces.claim(access_key_id, nonce, sent + self._max_skew + 1):
-            raise _rejected("SignatureNonceUsed", "Specified signature nonce was used already.")
+            raise rejected("SignatureNonceUsed", "Specified signature nonce was used already.")
 
     @staticmethod
     def _verified(
@@ -579,9 +384,9 @@ class Verifier:
         params: dict[str, str],
     ) -> VerifiedRequest:
         if not action:
-            raise _missing("Action")
+            raise missing_parameter("Action")
         if not version:
-            raise _missing("Version")
+            raise missing_parameter("Version")
         return VerifiedRequest(
             scheme=scheme,
             access_key_id=key.access_key_id,

@@ -42,7 +42,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from rotor.access import aliyun_signature
+from rotor.access import aliyun_request_parts, aliyun_signature
 from rotor.rds_standin import actions as rds_actions
 from rotor.rds_standin import mariadb as rds_mariadb
 from rotor.rds_standin.actions import InstanceConfig
@@ -347,7 +347,7 @@ class RdsStandIn:
                 )
             try:
                 verified = self._verifier.verify(request)
-            except aliyun_signature.SignatureRejected as exc:
+            except aliyun_request_parts.SignatureRejected as exc:
                 raise refuse(exc.acs_code, exc.message, exc.acs_status) from None
             action, scheme, key_id = verified.action, verified.scheme, verified.access_key_id
             if verified.version != API_VERSION:

@@ -7,7 +7,12 @@ from typing import Any
 import pytest
 
 from rotor import errors
-from rotor.rotation.functions import mysql_accounts, mysql_grants, mysql_verifiers
+from rotor.rotation.functions import (
+    mysql_authority,
+    mysql_grant_rows,
+    mysql_grants,
+    mysql_verifiers,
+)
 from rotor.rotation.functions.mysql_connections import (
     Endpoint,
     Flavour,
@@ -26,7 +31,7 @@ def quote(text: str) -> str:
 
 
 def grants(*rows: str, account: Account = APP) -> AccountGrants:
-    return mysql_grants.parse_grants(rows, account)
+    return mysql_grant_rows.parse_grants(rows, account)
 
 
 @pytest.mark.parametrize(
@@ -101,13 +106,13 @@ def test_grant_options_roles_proxies_default_roles() -> None:
     ],
 )
 def test_rows_that_cannot_be_copied_are_refused(row: str, problem: str) -> None:
-    with pytest.raises(mysql_grants.Unsupported, match=problem):
+    with pytest.raises(mysql_grant_rows.Unsupported, match=problem):
         grants(row)
 
 
 def test_a_refused_row_is_quoted_without_its_password_hash() -> None:
     row = "GRANT USAGE ON *.* TO `app`@`other` IDENTIFIED BY PASSWORD '*SECRETHASH'"
-    with pytest.raises(mysql_grants.Unsupported) as caught:
+    with pytest.raises(mysql_grant_rows.Unsupported) as caught:
         grants(row)
     assert "SECRETHASH" not in str(caught.value)
     assert "GRANT USAGE ON *.* TO `app`@`other`" in str(caught.value)
@@ -213,7 +218,7 @@ READS = "GRANT SELECT ON `mysql`.* TO `m`@`%`"
 )
 def test_the_masters_authority(master: list[str], creates: bool, statements: list[str]) -> None:
     want = grants("GRANT PROCESS ON *.* TO `app`@`%`", "GRANT SELECT ON `d`.* TO `app`@`%`")
-    found = mysql_accounts.missing_authority(master, MASTER, [want], quote=quote, creates=creates)
+    found = mysql_authority.missing_authority(master, MASTER, [want], quote=quote, creates=creates)
     assert [lack.statement for lack in found] == statements
 
 
@@ -224,7 +229,7 @@ def test_the_masters_authority_over_roles_proxies_and_default_roles() -> None:
         "SET DEFAULT ROLE `r1` FOR `app`@`%`",
     )
     rows = [READS, "GRANT `r2` TO `m`@`%` WITH ADMIN OPTION"]
-    found = mysql_accounts.missing_authority(rows, MASTER, [want], quote=quote, default_roles=True)
+    found = mysql_authority.missing_authority(rows, MASTER, [want], quote=quote, default_roles=True)
     assert [lack.statement for lack in found] == [
         "GRANT `r1` TO 'm'@'%' WITH ADMIN OPTION",
         "GRANT PROXY ON 'p'@'%' TO 'm'@'%' WITH GRANT OPTION",
@@ -237,7 +242,7 @@ def test_the_masters_authority_over_roles_proxies_and_default_roles() -> None:
         "GRANT `r2` TO `m`@`%` WITH ADMIN OPTION",
         "GRANT PROXY ON ''@'%' TO 'm'@'%' WITH GRANT OPTION",
     ]
-    assert mysql_accounts.missing_authority(everything, MASTER, [want], quote=quote) == []
+    assert mysql_authority.missing_authority(everything, MASTER, [want], quote=quote) == []
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ import pytest
 
 from rotor import errors
 from rotor.rotation.engine import Engine
-from rotor.rotation.functions import mysql_accounts
+from rotor.rotation.functions import mysql_authority
 from rotor.store.rotations import Status
 from tests.rotation.mysql.support import (
     App,
@@ -116,7 +116,7 @@ def test_what_the_server_refuses_after_creating_the_account_is_dropped(
     account, role = _account_with_role(plain_db, mariadb_database)
     _, master = _master(plain_db, _WITHOUT_ROLES)
     app = _app(engine, plain_db, account, master)
-    monkeypatch.setattr(mysql_accounts, "missing_authority", lambda *_, **__: [])
+    monkeypatch.setattr(mysql_authority, "missing_authority", lambda *_, **__: [])
     error = fails_and_changes_nothing(
         app, f"GRANT '{role}' TO '{account}_rt'@'%' failed: access denied (MySQL error 1698)"
     )

@@ -21,7 +21,7 @@ from alibabacloud_tea_openapi import exceptions as tea_errors
 from alibabacloud_tea_openapi import utils_models
 from darabonba.runtime import RuntimeOptions
 
-from rotor.access import aliyun_signature
+from rotor.access import aliyun_signature, aliyun_string_to_sign
 from rotor.rds_standin import mariadb as rds_mariadb
 from rotor.rds_standin import server as rds_standin
 from rotor.rds_standin.server import Fault
@@ -425,8 +425,8 @@ def _v1_query(params: dict[str, str], method: str = "POST") -> str:
         "Timestamp": _now(),
         **params,
     }
-    string_to_sign = aliyun_signature.rpc_v1_string_to_sign(method, full)
-    full["Signature"] = aliyun_signature.rpc_v1_signature(ACCESS_KEY_SECRET, string_to_sign)
+    string_to_sign = aliyun_string_to_sign.rpc_v1_string_to_sign(method, full)
+    full["Signature"] = aliyun_string_to_sign.rpc_v1_signature(ACCESS_KEY_SECRET, string_to_sign)
     return urllib.parse.urlencode(full, quote_via=urllib.parse.quote, safe="~")
 
 

@@ -19,8 +19,8 @@ with an error naming the field before anything is changed.
   other account a copy of the current one on every host (see :mod:`mysql_accounts`),
   and give it the new password last. Whatever the master lacks for that (each privilege
   with the grant option, ADMIN OPTION on each role, CREATE USER...) is refused first,
-  naming the statement that grants it; entries created by a set the server then refuses
-  are dropped again.
+  naming the statement that grants it (see :mod:`mysql_authority`); entries created by
+  a set the server then refuses are dropped again.
 - **test**: log in with Pending (retrying briefly), run a query, and check as the
   master that the Pending account holds exactly what the Current one does. In a dry
   run (rotation being enabled) set never ran, so test checks everything set would check
@@ -51,10 +51,14 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-import pymysql
-
 from rotor import errors
-from rotor.rotation.functions import accounts, generated, mysql_accounts, mysql_verifiers
+from rotor.rotation.functions import (
+    accounts,
+    generated,
+    mysql_accounts,
+    mysql_authority,
+    mysql_verifiers,
+)
 from rotor.rotation.functions.base import (
     InvocationContext,
     options_of,
@@ -74,6 +78,7 @@ from rotor.rotation.functions.mysql_connections import (
     current_user,
     read_version,
 )
+from rotor.rotation.functions.mysql_statements import run_statement
 from rotor.store import passwords, stages
 
 if TYPE_CHECKING:
@@ -150,19 +155,16 @@ class _Step:
         self.connector = Connector(TlsSettings.of(self.options), context.log)
 
     def current(self, *, master_field: bool) -> DatabaseSecret:
-        value = self.access.get_value(self.name, stage=stages.CURRENT)
-        return DatabaseSecret.parse(
-            value.value,
-            f"the Current value of secret {self.name!r}",
-            secret=self.name,
-            master_field=master_field,
-        )
+        return self._parse("Current", master_field, stage=stages.CURRENT)
 
     def pending(self, *, master_field: bool) -> DatabaseSecret:
-        value = self.access.get_value(self.name, version_id=self.version)
+        return self._parse("Pending", master_field, version_id=self.version)
+
+    def _parse(self, label: str, master_field: bool, **where: str) -> DatabaseSecret:
+        value = self.access.get_value(self.name, **where)
         return DatabaseSecret.parse(
             value.value,
-            f"the Pending value of secret {self.name!r}",
+            f"the {label} value of secret {self.name!r}",
             secret=self.name,
             master_field=master_field,
         )
@@ -350,11 +352,11 @@ class MySQLAlternating(_Checked):
                 f"{pending.account!r} is longer than the {server.max_user_name_length} "
                 f"characters {server} allows"
             )
-        me, own = mysql_accounts.read_own_grants(conn)
+        me, own = mysql_authority.read_own_grants(conn)
         who = f"the master account {me.sql(conn.escape)} of secret {master.secret!r}"
         what = f"give {pending.account!r} the privileges of {current.account!r}"
         check = functools.partial(
-            mysql_accounts.missing_authority, own, me, quote=conn.escape, mariadb=server.mariadb
+            mysql_authority.missing_authority, own, me, quote=conn.escape, mariadb=server.mariadb
         )
         _refuse(who, what, check([]))  # it must read the accounts to plan
         with conn.cursor() as cursor:
@@ -372,7 +374,7 @@ class MySQLAlternating(_Checked):
         return plan
 
 
-def _refuse(who: str, what: str, lacks: list[mysql_accounts.Lack]) -> None:
+def _refuse(who: str, what: str, lacks: list[mysql_authority.Lack]) -> None:
     """FunctionFailed naming what the master lacks and the statements that grant it."""
     if lacks:
         raise errors.FunctionFailed(
@@ -427,13 +429,7 @@ class MySQLSingleUser(_Checked):
                     f"set: rotor computes no verifier for the plugin {plugin or 'unknown'!r} on "
                     f"{server}, so the password went in the statement text"
                 )
-            try:
-                with conn.cursor() as cursor:
-                    cursor.execute(sql, args)
-            except pymysql.err.MySQLError as exc:
-                raise mysql_accounts.sql_error(
-                    f"changing the password of {current.account!r}", exc
-                ) from exc
+            run_statement(conn, f"changing the password of {current.account!r}", sql, args)
         step.context.log(f"set: new password set for {current.account!r} ({server})")
 
 

@@ -5,9 +5,10 @@ other account gets an entry on exactly the same hosts, and on each host the same
 privileges (see :mod:`mysql_grants`), TLS requirement, resource limits and
 authentication plugin as the current account's entry there.
 
-Everything is read and checked first (:func:`plan_copy`, and :func:`missing_authority`
-for each privilege, role and account operation the master needs, with the statement
-that grants what it lacks), so a refusal changes nothing; then :func:`apply_copy`
+Everything is read and checked first (:func:`plan_copy`, and
+:func:`mysql_authority.missing_authority` for each privilege, role and account operation
+the master needs, with the statement that grants what it lacks), so a refusal changes
+nothing; then :func:`apply_copy`
 creates missing entries (with a throwaway password), copies and prunes privileges host
 by host, checks the result, and sets the new password on all hosts last, in one
 statement: until then the new password logs in nowhere, so a resumed ``set`` that finds
@@ -33,15 +34,16 @@ from __future__ import annotations
 
 import dataclasses
 import decimal
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import pymysql
 
 from rotor import errors
-from rotor.rotation.functions import mysql_grants, mysql_verifiers
+from rotor.rotation.functions import mysql_grant_rows, mysql_grants, mysql_verifiers
 from rotor.rotation.functions.mysql_connections import ServerVersion
-from rotor.rotation.functions.mysql_grants import Account, AccountGrants, Privilege, Quote, Target
+from rotor.rotation.functions.mysql_grants import Account, AccountGrants
+from rotor.rotation.functions.mysql_statements import run_statement, sql_error, text_of
 from rotor.store import passwords
 
 if TYPE_CHECKING:
@@ -56,28 +58,6 @@ _LIMITS = (
 )
 _MARIADB_LIMITS = (*_LIMITS, ("max_statement_time", "MAX_STATEMENT_TIME"))
 _REQUIRE = {"": "NONE", "ANY": "SSL", "X509": "X509"}
-# Server errors worth a phrase in messages.
-_SQL_ERRORS = {
-    1044: "access denied",
-    1045: "access denied",
-    1142: "access denied",
-    1227: "access denied",
-    1410: "not allowed to grant",
-    1141: "no such grant",
-    1146: "the table does not exist",
-    1305: "the routine does not exist",
-    1396: "the account operation failed",
-    1470: "the user name is too long",
-    1698: "access denied",
-}
-
-
-def sql_error(action: str, exc: pymysql.err.MySQLError) -> errors.FunctionFailed:
-    """A clear error for a failed statement; never the server's text (it may quote SQL)."""
-    code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
-    phrase = _SQL_ERRORS.get(code or 0)
-    detail = f"{phrase} (MySQL error {code})" if phrase else f"MySQL error {code}"
-    return errors.FunctionFailed(f"{action} failed: {detail}")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -145,14 +125,14 @@ def read_entries(
     )
     entries: dict[str, Properties] = {}
     for row in cursor.fetchall():
-        if mysql_grants.text_of(row[-1]) == "Y":
+        if text_of(row[-1]) == "Y":
             raise errors.FunctionFailed(f"{user!r} is a role, not an account")
-        entries[mysql_grants.text_of(row[0])] = Properties(
-            plugin=mysql_grants.text_of(row[1]),
-            ssl_type=mysql_grants.text_of(row[2]).upper(),
-            ssl_cipher=mysql_grants.text_of(row[3]),
-            x509_issuer=mysql_grants.text_of(row[4]),
-            x509_subject=mysql_grants.text_of(row[5]),
+        entries[text_of(row[0])] = Properties(
+            plugin=text_of(row[1]),
+            ssl_type=text_of(row[2]).upper(),
+            ssl_cipher=text_of(row[3]),
+            x509_issuer=text_of(row[4]),
+            x509_subject=text_of(row[5]),
             limits=tuple((keyword, row[6 + index]) for index, (_, keyword) in enumerate(limits)),
         )
     return entries
@@ -259,7 +239,7 @@ def _create(conn: Connection, plan: Plan, copy: HostCopy) -> Account:
     account = Account(plan.pending, copy.host)
     form = mysql_verifiers.identified(plan.server, copy.source.plugin, account)
     throwaway = passwords.generate_password(length=40)  # never stored nor used
-    _run(
+    run_statement(
         conn,
         f"creating {account}",
         f"CREATE USER %s@%s {form.sql}",
@@ -276,12 +256,12 @@ def _copy_host(conn: Connection, plan: Plan, copy: HostCopy) -> int:
         copy.grants, copy.existing_grants, account.sql(conn.escape), conn.escape, server
     )
     for statement in statements:
-        _run(conn, statement, statement, None)
+        run_statement(conn, statement, statement, None)
     if copy.existing is None or copy.existing.differences(copy.source, plugin=False):
         clause, values = copy.source.require()
         limits = " ".join(f"{keyword} %s" for keyword, _ in copy.source.limits)
         head = "ALTER USER %s@%s" if server.has_alter_user else "GRANT USAGE ON *.* TO %s@%s"
-        _run(
+        run_statement(
             conn,
             f"setting the TLS requirement and limits of {account}",
             f"{head} REQUIRE {clause} WITH {limits}",
@@ -324,7 +304,7 @@ def _set_password(
         if note is not None:
             history(note)
     if server.has_alter_user:
-        _run(
+        run_statement(
             conn,
             f"setting the password of {plan.pending!r}",
             "ALTER USER " + ", ".join(f"%s@%s {form.sql}" for _, form in hosts),
@@ -332,7 +312,7 @@ def _set_password(
         )
         return
     for account, form in hosts:
-        _run(
+        run_statement(
             conn,
             f"setting the password of {account}",
             f"SET PASSWORD FOR %s@%s = {form.sql}",
@@ -365,158 +345,22 @@ def _key(account: Account) -> tuple[str, str]:
     return account.name, account.host or ""
 
 
-def _run(conn: Connection, action: str, sql: str, args: Sequence[object] | None) -> None:
-    """Run one statement; ``action`` names it in errors (never with a password)."""
-    try:
-        with conn.cursor() as cursor:
-            cursor.execute(sql, args)
-    except pymysql.err.MySQLError as exc:
-        raise sql_error(action, exc) from exc
-
-
 def read_grants(
     cursor: pymysql.cursors.Cursor, server: ServerVersion, account: Account
 ) -> AccountGrants:
     """The grants of ``account`` (which must exist)."""
-    cursor.execute("SHOW GRANTS FOR %s@%s", (account.name, account.host or ""))
+    cursor.execute("SHOW GRANTS FOR %s@%s", _key(account))
     rows = [str(row[0]) for row in cursor.fetchall()]
     try:
-        grants = mysql_grants.parse_grants(rows, account)
-    except mysql_grants.Unsupported as exc:
+        grants = mysql_grant_rows.parse_grants(rows, account)
+    except mysql_grant_rows.Unsupported as exc:
         raise errors.FunctionFailed(f"cannot copy the privileges of {account}: {exc}") from None
     if not server.mariadb and server.has_roles:
         cursor.execute(
             "SELECT DEFAULT_ROLE_USER, DEFAULT_ROLE_HOST FROM mysql.default_roles "
             "WHERE USER = %s AND HOST = %s",
-            (account.name, account.host or ""),
+            _key(account),
         )
         defaults = frozenset(Account(str(u), str(h)) for u, h in cursor.fetchall())
         grants = dataclasses.replace(grants, default_roles=defaults)
     return grants
-
-
-def read_own_grants(conn: Connection) -> tuple[Account, list[str]]:
-    """The account ``conn`` is logged in as (as the server matched it) and its SHOW GRANTS."""
-    try:
-        with conn.cursor() as cursor:
-            cursor.execute("SELECT CURRENT_USER()")
-            row = cursor.fetchone()
-            cursor.execute("SHOW GRANTS")
-            own = [str(grant[0]) for grant in cursor.fetchall()]
-    except pymysql.err.MySQLError as exc:
-        raise sql_error("reading the master's privileges", exc) from exc
-    name, _, host = mysql_grants.text_of(row[0] if row else "").rpartition("@")
-    return Account(name, host), own
-
-
-@dataclasses.dataclass(frozen=True)
-class Lack:
-    """Something the master account lacks, and the statement that grants it."""
-
-    what: str
-    statement: str
-
-
-_GLOBAL = Target("", None, None)
-_MYSQL_SCHEMA = Target("", "mysql", None)
-
-
-def missing_authority(
-    master_rows: Iterable[str],
-    master: Account,
-    changes: Iterable[AccountGrants],
-    *,
-    quote: Quote,
-    creates: bool = False,
-    default_roles: bool = False,
-    mariadb: bool = True,
-) -> list[Lack]:
-    """What the master lacks to read the accounts and make ``changes``; [] if nothing.
-
-    ``master_rows`` are its own ``SHOW GRANTS`` rows (those of its active roles count
-    too), ``master`` the account the server matched, ``changes`` what it grants and
-    revokes, ``creates`` whether it creates an account and ``default_roles`` whether it
-    sets default roles. A privilege on an object is held if the same privilege (or
-    ALL PRIVILEGES) is held on the object or on one containing it (``*.*``, a database
-    or a pattern matching its name, the table of a column), and likewise its grant
-    option. A role needs ADMIN OPTION on it (or MySQL's ROLE_ADMIN); MariaDB's ``SET
-    DEFAULT ROLE ... FOR`` needs UPDATE on ``mysql.*``. Rows not understood count for
-    nothing, so a lack is never hidden by them.
-    """
-    held = _held(master_rows)
-    to = master.sql(quote)
-    lacks = []
-    if not _holds(held, Privilege("SELECT"), _MYSQL_SCHEMA):
-        lacks.append(
-            Lack("SELECT ON `mysql`.* (to read the accounts)", f"GRANT SELECT ON `mysql`.* TO {to}")
-        )
-    if creates and not _holds(held, Privilege("CREATE USER"), _GLOBAL):
-        lacks.append(Lack("CREATE USER", f"GRANT CREATE USER ON *.* TO {to}"))
-    changes = list(changes)
-    wanted: dict[Target, set[Privilege]] = {}
-    for change in changes:
-        for target, privilege in change.privileges:
-            wanted.setdefault(target, set()).add(privilege)
-        for target in change.grant_options:
-            wanted.setdefault(target, set())
-    for target, privileges in sorted(wanted.items(), key=lambda item: _order(item[0])):
-        lacking = [p for p in privileges if not _holds(held, p, target)]
-        if lacking or not any(mysql_grants.covers(t, target) for t in held.grant_options):
-            listed = mysql_grants.privilege_sql(sorted(lacking or privileges, key=repr)) or "USAGE"
-            lacks.append(
-                Lack(
-                    f"{listed} ON {target.sql()} with the grant option",
-                    f"GRANT {listed} ON {target.sql()} TO {to} WITH GRANT OPTION",
-                )
-            )
-    role_admin = not mariadb and Privilege("ROLE_ADMIN") in {p for _, p in held.privileges}
-    roles = {role for change in changes for role, _ in change.roles}
-    roles |= {role for change in changes for role in change.default_roles}
-    for role in sorted(roles, key=repr):
-        if (role, True) not in held.roles and not role_admin:
-            name = (
-                mysql_grants.quote_identifier(role.name) if role.host is None else role.sql(quote)
-            )
-            lacks.append(
-                Lack(f"ADMIN OPTION on role {name}", f"GRANT {name} TO {to} WITH ADMIN OPTION")
-            )
-    anyone = {(Account("", "%"), True), (Account("", ""), True)}
-    for proxied in sorted(
-        {proxied for change in changes for proxied, _ in change.proxies}, key=repr
-    ):
-        if (proxied, True) not in held.proxies and not anyone & held.proxies:
-            statement = f"GRANT PROXY ON {proxied.sql(quote)} TO {to} WITH GRANT OPTION"
-            lacks.append(Lack(f"PROXY ON {proxied} with the grant option", statement))
-    if default_roles and not _holds(held, Privilege("UPDATE"), _MYSQL_SCHEMA):
-        if mariadb:
-            statement = f"GRANT UPDATE ON `mysql`.* TO {to}"
-            lacks.append(Lack("UPDATE ON `mysql`.* (to set default roles)", statement))
-        elif not _holds(held, Privilege("CREATE USER"), _GLOBAL) and not creates:
-            lacks.append(Lack("CREATE USER", f"GRANT CREATE USER ON *.* TO {to}"))
-    return lacks
-
-
-def _order(target: Target) -> tuple[bool, str]:
-    return target.database is not None, repr(target)
-
-
-def _held(rows: Iterable[str]) -> AccountGrants:
-    """Everything the rows understood grant, whoever the grantee (the account, its roles)."""
-    parsed = []
-    for text in rows:
-        try:
-            parsed.append(mysql_grants.parse_row(text))
-        except mysql_grants.Unsupported:
-            continue
-    return dataclasses.replace(mysql_grants.collect(parsed), default_roles=frozenset())
-
-
-def _holds(held: AccountGrants, privilege: Privilege, target: Target) -> bool:
-    for on, have in held.privileges:
-        if have.name != privilege.name and have.name != "ALL PRIVILEGES":
-            continue
-        if have.column is None and mysql_grants.covers(on, target):
-            return True
-        if have.column == privilege.column and on == target:
-            return True
-    return False

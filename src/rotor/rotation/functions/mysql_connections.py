@@ -1,4 +1,4 @@
-"""Connections of the MySQL/MariaDB rotation functions: endpoints, TLS, server versions.
+"""Connections of the MySQL/MariaDB rotation functions: endpoints, TLS, logins, server versions.
 
 A secret's ``SSL`` field chooses the TLS mode of its connections (see :mod:`tls`):
 
@@ -35,6 +35,7 @@ import pymysql.cursors
 
 from rotor import errors
 from rotor import ssl_field as tls
+from rotor.rotation.functions.mysql_statements import error_code, text_of
 
 if TYPE_CHECKING:
     from pymysql.connections import Connection as _Connection
@@ -348,7 +349,7 @@ def _failure(
     login: Login, exc: pymysql.err.MySQLError, *, tls_problem: str | None = None
 ) -> errors.FunctionFailed:
     """A clear error for a failed login; never the driver's text (it may quote SQL)."""
-    code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
+    code = error_code(exc)
     cause = getattr(exc, "original_exception", None)
     where = f"{login.endpoint} as {login.user!r}"
     after = (
@@ -384,13 +385,18 @@ def _failure(
     )
 
 
-def current_user(conn: Connection) -> str:
-    """The user part of ``CURRENT_USER()``: the account the server matched."""
+def current_account(conn: Connection) -> tuple[str, str]:
+    """User and host of ``CURRENT_USER()``: the account entry the server matched."""
     with conn.cursor() as cursor:
         cursor.execute("SELECT CURRENT_USER()")
         row = cursor.fetchone()
-    text = str(row[0]) if row else ""
-    return text.rpartition("@")[0]
+    user, _, host = text_of(row[0] if row else "").rpartition("@")
+    return user, host
+
+
+def current_user(conn: Connection) -> str:
+    """The user part of ``CURRENT_USER()``: the account the server matched."""
+    return current_account(conn)[0]
 
 
 # -- server versions --------------------------------------------------------------------
@@ -460,4 +466,4 @@ def read_version(conn: Connection) -> ServerVersion:
     with conn.cursor() as cursor:
         cursor.execute("SELECT VERSION()")
         row = cursor.fetchone()
-    return ServerVersion.parse(str(row[0]) if row else "")
+    return ServerVersion.parse(text_of(row[0] if row else ""))

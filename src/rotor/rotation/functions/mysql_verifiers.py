@@ -22,9 +22,10 @@ import pymysql
 from cryptography.hazmat.primitives.asymmetric import x25519
 
 from rotor import errors
-from rotor.rotation.functions import mysql_grants
+from rotor.rotation.functions import mysql_grant_rows
 from rotor.rotation.functions.mysql_connections import ServerVersion
 from rotor.rotation.functions.mysql_grants import Account
+from rotor.rotation.functions.mysql_statements import text_of
 
 if TYPE_CHECKING:
     from rotor.rotation.functions.mysql_connections import Connection
@@ -178,18 +179,18 @@ def own_plugin(conn: Connection, server: ServerVersion) -> str | None:
             row = cursor.fetchone()
     except pymysql.err.MySQLError:
         return None
-    return create_user_plugin(mysql_grants.text_of(row[0])) if row else None
+    return create_user_plugin(text_of(row[0])) if row else None
 
 
 def create_user_plugin(text: str) -> str | None:
     """The plugin a ``SHOW CREATE USER`` row names; None for several or an unread row."""
     try:
-        found = mysql_grants.tokens(text)
-    except mysql_grants.Unsupported:
+        found = mysql_grant_rows.tokens(text)
+    except mysql_grant_rows.Unsupported:
         return None
     words = [t.text.upper() if t.kind == "word" else "" for t in found]
     # CREATE USER `name`@`host` ...: quoted, so no word of a name counts below.
-    if words[:2] != ["CREATE", "USER"] or found[3:4] != [mysql_grants.Token("punct", "@")]:
+    if words[:2] != ["CREATE", "USER"] or found[3:4] != [mysql_grant_rows.Token("punct", "@")]:
         return None
     rest, words = found[5:], words[5:]
     if "OR" in words:

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from rotor import errors
-from rotor.access.aliyun_signature import SignatureRejected
+from rotor.access.aliyun_request_parts import SignatureRejected
 from rotor.access.keys import KeyRefused
 from rotor.store import stages
 
