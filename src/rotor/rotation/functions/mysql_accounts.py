@@ -8,13 +8,12 @@ authentication plugin as the current account's entry there.
 Everything is read and checked first (:func:`plan_copy`, and
 :func:`mysql_authority.missing_authority` for each privilege, role and account operation
 the master needs, with the statement that grants what it lacks), so a refusal changes
-nothing; then :func:`apply_copy`
-creates missing entries (with a throwaway password), copies and prunes privileges host
-by host, checks the result, and sets the new password on all hosts last, in one
-statement: until then the new password logs in nowhere, so a resumed ``set`` that finds
-it working knows the copy was complete. If the server refuses a statement anyway, the
-entries that attempt created are dropped; an entry an interrupted set left is completed
-by the next one.
+nothing; then :func:`apply_copy` creates missing entries (with a throwaway password),
+copies and prunes privileges host by host, checks the result, and sets the new password
+on all hosts last, in one statement: until then the new password logs in nowhere, so a
+resumed ``set`` that finds it working knows the copy was complete. If the server refuses
+a statement anyway, the entries that attempt created are dropped; an entry an
+interrupted set left is completed by the next one.
 
 Passwords stay out of statement text (which the server shows in its process list and
 writes to its general log, because PyMySQL puts arguments into the text): a statement
