@@ -54,7 +54,7 @@ def unique(prefix: str) -> str:
 
 
 def test_documented_example() -> None:
-    text = rotor_signature.string_to_sign(
+    text = protocol.string_to_sign(
         method="POST",
         path="/v1/secrets/app/db:versions",
         query="",
@@ -79,7 +79,7 @@ def test_client_signs_what_httpx_sends() -> None:
     )
     auth = rotor_signature.parse_authorization(value)
     assert (auth.access_key_id, auth.timestamp, auth.nonce) == ("RKID", "1767225600", "N" * 22)
-    text = rotor_signature.string_to_sign(
+    text = protocol.string_to_sign(
         method="GET",
         path="/v1/secrets",
         query=request.url.query.decode(),
@@ -152,7 +152,7 @@ class Signer:
         nonce = nonce or uuid.uuid4().hex
         stamp = str(int(time.time() if self.now is None else self.now))
         token = self.token if token is None else token
-        text = rotor_signature.string_to_sign(
+        text = protocol.string_to_sign(
             method="GET",
             path="/v1/secrets",
             query="",

@@ -102,32 +102,6 @@ def parse_authorization(value: str) -> Authorization:
     )
 
 
-def string_to_sign(
-    *,
-    method: str,
-    path: str,
-    query: str,
-    body: bytes,
-    timestamp: str,
-    nonce: str,
-    security_token: str = "",
-) -> str:
-    """The string a signature covers (:func:`rotor.protocol.string_to_sign`); a query that
-    cannot be decoded is Unauthenticated."""
-    try:
-        return protocol.string_to_sign(
-            method=method,
-            path=path,
-            query=query,
-            body=body,
-            timestamp=timestamp,
-            nonce=nonce,
-            security_token=security_token,
-        )
-    except (UnicodeDecodeError, ValueError):
-        raise errors.Unauthenticated() from None
-
-
 def signature(secret: str, text: str) -> str:
     """hex(HMAC-SHA256(secret, text)), both UTF-8."""
     return hmac.new(secret.encode(), text.encode(), hashlib.sha256).hexdigest()
@@ -176,15 +150,18 @@ class Verifier:
         use it up (nor write to the store).
         """
         auth = parse_authorization(authorization)
-        text = string_to_sign(
-            method=method,
-            path=path,
-            query=query,
-            body=body,
-            timestamp=auth.timestamp,
-            nonce=auth.nonce,
-            security_token=security_token or "",
-        )
+        try:
+            text = protocol.string_to_sign(
+                method=method,
+                path=path,
+                query=query,
+                body=body,
+                timestamp=auth.timestamp,
+                nonce=auth.nonce,
+                security_token=security_token or "",
+            )
+        except (UnicodeDecodeError, ValueError):  # an undecodable query
+            raise errors.Unauthenticated() from None
         secret = self.authenticator.key_secret(auth.access_key_id)
         expected = signature(secret or _DUMMY_SECRET, text)
         matches = hmac.compare_digest(expected.encode(), auth.signature.encode())

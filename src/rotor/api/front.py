@@ -42,11 +42,10 @@ def error_response(error: errors.RotorError, scope: Scope) -> JSONResponse:
     the audit event."""
     scope["rotor.error_code"] = error.code
     rid = scope.get("rotor.request_id", "")
-    response = JSONResponse(
+    return JSONResponse(
         {"code": error.code, "message": error.message, "request_id": rid},
         status_code=error.http_status,
     )
-    return response
 
 
 async def refuse(error: errors.RotorError, scope: Scope, receive: Receive, send: Send) -> None:
