@@ -26,6 +26,7 @@ from sqlalchemy import event
 
 from rotor import errors
 from rotor.settings import Settings
+from rotor.store import master_key
 from rotor.store.envelope import Envelope
 from rotor.store.master_key import EnvKeyProvider, FileKeyProvider, MasterKeyProvider
 
@@ -86,19 +87,28 @@ class Store:
 
     @classmethod
     def open(cls, settings: Settings, *, initialise: bool = True) -> Store:
-        """Open the store; with ``initialise``, create the data dir and master key and migrate."""
+        """Open the store; with ``initialise``, create the data dir and master key and migrate.
+
+        Initialising also refuses a node whose master keys are not the store's
+        (:func:`rotor.store.master_key.check_matches_store`): before it makes a key file
+        or migrates, so a refused node writes nothing to the store.
+        """
         provider = master_key_provider(settings)
         if initialise:
             ensure_data_dir(settings.data_dir)
-            if isinstance(provider, FileKeyProvider) and provider.ensure():
-                log.info("created master key file %s (mode 0600)", provider.path)
         if initialise and not settings.database_url:
             # Create the SQLite file 0600 ourselves; its -wal and -shm files inherit the mode.
             os.close(os.open(settings.sqlite_path, os.O_CREAT | os.O_WRONLY, 0o600))
         engine = create_engine(settings.effective_database_url)
-        store = cls(engine, Envelope(provider), settings)
-        if initialise:
-            store.migrate()
+        try:
+            if initialise:
+                _check_master_key(engine, provider, settings)
+            store = cls(engine, Envelope(provider), settings)
+            if initialise:
+                store.migrate()
+        except BaseException:
+            engine.dispose()
+            raise
         return store
 
     def close(self) -> None:
@@ -144,6 +154,23 @@ class Store:
     def ping(self) -> None:
         with self.read() as conn:
             conn.exec_driver_sql("SELECT 1")
+
+
+def _check_master_key(engine: sa.Engine, provider: MasterKeyProvider, settings: Settings) -> None:
+    """Refuse keys that cannot read the store; make the key file only for an empty store."""
+    try:
+        with engine.connect() as conn:
+            wrapped = master_key.wrapping_key_ids(conn)
+    except sa.exc.OperationalError as exc:
+        raise errors.ServiceUnavailable("the store is unavailable") from exc
+    key_file = settings.data_dir / "master.key"
+    if isinstance(provider, FileKeyProvider) and not provider.exists() and wrapped:
+        keyring = None  # a key made now could read none of the store
+    else:
+        if isinstance(provider, FileKeyProvider) and provider.ensure():
+            log.info("created master key file %s (mode 0600)", provider.path)
+        keyring = provider.load()
+    master_key.check_matches_store(wrapped, keyring, source=provider.source, key_file=key_file)
 
 
 def ensure_data_dir(path: Path) -> None:

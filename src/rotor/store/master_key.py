@@ -9,6 +9,13 @@ Providers:
 - :class:`FileKeyProvider`: ``master.key`` in the data dir, created with mode
   0600 at first start; one base64 key per line, active first.
 - :class:`EnvKeyProvider`: ``ROTOR_MASTER_KEY``, base64 keys separated by commas.
+
+A node whose keyring lacks a key id the store's data keys are wrapped under could
+read nothing (not even an access key) and would answer ``DecryptionFailed`` to every
+request; :func:`check_matches_store` refuses it at start instead, comparing key ids
+(never keys). The master-key rotation rounds keep passing it: each round's keyring
+holds every id still in use (``OLD,NEW``, ``NEW,OLD``, then ``NEW`` once all is
+rewrapped).
 """
 
 from __future__ import annotations
@@ -21,10 +28,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+import sqlalchemy as sa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from rotor import errors
 from rotor.private_files import write_private_file
+from rotor.store import tables as t
 
 KEY_BYTES = 32
 
@@ -61,6 +70,10 @@ class Keyring:
 class MasterKeyProvider(Protocol):
     """Where the master keys live."""
 
+    @property
+    def source(self) -> str:
+        """Where the keys come from, for messages (a variable's name or a path)."""
+
     def load(self) -> Keyring: ...
 
     def add_active_key(self, key: bytes) -> None:
@@ -93,6 +106,13 @@ class FileKeyProvider:
     def __init__(self, path: Path) -> None:
         self.path = path
 
+    @property
+    def source(self) -> str:
+        return str(self.path)
+
+    def exists(self) -> bool:
+        return self.path.exists()
+
     def ensure(self) -> bool:
         """Create the key file with a fresh key if it does not exist. True if created."""
         try:
@@ -124,6 +144,10 @@ class EnvKeyProvider:
     def __init__(self, value: str) -> None:
         self.value = value
 
+    @property
+    def source(self) -> str:
+        return "ROTOR_MASTER_KEY"
+
     def load(self) -> Keyring:
         return Keyring.from_keys(parse_keys(self.value, "ROTOR_MASTER_KEY"))
 
@@ -135,3 +159,43 @@ class EnvKeyProvider:
     def retire_inactive_keys(self) -> None:
         # The operator owns the variable; nothing to write.
         return None
+
+
+def wrapping_key_ids(conn: sa.Connection) -> set[str]:
+    """The ids of the master keys the store's data keys are wrapped under (none when the
+    store is empty or not made yet).
+
+    Cheap on any size of store: a DISTINCT over the indexed ``master_key_id`` columns,
+    which hold one id, or two during a master-key rotation.
+    """
+    inspector = sa.inspect(conn)
+    ids: set[str] = set()
+    for table in (t.versions, t.access_keys):
+        if inspector.has_table(table.name):
+            ids.update(conn.execute(sa.select(table.c.master_key_id).distinct()).scalars())
+    return ids
+
+
+def check_matches_store(
+    wrapped_ids: set[str], keyring: Keyring | None, *, source: str, key_file: Path
+) -> None:
+    """Raise InvalidParameter unless ``keyring`` holds every key id of ``wrapped_ids``.
+
+    ``keyring`` is None for a node that has no key yet (its key file would be made now):
+    it matches an empty store only. The message names ids and where the node's keys come
+    from, and says where to put the store's key; it never shows a key.
+    """
+    have = set(keyring.keys) if keyring is not None else set()
+    missing = sorted(wrapped_ids - have)
+    if not missing:
+        return
+    ids = "id " + missing[0] if len(missing) == 1 else "ids " + ", ".join(missing)
+    if keyring is None:
+        own = f"it has none: no ROTOR_MASTER_KEY and no {key_file}"
+    else:
+        own = f"its keys, from {source}: {', '.join(keyring.keys)}"
+    raise errors.InvalidParameter(
+        f"this node's master key does not match the store: its data keys are wrapped under "
+        f"master key {ids}, which this node does not have ({own}); give it the store's master "
+        f"key (ROTOR_MASTER_KEY or {key_file}), e.g. with `rotor node join`"
+    )
