@@ -162,10 +162,11 @@ def serve(settings: Settings) -> None:
     else:
         print(
             f"rotor: no admin credentials in {settings.data_dir}: the admin was created "
-            "elsewhere (another node sharing this store?). For a key, run `rotor access-key "
-            "create admin` against that node and set ROTOR_ACCESS_KEY_ID and "
-            f"ROTOR_ACCESS_KEY_SECRET here, or copy its admin-credentials.json to {credentials} "
-            "(mode 0600)",
+            "elsewhere (by another node sharing this store?). For the CLI here, run `rotor "
+            "node join-bundle --output FILE` on a node of this store and `rotor node join FILE "
+            f"--data-dir {settings.data_dir}` here; or run `rotor access-key create admin` "
+            "against a node and set ROTOR_ACCESS_KEY_ID and ROTOR_ACCESS_KEY_SECRET here, or "
+            f"copy its admin-credentials.json to {credentials} (mode 0600)",
             flush=True,
         )
     url = _url(sock, settings.host, tls=tls is not None)

@@ -256,10 +256,16 @@ def default_data_dir(environ: Mapping[str, str]) -> Path:
 def _url_from_data_dir(directory: Path, *, explicit: bool) -> tuple[str, str]:
     path = directory / SERVER_FILE
     if not path.is_file():
-        where = f"there is no {path}" if explicit else f"{ENV_DATA_DIR} is not set"
+        if explicit:
+            raise errors.InvalidParameter(
+                f"no rotor server configured: there is no {path}, which `rotor serve "
+                f"--data-dir {directory}` writes while it runs; start it, or set {ENV_URL} "
+                "(or pass --url) to a server's URL"
+            )
         raise errors.InvalidParameter(
-            f"no rotor server configured ({where}): set {ENV_URL} (or pass --url), or set "
-            f"{ENV_DATA_DIR} (or pass --data-dir) to the data dir of a running `rotor serve`"
+            f"no rotor server configured ({ENV_DATA_DIR} is not set): set {ENV_URL} (or pass "
+            f"--url), or set {ENV_DATA_DIR} (or pass --data-dir) to the data dir of a running "
+            "`rotor serve`"
         )
     data = _read_json_file(path)
     url = data.get("url")
@@ -310,6 +316,20 @@ def _resolve_credentials(
         return Credentials(
             access_key_id=file_id, access_key_secret=file_secret, source=str(dir_file)
         ), ""
+    if directory is not None and (directory / SERVER_FILE).is_file():
+        # A node of a store another node created: the admin key was written there.
+        return None, (
+            f"no access key: {directory} has the {SERVER_FILE} of a `rotor serve` but no "
+            f"{CREDENTIALS_FILE} (a node of a store another node made?): run "
+            "`rotor node join-bundle --output FILE` on an existing node and `rotor node join "
+            f"FILE --data-dir {directory}` here, or set {ENV_ACCESS_KEY_ID} and "
+            f"{ENV_ACCESS_KEY_SECRET}"
+        )
+    if directory is not None:
+        return None, (
+            f"no access key: there is no {dir_file}; set {ENV_ACCESS_KEY_ID} and "
+            f"{ENV_ACCESS_KEY_SECRET}, or use a credentials file"
+        )
     return None, (
         f"no access key: set {ENV_ACCESS_KEY_ID} and {ENV_ACCESS_KEY_SECRET}, use a credentials "
         f"file, or set {ENV_DATA_DIR} to the data dir of a running `rotor serve`"
