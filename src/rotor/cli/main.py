@@ -21,6 +21,7 @@ from rotor.cli import (
     access,
     audit,
     functions,
+    nodes,
     offline,
     passwords,
     render,
@@ -81,6 +82,7 @@ def _root(
 
 
 app.command("serve", rich_help_panel="Server", epilog=serve.EPILOG)(serve.run)
+app.add_typer(nodes.app, name="node", rich_help_panel="Server")
 app.add_typer(secrets.app, name="secret", rich_help_panel="Client")
 app.command("password", rich_help_panel="Client")(passwords.password)
 app.add_typer(rotation.app, name="rotation", rich_help_panel="Client")

@@ -2,7 +2,9 @@
 
 ``rotor purge`` removes secrets whose recovery window has ended (the server also
 does this periodically); ``rotor master-key rotate`` rewraps every data key under
-a new master key. Both are safe while a server runs on the same store.
+a new master key. Both are safe while a server runs on the same store. Like
+``rotor serve``, they refuse a master key that is not the store's
+(:func:`open_store`).
 """
 
 from __future__ import annotations
@@ -30,7 +32,9 @@ master_key_app = typer.Typer(
 
 
 @contextlib.contextmanager
-def _open_store(settings: rotor_settings.Settings) -> Iterator[Store]:
+def open_store(settings: rotor_settings.Settings) -> Iterator[Store]:
+    """The store of ``settings``, initialised: a node whose master key cannot read it is
+    refused here, before the command changes anything."""
     from rotor.store import database  # the store's dependencies load only here
 
     if not settings.database_url and not settings.sqlite_path.exists():
@@ -54,7 +58,7 @@ def purge(
     from rotor.store import deletion
 
     settings = serve.load_settings(data_dir=data_dir, database_url=database_url)
-    with _open_store(settings) as store:
+    with open_store(settings) as store:
         names = deletion.purge(store)
     if as_json:
         typer.echo(json.dumps({"purged": names}, indent=2))
@@ -95,7 +99,7 @@ def rotate_master_key(
     def on_progress(done: int, total: int) -> None:
         progress.update(task, completed=done, total=total)
 
-    with _open_store(settings) as store, progress:
+    with open_store(settings) as store, progress:
         count = rekey.rotate_master_key(store, on_progress=on_progress)
     Console(highlight=False).print(
         f"Rewrapped {count} data key{'s' if count != 1 else ''} under the new master key."
