@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
+import socket
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 ENV_PREFIX = "ROTOR_"
+#: What a node id may hold: it appears in logs, rotation records and audit events.
+NODE_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}")
 
 
 def _setting(default: Any, help: str, *, secret: bool = False) -> Any:
@@ -42,11 +46,32 @@ class Settings:
         "PostgreSQL: postgresql+psycopg://user:pass@host/db.",
         secret=True,
     )
+    database_pool_size: int = _setting(
+        20,
+        "Connections each server process keeps open to a PostgreSQL store; as many more are "
+        "opened under load and closed after.",
+    )
     master_key: str = _setting(
         "",
         "Master key(s), base64 of 32 bytes, comma separated, the first one active; empty "
         "means the file master.key in the data dir (created 0600 on first start).",
         secret=True,
+    )
+    node_id: str = _setting(
+        "",
+        "This node's name in rotation records and events, audit events, logs and `rotor node "
+        "list` (letters, digits and . _ : / -, at most 64); empty means host:pid.",
+    )
+    heartbeat_seconds: float = _setting(
+        5.0,
+        "How often a node records that it is alive (`rotor node list`); a node silent for "
+        "three times as long is shown as not live.",
+    )
+    workers: int = _setting(
+        1,
+        "Worker processes `rotor serve` runs on its one listening socket; each is a node of "
+        "its own to the store (id NODE/1, NODE/2, ...), so they share rotations, nonces and "
+        "revocations as several nodes do.",
     )
     host: str = _setting("127.0.0.1", "Address `rotor serve` listens on.")
     port: int = _setting(8750, "Port `rotor serve` listens on (0 picks a free port).")
@@ -120,6 +145,20 @@ class Settings:
     scheduler_interval_seconds: float = _setting(
         1.0, "How often the scheduler looks for due and orphaned rotations."
     )
+
+    def __post_init__(self) -> None:
+        if self.workers < 1:
+            raise ValueError(f"{ENV_PREFIX}WORKERS must be at least 1, got {self.workers}")
+        if self.node_id and not NODE_ID_PATTERN.fullmatch(self.node_id):
+            raise ValueError(
+                f"{ENV_PREFIX}NODE_ID must be 1 to 64 letters, digits and . _ : / - "
+                f"(starting with a letter or digit), got {self.node_id!r}"
+            )
+
+    @property
+    def node(self) -> str:
+        """This node's id: ``node_id``, or host:pid."""
+        return self.node_id or f"{socket.gethostname()}:{os.getpid()}"
 
     @property
     def sqlite_path(self) -> Path:

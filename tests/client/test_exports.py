@@ -19,6 +19,7 @@ EXPECTED = {
     "DatabaseCredentials",
     "DryRun",
     "NewAccessKey",
+    "Node",
     "Policy",
     "PolicyInfo",
     "Principal",

@@ -174,10 +174,12 @@ def test_kill_9_at_each_step_resumes_with_the_same_version(
             assert len(_history(http, "svc/db")) == 1
             # The second server says it took over, naming itself and the dead one.
             (resumed,) = [e for e in done["events"] if e["kind"] == "resumed"]
-            assert resumed["message"].startswith("resumed by ")
-            assert "had stopped running it" in resumed["message"]
+            assert resumed["message"].startswith(f"resumed by node {resumed['node']} ")
+            assert f":{first.process.pid} had stopped running it" in resumed["message"]
+            assert resumed["node"].endswith(f":{second.process.pid}")
         log = second.log_path.read_text()
-        assert log.count("WARNING rotor.rotation.engine: rotation " + started["id"]) == 1
+        warning = f"WARNING [{resumed['node']}] rotor.rotation.engine: rotation {started['id']}"
+        assert log.count(warning) == 1
     finally:
         stop_server(second)
     calls = (handler_dir / "state" / "calls.log").read_text().split()

@@ -67,6 +67,7 @@ ACTIONS: dict[str, str] = {
     "rotor:AttachPolicy": "attach a policy to a principal",
     "rotor:DetachPolicy": "detach a policy from a principal",
     "rotor:ListAuditEvents": "read the audit log",
+    "rotor:ListNodes": "list the nodes serving the store",
     "rotor:RegisterFunction": "register a custom function, or replace its registration",
     "rotor:ListFunctions": "list registered functions, show one",
     "rotor:RemoveFunction": "remove a registered function",

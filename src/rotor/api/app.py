@@ -9,9 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import secrets
-import socket
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI, Request
@@ -29,13 +27,14 @@ from rotor.api.dialects.aliyun.endpoint import KmsEndpoint, is_kms_request
 from rotor.api.front import FrontDoor, error_response
 from rotor.api.native import access, functions, health, passwords, rotation, sessions
 from rotor.api.native import audit as audit_routes
+from rotor.api.native import nodes as node_routes
 from rotor.api.native import secrets as secret_routes
 from rotor.api.native.endpoint import NativeEndpoint, is_native_request
 from rotor.api.throttle import Throttle
 from rotor.rotation.engine import Engine
 from rotor.rotation.scheduler import Scheduler
 from rotor.settings import Settings
-from rotor.store import deletion, principals
+from rotor.store import deletion, nodes, principals
 from rotor.store.database import Store
 
 log = logging.getLogger("rotor.api")
@@ -120,27 +119,38 @@ def create_app(settings: Settings, store: Store | None = None, *, api_url: str =
     ``api_url`` is where custom rotation functions reach this server.
     """
     store = store or Store.open(settings)
-    owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+    # This process among the nodes: its id plus a random part, so that two processes
+    # given one node id still hold their rotation leases apart.
+    instance = f"{store.node}#{secrets.token_hex(4)}"
     audit = AuditLog(store)
     engine = Engine(
-        store, settings, owner=owner, api_url=settings.public_url or api_url, audit=audit
+        store, settings, owner=instance, api_url=settings.public_url or api_url, audit=audit
     )
     scheduler = Scheduler(engine)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await asyncio.to_thread(
+            nodes.register, store, instance, version=rotor.__version__, url=api_url
+        )
         audit.start()
         purger = asyncio.create_task(_purge_forever(store, settings.purge_interval_seconds))
+        heartbeat = asyncio.create_task(_beat_forever(store, instance, settings.heartbeat_seconds))
         scheduler.start()
         try:
             yield
         finally:
-            purger.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await purger
+            for task in (purger, heartbeat):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             stopped = await asyncio.to_thread(scheduler.stop)
             app.state.rotations_abandoned = not stopped
             await asyncio.to_thread(audit.stop)
+            try:
+                await asyncio.to_thread(nodes.stopped, store, instance)
+            except errors.ServiceUnavailable:
+                log.warning("could not record this node's stop: the store is unavailable")
 
     app = FastAPI(
         title="rotor",
@@ -155,6 +165,7 @@ def create_app(settings: Settings, store: Store | None = None, *, api_url: str =
     openapi.install(app)
     app.state.store = store
     app.state.settings = settings
+    app.state.instance = instance
     authenticator = Authenticator(store, settings.credential_cache_seconds)
     app.state.authenticator = authenticator
     app.state.engine = engine
@@ -200,6 +211,7 @@ def create_app(settings: Settings, store: Store | None = None, *, api_url: str =
     app.include_router(functions.router)
     app.include_router(sessions.router)
     app.include_router(audit_routes.router)
+    app.include_router(node_routes.router)
     app.include_router(docs.router)
     # Where each request goes, in one place: the front door (outermost, in front of the
     # framework's own middleware) hands a dialect's request to its endpoint, which
@@ -222,6 +234,17 @@ def create_app(settings: Settings, store: Store | None = None, *, api_url: str =
         audit=audit,
         max_body=settings.max_request_bytes,
     )
+
+
+async def _beat_forever(store: Store, instance: str, interval: float) -> None:
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await asyncio.to_thread(nodes.heartbeat, store, instance)
+        except errors.ServiceUnavailable:
+            log.warning("could not record this node's heartbeat: the store is unavailable")
+        except Exception:
+            log.exception("heartbeat failed; will try again")
 
 
 async def _purge_forever(store: Store, interval: int) -> None:

@@ -10,9 +10,13 @@ and the throttle counts failures against.
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import json
 import logging
+import multiprocessing
+import multiprocessing.connection
+import multiprocessing.process
 import os
 import signal
 import socket
@@ -140,13 +144,21 @@ def _exit_cleanly(signum: int, frame: FrameType | None) -> None:
     raise SystemExit(0)
 
 
-def serve(settings: Settings) -> None:
-    """Run the server until SIGINT/SIGTERM."""
+def _configure_logging(settings: Settings) -> None:
+    """Log lines name the node, so the logs of several nodes can be read together."""
+    node = settings.node.replace("%", "%%")
     logging.basicConfig(
         level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        format=f"%(asctime)s %(levelname)s [{node}] %(name)s: %(message)s",
         stream=sys.stderr,
+        force=True,
     )
+
+
+def serve(settings: Settings) -> None:
+    """Run the server until SIGINT/SIGTERM: in this process, or in ``settings.workers``
+    worker processes sharing the listening socket."""
+    _configure_logging(settings)
     tls = tls_files(settings)
     # Both before the store is opened: a second start changes nothing.
     _check_not_served(settings.data_dir)
@@ -172,7 +184,37 @@ def serve(settings: Settings) -> None:
     url = _url(sock, settings.host, tls=tls is not None)
     server_file = settings.data_dir / SERVER_FILE
     write_private_file(server_file, json.dumps({"url": url, "pid": os.getpid()}) + "\n")
-    print(f"rotor: serving on {url} (data dir {settings.data_dir})", flush=True)
+    workers = f", {settings.workers} workers" if settings.workers > 1 else ""
+    print(
+        f"rotor: serving on {url} as node {settings.node}{workers} (data dir {settings.data_dir})",
+        flush=True,
+    )
+    abandoned = False
+    try:
+        if settings.workers > 1:
+            store.close()
+            _supervise(settings, sock, url, tls)
+        else:
+            abandoned = _run(settings, store, sock, url, tls)
+    finally:
+        try:
+            recorded = json.loads(server_file.read_text())
+            if recorded.get("pid") == os.getpid():
+                server_file.unlink()
+        except (OSError, ValueError):
+            pass
+    if abandoned:
+        # A step blocked in a database holds its thread, which Python cannot stop
+        # and would wait for: exit now. Its lease lets the next start resume it.
+        logging.shutdown()
+        os._exit(0)
+
+
+def _run(
+    settings: Settings, store: Store, sock: socket.socket, url: str, tls: tuple[str, str] | None
+) -> bool:
+    """Serve on ``sock`` in this process until SIGTERM/SIGINT; closes the store. Returns
+    whether rotation steps were abandoned (still blocked when the grace period ended)."""
     front = create_app(settings, store, api_url=url)
     config = uvicorn.Config(
         front,
@@ -189,20 +231,74 @@ def serve(settings: Settings) -> None:
         forwarded_allow_ips=settings.forwarded_allow_ips or None,
     )
     # uvicorn shuts down gracefully on SIGTERM, then re-raises it with the handler that
-    # was installed before it: make that a clean exit, so the cleanup below runs.
+    # was installed before it: make that a clean exit, so the cleanup after it runs.
     signal.signal(signal.SIGTERM, _exit_cleanly)
     try:
         uvicorn.Server(config).run(sockets=[sock])
     finally:
-        try:
-            recorded = json.loads(server_file.read_text())
-            if recorded.get("pid") == os.getpid():
-                server_file.unlink()
-        except (OSError, ValueError):
-            pass
         store.close()
-        if front.app.state.rotations_abandoned:
-            # A step blocked in a database holds its thread, which Python cannot stop
-            # and would wait for: exit now. Its lease lets the next start resume it.
-            logging.shutdown()
-            os._exit(0)
+    return bool(front.app.state.rotations_abandoned)
+
+
+# -- several worker processes ------------------------------------------------------------
+
+#: How long a stopping supervisor waits for its workers (their own grace periods first).
+WORKER_STOP_SECONDS = 30.0
+
+
+def worker_settings(settings: Settings, index: int) -> Settings:
+    """Worker ``index``'s settings: a node of its own, named after the node it is part of."""
+    return dataclasses.replace(settings, node_id=f"{settings.node}/{index}", workers=1)
+
+
+def _worker(settings: Settings, sock: socket.socket, url: str, tls: tuple[str, str] | None) -> None:
+    """A worker process: the store opened again (never shared across processes), then
+    served on the inherited socket."""
+    _configure_logging(settings)
+    store = Store.open(settings, initialise=False)
+    if _run(settings, store, sock, url, tls):
+        logging.shutdown()
+        os._exit(0)
+
+
+def _supervise(
+    settings: Settings, sock: socket.socket, url: str, tls: tuple[str, str] | None
+) -> None:
+    """Run ``settings.workers`` worker processes on ``sock``; start again one that dies;
+    on SIGTERM or SIGINT stop them all. Each worker is a node of its own to the store
+    (leases, nonces, the access generation), so they follow the rules several nodes do."""
+    context = multiprocessing.get_context("spawn")
+    stopping = False
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+
+    def start(index: int) -> multiprocessing.process.BaseProcess:
+        process = context.Process(
+            target=_worker,
+            args=(worker_settings(settings, index), sock, url, tls),
+            name=f"rotor-worker-{index}",
+        )
+        process.start()
+        return process
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    running = {index: start(index) for index in range(1, settings.workers + 1)}
+    while not stopping:
+        multiprocessing.connection.wait([p.sentinel for p in running.values()], timeout=0.5)
+        for index, process in list(running.items()):
+            if not stopping and not process.is_alive():
+                log.error(
+                    "worker %d exited with status %s; starting it again", index, process.exitcode
+                )
+                running[index] = start(index)
+    for process in running.values():
+        if process.is_alive() and process.pid is not None:
+            os.kill(process.pid, signal.SIGTERM)
+    for process in running.values():
+        process.join(WORKER_STOP_SECONDS)
+        if process.is_alive():
+            process.kill()
+            process.join()

@@ -1,5 +1,8 @@
 """``rotor node``: the nodes that share one store.
 
+``rotor node list`` shows the live nodes from the heartbeats each records in the
+store (:mod:`rotor.store.nodes`), through the API of any of them.
+
 Joining a node: ``rotor node join-bundle`` runs where the store and its master key
 are reachable (an existing node's machine) and writes a passphrase-sealed bundle of
 the master keys and a new admin access key; ``rotor node join`` on the new machine
@@ -18,14 +21,19 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.table import Table
 from rich.text import Text
 
+import rotor.client
 from rotor import errors
 from rotor.cli import offline, render, serve
+from rotor.cli.connection import Connection, connected
 
 ENV_PASSPHRASE = "ROTOR_JOIN_PASSPHRASE"
 
-app = typer.Typer(help="The nodes sharing one store: join a new one.", no_args_is_help=True)
+app = typer.Typer(
+    help="The nodes sharing one store: list them, join a new one.", no_args_is_help=True
+)
 
 PassphraseFileOption = Annotated[
     Path | None,
@@ -158,3 +166,54 @@ def join(
             f"{joined.master_key_file}: unset it, or set it to the store's key",
             err=True,
         )
+
+
+@app.command("list")
+@connected
+def list_nodes(
+    connection: Connection,
+    all_nodes: Annotated[
+        bool,
+        typer.Option(
+            "--all", help="Also the nodes that stopped or fell silent within the last day."
+        ),
+    ] = False,
+    as_json: render.JsonOption = False,
+) -> None:
+    """Show the live nodes serving the store: their version and last heartbeat, from the
+    heartbeats each records in the store (ROTOR_HEARTBEAT_SECONDS). Needs rotor:ListNodes."""
+    with connection.client() as client:
+        found = client.list_nodes(all=all_nodes)
+    if as_json:
+        render.echo_json([_node_json(node) for node in found])
+        return
+    if not found:
+        render.console().print("No live nodes." if not all_nodes else "No nodes.")
+        return
+    table = Table("Node", "Status", "Version", "Last heartbeat", "Started", "URL")
+    for node in found:
+        status = "live" if node.live else ("stopped" if node.stopped_at else "silent")
+        name = f"{node.node} (this node)" if node.this_node else node.node
+        table.add_row(
+            Text(name),
+            Text(status, style="green" if node.live else "yellow"),
+            Text(node.version),
+            render.when(node.last_heartbeat_at),
+            render.when(node.started_at),
+            Text(node.url),
+        )
+    render.console().print(table)
+
+
+def _node_json(node: rotor.client.Node) -> dict[str, object]:
+    return {
+        "node": node.node,
+        "instance": node.instance,
+        "version": node.version,
+        "url": node.url,
+        "started_at": render.iso_time(node.started_at),
+        "last_heartbeat_at": render.iso_time(node.last_heartbeat_at),
+        "stopped_at": render.iso_time(node.stopped_at),
+        "live": node.live,
+        "this_node": node.this_node,
+    }

@@ -210,6 +210,7 @@ def event_json(event: rotor.client.AuditEvent) -> dict[str, Any]:
         "outcome": event.outcome,
         "error_code": event.error_code,
         "request_id": event.request_id,
+        "node": event.node,
     }
 
 
@@ -232,7 +233,7 @@ def _who(event: rotor.client.AuditEvent) -> str:
 
 
 def events_table(events: Sequence[rotor.client.AuditEvent]) -> Table:
-    table = Table("Time", "Principal", "Action", "Secret", "Outcome", "Error", "Source")
+    table = Table("Time", "Principal", "Action", "Secret", "Outcome", "Error", "Source", "Node")
     for e in events:
         table.add_row(
             when(e.at),
@@ -242,5 +243,6 @@ def events_table(events: Sequence[rotor.client.AuditEvent]) -> Table:
             Text(e.outcome, style=_OUTCOME_STYLE.get(e.outcome, "")),
             Text(e.error_code or "-"),
             Text(e.source or "-"),
+            Text(e.node or "-"),
         )
     return table

@@ -78,6 +78,7 @@ def rotation_json(rotation: rotor.client.Rotation, *, events: bool = True) -> di
         "step_index": rotation.step_index,
         "attempts": rotation.attempts,
         "started_by": rotation.started_by,
+        "node": rotation.node,
         "created_at": iso_time(rotation.created_at),
         "updated_at": iso_time(rotation.updated_at),
         "finished_at": iso_time(rotation.finished_at),
@@ -97,7 +98,13 @@ def rotation_json(rotation: rotor.client.Rotation, *, events: bool = True) -> di
     }
     if events:
         data["events"] = [
-            {"at": iso_time(e.at), "kind": e.kind, "step": e.step, "message": e.message}
+            {
+                "at": iso_time(e.at),
+                "kind": e.kind,
+                "step": e.step,
+                "message": e.message,
+                "node": e.node,
+            }
             for e in rotation.events
         ]
     if rotation.created is not None:
@@ -305,6 +312,7 @@ def rotation_tables(rotation: rotor.client.Rotation) -> tuple[Table, Table, Tabl
         ("Version", Text(rotation.version_id)),
         ("Function", Text(rotation.function)),
         ("Started by", Text(rotation.started_by)),
+        ("Node", Text(rotation.node or "-")),
         ("Started", Text(when(rotation.created_at))),
         ("Finished", Text(when(rotation.finished_at))),
         ("Error", Text(rotation.error or "-")),
@@ -323,13 +331,14 @@ def rotation_tables(rotation: rotor.client.Rotation) -> tuple[Table, Table, Tabl
             Text(step.error or ""),
         )
     events = Table(title="Events", title_justify="left")
-    for column in ("At", "Event", "Step", "Message"):
+    for column in ("At", "Event", "Step", "Node", "Message"):
         events.add_column(column, overflow="fold")
     for event in rotation.events:
         events.add_row(
             Text(when(event.at)),
             Text(event.kind),
             Text(event.step or ""),
+            Text(event.node or ""),
             Text(event.message or ""),
         )
     return head, steps, events

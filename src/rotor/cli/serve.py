@@ -28,6 +28,7 @@ _FLAGS = (
     "tls_cert",
     "tls_key",
     "forwarded_allow_ips",
+    "workers",
 )
 
 
@@ -104,6 +105,15 @@ def run(
         ),
     ] = None,
     database_url: DatabaseUrlOption = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            envvar=_env("workers"),
+            help=_help("workers", f"(default: {_SETTINGS['workers'].default})"),
+            min=1,
+            show_default=False,
+        ),
+    ] = None,
     log_level: Annotated[
         LogLevel | None,
         typer.Option(
@@ -160,6 +170,7 @@ def run(
         host=host,
         port=port,
         database_url=database_url,
+        workers=workers,
         log_level=log_level.value if log_level else None,
         tls_cert=str(tls_cert) if tls_cert else None,
         tls_key=str(tls_key) if tls_key else None,

@@ -1,4 +1,4 @@
-"""What the access-control and audit operations answer with, parsed by each ``from_json``.
+"""What the access-control, audit and node operations answer with, parsed by each ``from_json``.
 
 Strict like :mod:`rotor.client._models`; no repr shows an access key secret or a
 session token.
@@ -288,6 +288,8 @@ class AuditEvent:
     """A rotation function's request: the function (``principal`` is its role)."""
     on_behalf_of: str | None = None
     """A rotation function's request: the principal who configured the rotation."""
+    node: str | None = None
+    """The node that served the request or ran the step."""
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> AuditEvent:
@@ -305,4 +307,41 @@ class AuditEvent:
             request_id=data.get("request_id"),
             function=data.get("function"),
             on_behalf_of=data.get("on_behalf_of"),
+            node=data.get("node"),
+        )
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Node:
+    """A server process serving the store, from the heartbeats it records."""
+
+    node: str
+    """Its node id (``ROTOR_NODE_ID``, default host:pid)."""
+    instance: str
+    """The node id plus a random part: one per process."""
+    version: str
+    """The rotor release it runs."""
+    url: str
+    started_at: dt.datetime
+    last_heartbeat_at: dt.datetime
+    stopped_at: dt.datetime | None
+    """When it stopped cleanly; None while it runs, or when it died."""
+    live: bool
+    """Whether it has not stopped and its last heartbeat is recent."""
+    this_node: bool
+    """Whether it is the node that answered."""
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Node:
+        stopped = data.get("stopped_at")
+        return cls(
+            node=text_field(data, "node"),
+            instance=text_field(data, "instance"),
+            version=text_field(data, "version"),
+            url=str(data.get("url") or ""),
+            started_at=parse_time(data["started_at"]),
+            last_heartbeat_at=parse_time(data["last_heartbeat_at"]),
+            stopped_at=None if stopped is None else parse_time(stopped),
+            live=data.get("live") is True,
+            this_node=data.get("this_node") is True,
         )

@@ -217,13 +217,15 @@ class RotationStep:
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class RotationEvent:
     """An entry of a rotation's history: ``started``, ``step_succeeded``, ``step_failed``,
-    ``succeeded``, ``failed``, ``abandoned``, ``cancelled`` or ``log``."""
+    ``succeeded``, ``failed``, ``abandoned``, ``cancelled``, ``resumed`` or ``log``."""
 
     at: dt.datetime
     kind: str
     step: str | None
     """The task it concerns, as ``RotateSecretNew (new)``."""
     message: str | None
+    node: str | None = None
+    """The node that recorded it (None for events older than node names)."""
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> RotationEvent:
@@ -232,6 +234,7 @@ class RotationEvent:
             kind=data["kind"],
             step=data.get("step"),
             message=data.get("message"),
+            node=data.get("node"),
         )
 
 
@@ -260,6 +263,8 @@ class Rotation:
     steps: tuple[RotationStep, ...]
     events: tuple[RotationEvent, ...] = ()
     """Filled by :meth:`Client.get_rotation` only."""
+    node: str | None = None
+    """The node that started it, then the one running (or that last ran) it."""
     created: bool | None = None
     """From :meth:`Client.rotate_secret`: True when this call started the rotation, False when
     one was already running (and this is it); None elsewhere."""
@@ -296,6 +301,7 @@ class Rotation:
             error=data.get("error"),
             steps=tuple(RotationStep.from_json(step) for step in data.get("steps") or ()),
             events=tuple(RotationEvent.from_json(event) for event in data.get("events") or ()),
+            node=data.get("node"),
             created=None if created is None else _bool(created),
         )
 

@@ -1,7 +1,8 @@
-"""The access-control and audit operations of both clients.
+"""The access-control, audit and node operations of both clients.
 
 Principals, registered rotation functions, access keys, policies and their
-attachments, the caller's identity, assume-role, and the audit log. Each
+attachments, the caller's identity, assume-role, the audit log, and the nodes
+serving the store. Each
 operation is defined here once, as a function that returns the
 :class:`_calls.Call` it stands for (:data:`_calls.Pages` for
 ``iter_audit_events``); its docstring, when it has one, is the client method's.
@@ -24,6 +25,7 @@ from rotor.client._access_models import (
     AuditEvent,
     CallerIdentity,
     NewAccessKey,
+    Node,
     Policy,
     PolicyInfo,
     Principal,
@@ -374,4 +376,19 @@ def iter_audit_events(
         until=until,
         page_size=page_size,
         page_token=token,
+    )
+
+
+# -- nodes -------------------------------------------------------------------------------------
+
+
+def list_nodes(*, all: bool = False) -> Call[list[Node]]:
+    """The live nodes serving the store, the most recently started first; with ``all``,
+    also those stopped or silent within the last day."""
+    return Call(
+        method="GET",
+        path="/v1/nodes",
+        params=(("all", "true"),) if all else (),
+        idempotent=True,
+        parse=lambda data: [Node.from_json(item) for item in data["nodes"]],
     )

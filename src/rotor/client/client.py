@@ -98,6 +98,7 @@ class _BaseClient(abc.ABC, Generic[TransportT]):
     assume_role = operation(_operations_access.assume_role)
     list_audit_events = operation(_operations_access.list_audit_events)
     iter_audit_events = paginated(_operations_access.iter_audit_events)
+    list_nodes = operation(_operations_access.list_nodes)
 
     def __init__(
         self,

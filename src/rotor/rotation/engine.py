@@ -239,8 +239,8 @@ class Engine:
             return rotations.get_rotation(self.store, rotation_id)
         if before.lease_owner is not None and before.lease_owner != self.owner:
             message = (
-                f"resumed by {self.owner} at task {before.step_index + 1}; "
-                f"{before.lease_owner} had stopped running it"
+                f"resumed by node {self.store.node} at task {before.step_index + 1}; "
+                f"node {before.node or before.lease_owner} had stopped running it"
             )
             log.warning("rotation %s of %s %s", rotation_id, before.secret_name, message)
             rotations.add_event(self.store, rotation_id, EventKind.RESUMED, None, message)
@@ -259,6 +259,7 @@ class Engine:
             self._run(rotation_id, wake)
         except errors.ServiceUnavailable:
             log.warning("store unavailable while rotating %s; it will be resumed", rotation_id)
+            return before  # what is known; the store cannot say more now
         finally:
             stop.set()
             heartbeat.join()

@@ -34,6 +34,8 @@ class AuditEvent:
     #: the rotation it served (``principal`` is then the function's role).
     function: str | None = None
     on_behalf_of: str | None = None
+    #: The node that served the request or ran the step (the writing node when None).
+    node: str | None = None
 
 
 _COLUMNS = [f.name for f in dataclasses.fields(AuditEvent)]
@@ -53,7 +55,10 @@ def insert_events(store: Store, events: Sequence[AuditEvent]) -> None:
     def at(event: AuditEvent) -> str | dt.datetime:
         return _sqlite_time(event.at) if store.is_sqlite else event.at
 
-    rows = [(at(e), *(getattr(e, name) for name in _COLUMNS[1:])) for e in events]
+    rows = [
+        (at(e), *(getattr(e, name) for name in _COLUMNS[1:-1]), e.node or store.node)
+        for e in events
+    ]
     raw = store.raw_connection()
     try:
         cur = raw.cursor()

@@ -37,7 +37,7 @@ SQLITE_POOL_SIZE = 40
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-def create_engine(url: str) -> sa.Engine:
+def create_engine(url: str, pool_size: int = 20) -> sa.Engine:
     if url.startswith("sqlite"):
         # Enough pooled connections for every request thread: a connection opened and
         # closed per request costs more than the read itself.
@@ -65,7 +65,9 @@ def create_engine(url: str) -> sa.Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
         return engine
-    return sa.create_engine(url, pool_pre_ping=True, pool_size=20, max_overflow=20)
+    # pre-ping: a connection the database dropped (a restart, a failover) is replaced
+    # before use instead of failing the request that drew it.
+    return sa.create_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=pool_size)
 
 
 def master_key_provider(settings: Settings) -> MasterKeyProvider:
@@ -81,6 +83,8 @@ class Store:
         self.engine = engine
         self.envelope = envelope
         self.settings = settings
+        #: The node writing through this handle: named on the events it records.
+        self.node = settings.node
         self.is_sqlite = engine.dialect.name == "sqlite"
         #: The DB-API driver's base exception (for the read path's direct queries).
         self.driver_error: type[Exception] = engine.dialect.loaded_dbapi.Error
@@ -99,7 +103,7 @@ class Store:
         if initialise and not settings.database_url:
             # Create the SQLite file 0600 ourselves; its -wal and -shm files inherit the mode.
             os.close(os.open(settings.sqlite_path, os.O_CREAT | os.O_WRONLY, 0o600))
-        engine = create_engine(settings.effective_database_url)
+        engine = create_engine(settings.effective_database_url, settings.database_pool_size)
         try:
             if initialise:
                 _check_master_key(engine, provider, settings)
@@ -148,7 +152,9 @@ class Store:
         """A pooled driver connection, for the read path's fixed queries; close() returns it."""
         try:
             return self.engine.raw_connection()
-        except sa.exc.OperationalError as exc:
+        except (sa.exc.OperationalError, self.driver_error) as exc:
+            # The pool's checkout raises the driver's own error, not SQLAlchemy's: a
+            # refused connection is psycopg.OperationalError here.
             raise errors.ServiceUnavailable("the store is unavailable") from exc
 
     def ping(self) -> None:

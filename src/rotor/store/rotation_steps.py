@@ -57,7 +57,11 @@ def claim(store: Store, rotation_id: str, owner: str, lease_seconds: float) -> b
                     t.rotations.c.lease_expires_at < now,
                 ),
             )
-            .values(lease_owner=owner, lease_expires_at=now + dt.timedelta(seconds=lease_seconds))
+            .values(
+                lease_owner=owner,
+                lease_expires_at=now + dt.timedelta(seconds=lease_seconds),
+                node=store.node,
+            )
         )
         return result.rowcount == 1
 
@@ -113,7 +117,7 @@ def step_succeeded(
             )
             .values(finished_at=now, error=None)
         )
-        insert_event(conn, rotation_id, EventKind.STEP_SUCCEEDED, step_label, None)
+        insert_event(conn, store.node, rotation_id, EventKind.STEP_SUCCEEDED, step_label, None)
 
 
 def step_failed(store: Store, rotation_id: str, index: int, step_label: str, message: str) -> None:
@@ -126,7 +130,7 @@ def step_failed(store: Store, rotation_id: str, index: int, step_label: str, mes
             )
             .values(error=message)
         )
-        insert_event(conn, rotation_id, EventKind.STEP_FAILED, step_label, message)
+        insert_event(conn, store.node, rotation_id, EventKind.STEP_FAILED, step_label, message)
 
 
 # -- the end ----------------------------------------------------------------------------
@@ -203,5 +207,5 @@ def finish(
                 .where(t.rotation_configs.c.secret_id == row.secret_id)
                 .values(**config_values)
             )
-        insert_event(conn, rotation_id, kind, step_label, message)
+        insert_event(conn, store.node, rotation_id, kind, step_label, message)
         return True

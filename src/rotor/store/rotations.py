@@ -72,6 +72,8 @@ class Event:
     kind: str
     step: str | None
     message: str | None
+    #: The node that recorded it (None: recorded before nodes were named).
+    node: str | None = None
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
@@ -94,6 +96,8 @@ class Rotation:
     error: str | None
     lease_owner: str | None
     lease_expires_at: dt.datetime | None
+    #: The node that started it, then the one whose runner holds (or last held) it.
+    node: str | None = None
     steps: tuple[StepRecord, ...] = ()
 
 
@@ -138,6 +142,7 @@ def _rotation(conn: sa.Connection, row: Any, name: str, *, with_steps: bool = Tr
         error=row.error,
         lease_owner=row.lease_owner,
         lease_expires_at=row.lease_expires_at,
+        node=row.node,
         steps=steps,
     )
 
@@ -151,12 +156,23 @@ def _running_row(conn: sa.Connection, secret_id: str) -> Any:
 
 
 def insert_event(
-    conn: sa.Connection, rotation_id: str, kind: EventKind, step: str | None, message: str | None
+    conn: sa.Connection,
+    node: str,
+    rotation_id: str,
+    kind: EventKind,
+    step: str | None,
+    message: str | None,
 ) -> None:
-    """Add an event to a rotation's history, inside the caller's write transaction."""
+    """Add an event ``node`` recorded to a rotation's history, inside the caller's write
+    transaction."""
     conn.execute(
         t.rotation_events.insert().values(
-            rotation_id=rotation_id, at=utcnow(), kind=str(kind), step=step, message=message
+            rotation_id=rotation_id,
+            at=utcnow(),
+            kind=str(kind),
+            step=step,
+            message=message,
+            node=node,
         )
     )
 
@@ -270,6 +286,7 @@ def create_rotation(
                     started_by=started_by,
                     created_at=now,
                     updated_at=now,
+                    node=store.node,
                 )
             )
             conn.execute(
@@ -285,7 +302,9 @@ def create_rotation(
                     for i, (task_name, step) in enumerate(tasks)
                 ],
             )
-            insert_event(conn, rotation_id, EventKind.STARTED, None, f"started by {started_by}")
+            insert_event(
+                conn, store.node, rotation_id, EventKind.STARTED, None, f"started by {started_by}"
+            )
             row = conn.execute(sa.select(t.rotations).where(t.rotations.c.id == rotation_id)).one()
             return _rotation(conn, row, name), True
     except sa.exc.IntegrityError:
@@ -343,14 +362,14 @@ def list_events(store: Store, rotation_id: str) -> list[Event]:
             .where(t.rotation_events.c.rotation_id == rotation_id)
             .order_by(t.rotation_events.c.id)
         ).all()
-    return [Event(at=r.at, kind=r.kind, step=r.step, message=r.message) for r in rows]
+    return [Event(at=r.at, kind=r.kind, step=r.step, message=r.message, node=r.node) for r in rows]
 
 
 def add_event(
     store: Store, rotation_id: str, kind: EventKind, step: str | None, message: str | None
 ) -> None:
     with store.write() as conn:
-        insert_event(conn, rotation_id, kind, step, message)
+        insert_event(conn, store.node, rotation_id, kind, step, message)
 
 
 def discard_version(store: Store, name: str, version_id: str) -> None:

@@ -228,6 +228,8 @@ rotations = sa.Table(
     sa.Column("error", sa.Text(), nullable=True),
     sa.Column("lease_owner", sa.String(128), nullable=True),
     sa.Column("lease_expires_at", UTCDateTime(), nullable=True),
+    # The node that started it, then the one whose runner holds (or last held) its lease.
+    sa.Column("node", sa.String(64), nullable=True),
     # At most one running rotation per secret, whatever process asks.
     sa.Index(
         "uq_rotations_running",
@@ -272,6 +274,8 @@ rotation_events = sa.Table(
     sa.Column("kind", sa.String(32), nullable=False),
     sa.Column("step", sa.String(128), nullable=True),
     sa.Column("message", sa.Text(), nullable=True),
+    # The node that recorded it (NULL: before nodes were named).
+    sa.Column("node", sa.String(64), nullable=True),
 )
 
 policies = sa.Table(
@@ -331,4 +335,28 @@ audit_events = sa.Table(
     # A rotation function's request: the function, and who configured the rotation.
     sa.Column("function", sa.String(64), nullable=True),
     sa.Column("on_behalf_of", sa.String(128), nullable=True),
+    # The node that served the request or ran the step (NULL: before nodes were named).
+    sa.Column("node", sa.String(64), nullable=True),
+)
+
+nodes = sa.Table(
+    "nodes",
+    metadata,
+    # One row per server process: a node id plus a random part, as its rotation leases say.
+    sa.Column("instance", sa.String(96), primary_key=True),
+    sa.Column("node", sa.String(64), nullable=False),
+    sa.Column("version", sa.String(32), nullable=False),
+    sa.Column("url", sa.String(256), nullable=False),
+    sa.Column("started_at", UTCDateTime(), nullable=False),
+    sa.Column("heartbeat_at", UTCDateTime(), nullable=False, index=True),
+    sa.Column("stopped_at", UTCDateTime(), nullable=True),
+)
+
+access_generation = sa.Table(
+    "access_generation",
+    metadata,
+    # One row, counted up by every change to keys, principals and policies, so a node
+    # knows on its next request that what it cached about them may be stale.
+    sa.Column("id", sa.Integer(), primary_key=True),
+    sa.Column("generation", sa.BigInteger(), nullable=False),
 )

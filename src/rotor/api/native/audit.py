@@ -47,6 +47,7 @@ def event_json(event: audit.AuditEvent) -> dict[str, Any]:
         "on_behalf_of": event.on_behalf_of,
         "outcome": event.outcome,
         "error_code": event.error_code,
+        "node": event.node,
     }
 
 

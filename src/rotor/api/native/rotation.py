@@ -69,6 +69,7 @@ def rotation_json(rotation: rotations.Rotation) -> dict[str, Any]:
         "step_index": rotation.step_index,
         "attempts": rotation.attempts,
         "started_by": rotation.started_by,
+        "node": rotation.node,
         "created_at": shapes.timestamp(rotation.created_at),
         "updated_at": shapes.timestamp(rotation.updated_at),
         "finished_at": shapes.timestamp(rotation.finished_at),
@@ -210,7 +211,13 @@ def get_rotation(request: Request, rotation_id: str, _: Caller) -> JSONResponse:
         rotation = rotations.get_rotation(store, rotation_id)
     out = rotation_json(rotation)
     out["events"] = [
-        {"at": shapes.timestamp(e.at), "kind": e.kind, "step": e.step, "message": e.message}
+        {
+            "at": shapes.timestamp(e.at),
+            "kind": e.kind,
+            "step": e.step,
+            "message": e.message,
+            "node": e.node,
+        }
         for e in events
     ]
     return JSONResponse(out)
