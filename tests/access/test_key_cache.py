@@ -13,7 +13,7 @@ import pytest
 
 from rotor import errors
 from rotor.access import keys
-from rotor.store import principals
+from rotor.store import principals, tables
 from rotor.store.database import Store
 
 
@@ -82,11 +82,89 @@ def test_made_up_ids_neither_push_out_real_keys_nor_pile_up(
     made_up = [keys.new_key_id() for _ in range(200)]
     for key_id in made_up:
         assert refused(authenticator, key_id, "wrong")
-    # The real key is still cached: deleted from the store, it still works here.
-    principals.delete_access_key(store, real_id)
+    # The real key is still cached: deleted from the store behind the access generation's
+    # back, it still works here.
+    with store.write() as conn:
+        conn.execute(tables.access_keys.delete().where(tables.access_keys.c.id == real_id))
     assert not refused(authenticator, real_id, real_secret)
     # Only the newest 50 made-up ids are remembered: the oldest made room.
     for key_id in (made_up[0], made_up[-1]):
         principals.insert_access_key(store, user, key_id, "now-real")
     assert not refused(authenticator, made_up[0], "now-real")
     assert refused(authenticator, made_up[-1], "now-real")
+
+
+# -- revocation seen by every node ------------------------------------------------------------
+
+
+def two_nodes(store: Store) -> tuple[keys.Authenticator, keys.Authenticator]:
+    """Two nodes' authenticators on one store, caching for a minute."""
+    return keys.Authenticator(store, 60), keys.Authenticator(store, 60)
+
+
+def test_a_key_disabled_through_one_node_is_refused_by_another_on_its_next_request(
+    store: Store,
+) -> None:
+    user = principals.create_principal(store, "revoked-a")
+    key_id, secret, _ = keys.create_access_key(store, user)
+    one, other = two_nodes(store)
+    assert not refused(other, key_id, secret)  # cached there
+    principals.set_access_key_status(store, key_id, principals.DISABLED)
+    one.forget(key_id)
+    with pytest.raises(keys.KeyRefused):
+        other.authenticate_bearer(bearer(key_id, secret))
+    principals.set_access_key_status(store, key_id, principals.ACTIVE)
+    assert not refused(other, key_id, secret)
+
+
+def test_a_deleted_key_is_refused_by_every_node_on_its_next_request(store: Store) -> None:
+    user = principals.create_principal(store, "revoked-b")
+    key_id, secret, _ = keys.create_access_key(store, user)
+    _, other = two_nodes(store)
+    assert other.key_secret(key_id) == secret  # the signed schemes' look-up, cached
+    principals.delete_access_key(store, key_id)
+    assert other.key_secret(key_id) is None
+    assert refused(other, key_id, secret)
+
+
+def test_a_policy_detached_or_changed_is_seen_by_every_node_on_its_next_request(
+    store: Store,
+) -> None:
+    keys.ensure_admin_policy(store)
+    user = principals.create_principal(store, "revoked-c")
+    principals.attach_policy(store, "revoked-c", keys.ADMIN_POLICY)
+    key_id, secret, _ = keys.create_access_key(store, user)
+    _, other = two_nodes(store)
+    resource = "acs:kms:local:rotor:secret/app/db"
+    assert other.authenticate_bearer(bearer(key_id, secret)).allows("kms:GetSecretValue", resource)
+    principals.detach_policy(store, "revoked-c", keys.ADMIN_POLICY)
+    identity = other.authenticate_bearer(bearer(key_id, secret))
+    assert not identity.allows("kms:GetSecretValue", resource)
+    principals.put_policy(
+        store,
+        "reads-app",
+        '{"Version": "1", "Statement": [{"Effect": "Allow", "Action": ["kms:GetSecretValue"],'
+        ' "Resource": ["acs:kms:*:*:secret/app/*"]}]}',
+    )
+    principals.attach_policy(store, "revoked-c", "reads-app")
+    assert other.authenticate_bearer(bearer(key_id, secret)).allows("kms:GetSecretValue", resource)
+    principals.put_policy(
+        store,
+        "reads-app",
+        '{"Version": "1", "Statement": [{"Effect": "Allow", "Action": ["kms:GetSecretValue"],'
+        ' "Resource": ["acs:kms:*:*:secret/other/*"]}]}',
+    )
+    identity = other.authenticate_bearer(bearer(key_id, secret))
+    assert not identity.allows("kms:GetSecretValue", resource)
+
+
+def test_an_unchanged_generation_keeps_the_cache(store: Store) -> None:
+    """Without a change, the cache is used: a key deleted behind the generation's back is
+    still known (so the per-request check is what makes revocation visible)."""
+    user = principals.create_principal(store, "revoked-d")
+    key_id, secret, _ = keys.create_access_key(store, user)
+    _, other = two_nodes(store)
+    assert not refused(other, key_id, secret)
+    with store.write() as conn:
+        conn.execute(tables.access_keys.delete().where(tables.access_keys.c.id == key_id))
+    assert not refused(other, key_id, secret)

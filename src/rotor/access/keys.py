@@ -19,9 +19,14 @@ wrong. The unknown ids have a cache of their own, so a flood of made-up ids
 cannot push the real keys out; each cache holds at most :data:`CACHE_LIMIT`
 entries, the oldest making room for a new one. Remembering an id as unknown
 never hides a key created later: key ids are 110 random bits drawn as the key
-is created (:func:`new_key_id`), so no one can have sent one before. (Creating a
-key forgets nothing; disabling, enabling or deleting one, or changing a policy,
-calls :meth:`Authenticator.forget`, which drops both caches.)
+is created (:func:`new_key_id`), so no one can have sent one before.
+
+Revocation is seen at once on every node: each request reads the store's access
+generation (:func:`rotor.store.principals.access_generation`, one indexed row),
+which every change that can take a right away counts up, and a node whose cache
+was filled under another generation drops both caches first. So a key disabled or
+a policy revoked through one node is refused by every node from its next request
+on; ``credential_cache_seconds`` only bounds how long an unchanged entry is kept.
 
 What stays visible: the first request with an id this node has not seen (or not
 within ``credential_cache_seconds``) reads the store, known or unknown, while a
@@ -217,8 +222,25 @@ class Authenticator:
         self._known: _Expiring[_Verified] = _Expiring(CACHE_LIMIT)
         self._unknown: _Expiring[bool] = _Expiring(CACHE_LIMIT)
         self._lock = threading.Lock()
+        #: The access generation the cached entries were read under.
+        self._generation = -1
 
-    def _load(self, key_id: str) -> _Verified | None:
+    def _revalidate(self) -> int:
+        """Drop the caches if the store's access generation moved since they were filled;
+        returns the generation read (what may be cached under it)."""
+        generation = principals.access_generation(self.store)
+        if generation != self._generation:
+            with self._lock:
+                if generation != self._generation:
+                    self._known.clear()
+                    self._unknown.clear()
+                    self._generation = generation
+        return generation
+
+    def _load(self, key_id: str, generation: int) -> _Verified | None:
+        """What is known of ``key_id``: from the cache, else read from the store and
+        cached, unless the access generation has moved since ``generation`` was read (a
+        change committed while this request read the key)."""
         now = time.monotonic()
         verified = self._known.get(key_id, now)
         if verified is not None:
@@ -228,7 +250,8 @@ class Authenticator:
         key = principals.load_access_key(self.store, key_id)
         if key is None:
             with self._lock:
-                self._unknown.put(key_id, True, now + self.cache_seconds)
+                if generation == self._generation:
+                    self._unknown.put(key_id, True, now + self.cache_seconds)
             return None
         layers: list[tuple[policies.Policy, ...]] = [
             tuple(
@@ -249,7 +272,8 @@ class Authenticator:
             ),
         )
         with self._lock:
-            self._known.put(key_id, verified, now + self.cache_seconds)
+            if generation == self._generation:
+                self._known.put(key_id, verified, now + self.cache_seconds)
         return verified
 
     def forget(self, key_id: str | None = None) -> None:
@@ -263,14 +287,18 @@ class Authenticator:
                     cache.pop(key_id)
 
     def key_secret(self, key_id: str) -> str | None:
-        """The secret of a usable key (for signature schemes), else None."""
-        verified = self._load(key_id)
+        """The secret of a usable key (for signature schemes), else None.
+
+        The first step of every request's authentication, so the cache is checked against
+        the store's access generation here (:meth:`identify` then uses what this read)."""
+        generation = self._revalidate()
+        verified = self._load(key_id, generation)
         return None if verified is None else verified.key.secret
 
     def identify(self, key_id: str, security_token: str | None) -> Identity:
         """The identity of a key whose secret the caller has proved; checks status, expiry
         and session token."""
-        verified = self._load(key_id)
+        verified = self._load(key_id, self._generation)
         if verified is None:
             raise errors.Unauthenticated()
         key = verified.key

@@ -4,6 +4,13 @@ Key secrets are envelope-encrypted like secret values: signature schemes need
 the secret itself back, so it cannot be a one-way hash. A session key (from
 assuming a role) also has the SHA-256 of its session token and an optional
 policy that narrows what the role may do.
+
+Every change that can take a right away (a key disabled or deleted, a principal
+deleted, a policy replaced, deleted, attached or detached) counts the store's
+*access generation* up in the same transaction: a node that cached keys and
+policies reads the generation on every request (:func:`access_generation`) and
+drops its cache when it moved, so what one node revokes every node refuses from
+its next request on.
 """
 
 from __future__ import annotations
@@ -27,6 +34,34 @@ ROLE = "role"
 ACTIVE = "active"
 DISABLED = "disabled"
 _NAME_RE = re.compile(r"[A-Za-z0-9_.@+=-]{1,128}")
+_GENERATION_SQL = "SELECT generation FROM access_generation WHERE id = 1"
+
+
+def access_generation(store: Store) -> int:
+    """The access generation now (one indexed row, read straight on the driver: every
+    authenticated request reads it)."""
+    raw = store.raw_connection()
+    try:
+        cur = raw.cursor()
+        try:
+            cur.execute(_GENERATION_SQL)
+            row = cur.fetchone()
+        finally:
+            cur.close()
+    except store.driver_error as exc:
+        raw.close()
+        raise errors.ServiceUnavailable("the store is unavailable") from exc
+    raw.close()
+    return int(row[0]) if row is not None else 0
+
+
+def _access_changed(conn: sa.Connection) -> None:
+    """Count the access generation up, inside the caller's write transaction."""
+    conn.execute(
+        t.access_generation.update()
+        .where(t.access_generation.c.id == 1)
+        .values(generation=t.access_generation.c.generation + 1)
+    )
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
@@ -138,6 +173,7 @@ def delete_principal(store: Store, name: str) -> None:
     """Delete a principal with its keys and attachments."""
     with store.write() as conn:
         result = conn.execute(t.principals.delete().where(t.principals.c.name == name))
+        _access_changed(conn)
     if result.rowcount == 0:
         raise errors.NotFound(f"principal {name!r} not found")
 
@@ -256,6 +292,7 @@ def get_access_key_info(store: Store, key_id: str) -> KeyInfo | None:
 def delete_access_key(store: Store, key_id: str) -> None:
     with store.write() as conn:
         result = conn.execute(t.access_keys.delete().where(t.access_keys.c.id == key_id))
+        _access_changed(conn)
     if result.rowcount == 0:
         raise errors.NotFound(f"access key {key_id!r} not found")
 
@@ -267,6 +304,7 @@ def set_access_key_status(store: Store, key_id: str, status: str) -> None:
         result = conn.execute(
             t.access_keys.update().where(t.access_keys.c.id == key_id).values(status=status)
         )
+        _access_changed(conn)
     if result.rowcount == 0:
         raise errors.NotFound(f"access key {key_id!r} not found")
 
@@ -274,6 +312,8 @@ def set_access_key_status(store: Store, key_id: str, status: str) -> None:
 def delete_access_keys(store: Store, key_ids: list[str]) -> int:
     with store.write() as conn:
         result = conn.execute(t.access_keys.delete().where(t.access_keys.c.id.in_(key_ids)))
+        if result.rowcount:
+            _access_changed(conn)
     return result.rowcount
 
 
@@ -340,6 +380,7 @@ def put_policy(store: Store, name: str, document: str, description: str = "") ->
                 .where(t.policies.c.id == existing.id)
                 .values(document=document, description=description, updated_at=now)
             )
+            _access_changed(conn)
     return get_policy(store, name)
 
 
@@ -370,6 +411,7 @@ def list_policies(store: Store) -> list[StoredPolicy]:
 def delete_policy(store: Store, name: str) -> None:
     with store.write() as conn:
         result = conn.execute(t.policies.delete().where(t.policies.c.name == name))
+        _access_changed(conn)
     if result.rowcount == 0:
         raise errors.NotFound(f"policy {name!r} not found")
 
@@ -401,6 +443,7 @@ def attach_policy(store: Store, principal_name: str, policy_name: str) -> None:
             conn.execute(
                 t.principal_policies.insert().values(principal_id=principal, policy_id=policy)
             )
+            _access_changed(conn)
 
 
 def detach_policy(store: Store, principal_name: str, policy_name: str) -> None:
@@ -412,6 +455,7 @@ def detach_policy(store: Store, principal_name: str, policy_name: str) -> None:
                 t.principal_policies.c.policy_id == policy,
             )
         )
+        _access_changed(conn)
     if result.rowcount == 0:
         raise errors.NotFound(f"policy {policy_name!r} is not attached to {principal_name!r}")
 
