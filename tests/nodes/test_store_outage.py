@@ -22,6 +22,7 @@ from tests.nodes.conftest import (
     running_cluster,
     wait_until,
 )
+from tests.nodes.test_requests import kms_request
 from tests.rotation.mysql.support import Database
 from tests.services.server import RunningServer
 
@@ -83,6 +84,12 @@ def test_postgresql_restarted_mid_rotation_answers_503_then_loses_nothing(
         assert not postgres_reachable(postgres.server)
         for response in _reads(node, key, app.name):
             _unavailable(response)
+        with httpx.Client(timeout=CLIENT_TIMEOUT) as plain:
+            # A load balancer's readiness check, and the KMS dialect, say so too.
+            _unavailable(plain.get(f"{node.url}/readyz"))
+            kms = plain.send(kms_request(node, "GetSecretValue", {"SecretName": app.name}))
+            assert kms.status_code == 503, kms.text
+            assert node.access_key_secret not in kms.text
         # The set step goes on in MariaDB while the store is down, and ends there.
         release()
         wait_until(lambda: not create_user_blocked(plain_db), "the set statement to go on")

@@ -18,6 +18,7 @@ between several servers); a missed window waits for the next one.
 from __future__ import annotations
 
 import concurrent.futures
+import datetime as dt
 import logging
 import threading
 import time
@@ -169,12 +170,22 @@ class Scheduler:
             now=now,
         )
         due = max(due, config.next_rotation_at)
+        seen = config.next_rotation_at
+        # ``config`` was read at the start of the tick: another node may have rotated the
+        # secret since. Every move of the due time is a compare-and-set on the time seen.
         if due > now:
-            rotation_configs.set_schedule_times(store, name, next_rotation_at=due)
+            rotation_configs.move_next_rotation(store, name, seen=seen, next_rotation_at=due)
             return
         decision = schedules.decide(schedule, due, now)
         if not decision.rotate:
             log.info("missed the rotation window of %s; next at %s", name, decision.next_due)
-            rotation_configs.set_schedule_times(store, name, next_rotation_at=decision.next_due)
+            rotation_configs.move_next_rotation(
+                store, name, seen=seen, next_rotation_at=decision.next_due
+            )
+            return
+        # Claim the due time for as long as a lease: no other scheduler starts it, and
+        # if this start fails another one tries again then.
+        claim = now + dt.timedelta(seconds=self.settings.rotation_lease_seconds)
+        if not rotation_configs.move_next_rotation(store, name, seen=seen, next_rotation_at=claim):
             return
         self.rotate(name, started_by="scheduler")

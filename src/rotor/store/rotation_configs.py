@@ -159,6 +159,27 @@ def set_schedule_times(
         )
 
 
+def move_next_rotation(
+    store: Store, name: str, *, seen: dt.datetime, next_rotation_at: dt.datetime
+) -> bool:
+    """Set ``next_rotation_at`` if it is still ``seen`` and rotation still enabled; False when
+    someone moved it first (another node's scheduler, a rotation that ended, a reconfiguration).
+
+    A compare-and-set: of several schedulers that saw the same due time, one wins."""
+    with store.write() as conn:
+        row = load_row(conn, name, allow_pending_deletion=True)
+        result = conn.execute(
+            t.rotation_configs.update()
+            .where(
+                t.rotation_configs.c.secret_id == row.id,
+                t.rotation_configs.c.enabled.is_(True),
+                t.rotation_configs.c.next_rotation_at == seen,
+            )
+            .values(next_rotation_at=next_rotation_at)
+        )
+        return result.rowcount == 1
+
+
 def due_configs(store: Store, now: dt.datetime, limit: int = 100) -> list[RotationConfig]:
     """Enabled configurations whose next rotation is due, of secrets not being deleted."""
     with store.read() as conn:

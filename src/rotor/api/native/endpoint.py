@@ -101,7 +101,8 @@ class NativeEndpoint:
             else:
                 identity = self.authenticator.authenticate_bearer(authorization, token)
         except errors.RotorError as exc:
-            await self.throttle.slow_down(scope)
+            if not isinstance(exc, errors.ServiceUnavailable):  # the store's fault, not theirs
+                await self.throttle.slow_down(scope)
             await refuse(exc, scope, receive, send)
             return
         scope["rotor.identity"] = identity

@@ -111,6 +111,8 @@ class KmsEndpoint:
             )
             try:
                 verified, identity = await asyncio.to_thread(self._authenticate, request)
+            except errors.ServiceUnavailable:
+                raise  # the store, not the caller: no back-off
             except errors.RotorError:
                 scope["rotor.outcome"] = "unauthenticated"
                 await self.on_auth_failure(scope)
