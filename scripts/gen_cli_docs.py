@@ -67,7 +67,7 @@ A failed attempt that will be retried shows as `! new  RotateSecretNew  -  attem
 then exits 1. `rotor rotate --all-due` and `rotor rotate --prefix P` show a progress bar and
 a summary table instead.
 
-`serve`, `purge` and `master-key` work on the data dir (or `ROTOR_DATABASE_URL`) directly.
+`serve`, `purge`, `master-key` and `node join-bundle` work on the data dir (or `ROTOR_DATABASE_URL`) directly; `node join` writes a new node's data dir.
 """
 
 

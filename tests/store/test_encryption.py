@@ -103,7 +103,9 @@ def test_wrong_master_key_fails_to_decrypt(tmp_path: Path, settings: Settings) -
     secrets.create_secret(store, name="k", value=VALUE)
     store.close()
     (settings.data_dir / "master.key").write_text(base64.b64encode(generate_key()).decode())
-    other = Store.open(settings)
+    with pytest.raises(errors.InvalidParameter, match="does not match the store"):
+        Store.open(settings)
+    other = Store.open(settings, initialise=False)  # past the check: nothing decrypts
     with pytest.raises(errors.DecryptionFailed):
         versions.get_value(other, "k")
     other.close()
@@ -119,9 +121,10 @@ def test_master_key_from_environment(tmp_path: Path) -> None:
     again = Store.open(make_settings(tmp_path, master_key=key))
     assert versions.get_value(again, "e").value == VALUE
     again.close()
-    wrong = Store.open(
-        make_settings(tmp_path, master_key=base64.b64encode(generate_key()).decode())
-    )
+    wrong_settings = make_settings(tmp_path, master_key=base64.b64encode(generate_key()).decode())
+    with pytest.raises(errors.InvalidParameter, match="does not match the store"):
+        Store.open(wrong_settings)
+    wrong = Store.open(wrong_settings, initialise=False)
     with pytest.raises(errors.DecryptionFailed):
         versions.get_value(wrong, "e")
     wrong.close()
