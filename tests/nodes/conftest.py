@@ -149,9 +149,9 @@ class Cluster:
         return self.add_nodes(1)[0]
 
     def owner_node(self, lease_owner: str) -> RunningServer | None:
-        """The node whose runner wrote ``lease_owner`` (a rotation's ``lease_owner``, which
-        names the runner's host and process id, e.g. ``host:pid:token``): the one node whose
-        process id appears in it as a word of its own."""
+        """The node whose runner wrote ``lease_owner`` (a rotation's ``lease_owner``: the
+        runner's node id, host:pid by default, and a random part, ``host:pid#token``): the
+        one node whose process id appears in it as a word of its own."""
         found = [
             node
             for node in self.nodes
