@@ -15,6 +15,7 @@ from rotor.store import stages as stages_mod
 from rotor.store import tables as t
 from rotor.store.database import Store
 from rotor.store.names import load_row, validate_name
+from rotor.store.rotations import Status
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
@@ -213,3 +214,98 @@ def current_version_created_at(store: Store, name: str) -> dt.datetime | None:
             .where(t.stages.c.secret_id == row.id, t.stages.c.stage == stages_mod.CURRENT)
         ).first()
     return None if found is None else found.created_at
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class RotationSummary:
+    """A rotation of a secret as its status shows it: no steps, parameters or outputs."""
+
+    id: str
+    status: Status
+    started_at: dt.datetime
+    finished_at: dt.datetime | None
+    #: Why it failed, was cancelled or abandoned; redacted when it was recorded.
+    error: str | None
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class ConfigStatus:
+    """A rotation configuration with what its secret's rotations last did."""
+
+    config: RotationConfig
+    #: The latest rotation that ended (None: none has).
+    last_finished: RotationSummary | None
+    #: The rotation running now (at most one per secret).
+    running: RotationSummary | None
+
+
+def config_statuses(store: Store, *, prefix: str | None = None) -> list[ConfigStatus]:
+    """Every rotation configuration (of secrets whose name starts with ``prefix``, not
+    scheduled for deletion) with its secret's latest finished and running rotations, by name.
+
+    One query whatever the number of secrets, so a status page of thousands costs one
+    round trip: each configuration is joined with its latest finished rotation (found by
+    a correlated subquery on the rotations' secret index) and its running one (the unique
+    running index)."""
+    rotations = t.rotations
+    last = rotations.alias("last_finished")
+    running = rotations.alias("running")
+    latest_finished_id = (
+        sa.select(rotations.c.id)
+        .where(
+            rotations.c.secret_id == t.rotation_configs.c.secret_id,
+            rotations.c.status != Status.RUNNING,
+        )
+        .order_by(rotations.c.created_at.desc(), rotations.c.id)
+        .limit(1)
+        .correlate(t.rotation_configs)
+        .scalar_subquery()
+    )
+    query = (
+        sa.select(
+            t.rotation_configs,
+            t.secrets.c.name,
+            *(last.c[c].label(f"last_{c}") for c in _SUMMARY_COLUMNS),
+            *(running.c[c].label(f"running_{c}") for c in _SUMMARY_COLUMNS),
+        )
+        .join(t.secrets, t.secrets.c.id == t.rotation_configs.c.secret_id)
+        .outerjoin(last, last.c.id == latest_finished_id)
+        .outerjoin(
+            running,
+            sa.and_(
+                running.c.secret_id == t.rotation_configs.c.secret_id,
+                running.c.status == Status.RUNNING,
+            ),
+        )
+        .where(t.secrets.c.delete_after.is_(None))
+        .order_by(t.secrets.c.name)
+    )
+    if prefix:
+        escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        query = query.where(t.secrets.c.name.like(escaped + "%", escape="\\"))
+    with store.read() as conn:
+        rows = conn.execute(query).all()
+    return [
+        ConfigStatus(
+            config=_config(row.name, row),
+            last_finished=_summary(row, "last_"),
+            running=_summary(row, "running_"),
+        )
+        for row in rows
+    ]
+
+
+_SUMMARY_COLUMNS = ("id", "status", "created_at", "finished_at", "error")
+
+
+def _summary(row: Any, prefix: str) -> RotationSummary | None:
+    rotation_id = getattr(row, f"{prefix}id")
+    if rotation_id is None:
+        return None
+    return RotationSummary(
+        id=rotation_id,
+        status=Status(getattr(row, f"{prefix}status")),
+        started_at=getattr(row, f"{prefix}created_at"),
+        finished_at=getattr(row, f"{prefix}finished_at"),
+        error=getattr(row, f"{prefix}error"),
+    )
