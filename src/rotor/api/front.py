@@ -1,13 +1,14 @@
 """The front door: the outermost ASGI app, in front of the framework.
 
-For every request it assigns a request id (on every response, and in every error
-body) and picks who answers it, from one table composed in :mod:`rotor.api.app`:
-the endpoint of each dialect (the KMS dialect's signed calls on ``/``, the native
-``/v1`` API), else the framework (health, ``/docs``, the OpenAPI document). Each
-dialect's endpoint authenticates its requests before anything else runs; the front
-door writes one audit event per dialect request, whatever the outcome, from what
-the endpoint noted in the request's scope (who called, the action, the secret and
-version, the outcome, the error code).
+For every request it assigns a request id (on every response, in every error body,
+and on every line logged while the request is served: :mod:`rotor.log_context`) and
+picks who answers it, from one table composed in :mod:`rotor.api.app`: the endpoint
+of each dialect (the KMS dialect's signed calls on ``/``, the native ``/v1`` API),
+else the framework (health, ``/docs``, the OpenAPI document). Each dialect's endpoint
+authenticates its requests before anything else runs; the front door writes one audit
+event per dialect request, whatever the outcome, from what the endpoint noted in the
+request's scope (who called, the action, the secret and version, the outcome, the
+error code).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from rotor import errors
+from rotor import errors, log_context
 from rotor.access.audit import AuditLog
 from rotor.access.keys import Identity
 from rotor.api.bodies import ClientGone, read_capped
@@ -115,6 +116,11 @@ class FrontDoor:
             await self.app(scope, receive, send)
             return
         scope["rotor.request_id"] = f"{_REQUEST_ID_PREFIX}{next(_request_numbers):010x}"
+        # Every line logged while it is served names it, in the threads it uses too.
+        with log_context.request(scope["rotor.request_id"]):
+            await self._answer(scope, receive, send)
+
+    async def _answer(self, scope: Scope, receive: Receive, send: Send) -> None:
         endpoint = next((e for matches, e in self.endpoints if matches(scope)), None)
         if endpoint is None:
             await forward(self.app, scope, receive, send, body=None, limit=self.max_body)

@@ -39,13 +39,14 @@ it left out.
 
 from __future__ import annotations
 
+import contextvars
 import dataclasses
 import logging
 import threading
 import uuid
 from typing import Any
 
-from rotor import errors
+from rotor import errors, log_context
 from rotor.access.audit import AuditLog
 from rotor.access.delegation import Delegation
 from rotor.rotation import dry_runs, flows, invocation, outcomes, resolution
@@ -233,8 +234,13 @@ class Engine:
 
     def run(self, rotation_id: str) -> Rotation:
         """Run (or resume) a rotation to its end, unless another live runner holds it."""
-        lease = self.settings.rotation_lease_seconds
         before = rotations.get_rotation(self.store, rotation_id)
+        # Every line logged while it runs names it: here, in its lease's thread, in a driver.
+        with log_context.rotation(rotation_id, before.secret_name):
+            return self._run_as_runner(rotation_id, before)
+
+    def _run_as_runner(self, rotation_id: str, before: Rotation) -> Rotation:
+        lease = self.settings.rotation_lease_seconds
         if not rotation_steps.claim(self.store, rotation_id, self.owner, lease):
             return rotations.get_rotation(self.store, rotation_id)
         if before.lease_owner is not None and before.lease_owner != self.owner:
@@ -249,8 +255,8 @@ class Engine:
         with self._lock:
             self._wakeups[rotation_id] = wake
         heartbeat = threading.Thread(
-            target=self._renew,
-            args=(rotation_id, stop),
+            target=contextvars.copy_context().run,
+            args=(self._renew, rotation_id, stop),
             name=f"lease-{rotation_id[:8]}",
             daemon=True,
         )
