@@ -105,6 +105,11 @@ class Settings:
     )
     max_request_bytes: int = _setting(1024 * 1024, "Largest request body the API accepts.")
     log_level: str = _setting("info", "Log level: debug, info, warning, error.")
+    log_format: str = _setting(
+        "text",
+        "Format of the server's log lines on stderr: text (for a terminal) or json (one object "
+        "per line, for a log collector).",
+    )
     region: str = _setting(
         "local", "Region in the resource names policies match (acs:kms:REGION:ACCOUNT:secret/NAME)."
     )

@@ -21,7 +21,6 @@ import os
 import signal
 import socket
 import ssl
-import sys
 from pathlib import Path
 from types import FrameType
 from urllib.parse import urlsplit
@@ -30,6 +29,7 @@ import uvicorn
 
 from rotor import errors
 from rotor.access import keys
+from rotor.api import logs
 from rotor.api.app import create_app
 from rotor.private_files import write_private_file
 from rotor.settings import Settings
@@ -144,21 +144,11 @@ def _exit_cleanly(signum: int, frame: FrameType | None) -> None:
     raise SystemExit(0)
 
 
-def _configure_logging(settings: Settings) -> None:
-    """Log lines name the node, so the logs of several nodes can be read together."""
-    node = settings.node.replace("%", "%%")
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format=f"%(asctime)s %(levelname)s [{node}] %(name)s: %(message)s",
-        stream=sys.stderr,
-        force=True,
-    )
-
-
 def serve(settings: Settings) -> None:
     """Run the server until SIGINT/SIGTERM: in this process, or in ``settings.workers``
     worker processes sharing the listening socket."""
-    _configure_logging(settings)
+    # First, so that every line is in the one format: the store's migrations log too.
+    logs.configure(settings)
     tls = tls_files(settings)
     # Both before the store is opened: a second start changes nothing.
     _check_not_served(settings.data_dir)
@@ -219,6 +209,8 @@ def _run(
     config = uvicorn.Config(
         front,
         log_level=settings.log_level.lower(),
+        # uvicorn's loggers propagate to the root handler (rotor.api.logs): none of its own.
+        log_config=None,
         access_log=False,
         server_header=False,
         loop="auto",
@@ -254,7 +246,7 @@ def worker_settings(settings: Settings, index: int) -> Settings:
 def _worker(settings: Settings, sock: socket.socket, url: str, tls: tuple[str, str] | None) -> None:
     """A worker process: the store opened again (never shared across processes), then
     served on the inherited socket."""
-    _configure_logging(settings)
+    logs.configure(settings)
     store = Store.open(settings, initialise=False)
     if _run(settings, store, sock, url, tls):
         logging.shutdown()

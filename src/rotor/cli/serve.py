@@ -25,6 +25,7 @@ _FLAGS = (
     "port",
     "database_url",
     "log_level",
+    "log_format",
     "tls_cert",
     "tls_key",
     "forwarded_allow_ips",
@@ -45,6 +46,11 @@ class LogLevel(enum.StrEnum):
     info = "info"
     warning = "warning"
     error = "error"
+
+
+class LogFormat(enum.StrEnum):
+    text = "text"
+    json = "json"
 
 
 DataDirOption = Annotated[
@@ -123,6 +129,15 @@ def run(
             show_default=False,
         ),
     ] = None,
+    log_format: Annotated[
+        LogFormat | None,
+        typer.Option(
+            envvar=_env("log_format"),
+            help=_help("log_format", f"(default: {_SETTINGS['log_format'].default})"),
+            case_sensitive=False,
+            show_default=False,
+        ),
+    ] = None,
     tls_cert: Annotated[
         Path | None,
         typer.Option(
@@ -172,6 +187,7 @@ def run(
         database_url=database_url,
         workers=workers,
         log_level=log_level.value if log_level else None,
+        log_format=log_format.value if log_format else None,
         tls_cert=str(tls_cert) if tls_cert else None,
         tls_key=str(tls_key) if tls_key else None,
         forwarded_allow_ips=forwarded_allow_ips,
