@@ -150,6 +150,11 @@ class Settings:
     scheduler_interval_seconds: float = _setting(
         1.0, "How often the scheduler looks for due and orphaned rotations."
     )
+    overdue_grace_seconds: float = _setting(
+        300.0,
+        "How long past its due time an enabled rotation that has not started counts as overdue "
+        "(rotor status).",
+    )
 
     def __post_init__(self) -> None:
         if self.workers < 1:

@@ -85,6 +85,7 @@ OPEN = {
     ("GET", "/v1/policies"),
     ("GET", "/v1/functions"),
     ("GET", "/v1/due-rotations"),
+    ("GET", "/v1/status"),
     ("GET", "/v1/whoami"),
 }
 

@@ -29,6 +29,7 @@ from rotor.api.native import access, functions, health, passwords, rotation, ses
 from rotor.api.native import audit as audit_routes
 from rotor.api.native import nodes as node_routes
 from rotor.api.native import secrets as secret_routes
+from rotor.api.native import status as status_routes
 from rotor.api.native.endpoint import NativeEndpoint, is_native_request
 from rotor.api.throttle import Throttle
 from rotor.rotation.engine import Engine
@@ -212,6 +213,7 @@ def create_app(settings: Settings, store: Store | None = None, *, api_url: str =
     app.include_router(sessions.router)
     app.include_router(audit_routes.router)
     app.include_router(node_routes.router)
+    app.include_router(status_routes.router)
     app.include_router(docs.router)
     # Where each request goes, in one place: the front door (outermost, in front of the
     # framework's own middleware) hands a dialect's request to its endpoint, which
