@@ -43,6 +43,7 @@ from rotor.client._models import (
 )
 from rotor.client._operations_secrets import PasswordOptions
 from rotor.client._retries import DEFAULT_RETRY, Retry
+from rotor.client._status_models import RotationStatus, SecretRotationStatus
 from rotor.client.cache import SecretCache
 from rotor.client.client import AsyncClient, Client
 
@@ -74,9 +75,11 @@ __all__ = [
     "Rotation",
     "RotationConfig",
     "RotationEvent",
+    "RotationStatus",
     "RotationStep",
     "SecretCache",
     "SecretInfo",
+    "SecretRotationStatus",
     "SecretStages",
     "SecretValue",
     "SessionCredentials",

@@ -19,6 +19,7 @@ from rotor import errors
 from rotor.client._calls import Call, Pages, Poll, page_of
 from rotor.client._models import ConfiguredRotation, Page, Rotation, RotationConfig
 from rotor.client._operations_secrets import secret_path
+from rotor.client._status_models import RotationStatus
 
 _ROTATION_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
 
@@ -155,6 +156,29 @@ def list_due_rotations() -> Call[tuple[str, ...]]:
         return tuple(names)
 
     return Call(method="GET", path="/v1/due-rotations", idempotent=True, parse=parse)
+
+
+def get_status(*, prefix: str | None = None, problems: bool = False) -> Call[RotationStatus]:
+    """Every configured rotation's state at a glance (``ok``, ``running``, ``failing``,
+    ``overdue``, ``disabled``, ``never-rotated``), with how many are in each.
+
+    Only the secrets the caller may list the rotations of (``rotor:ListRotations``) are
+    shown, and counted. ``prefix`` narrows them to names that start with it;
+    ``problems`` shows only the failing and overdue ones (the summary still counts all).
+    ``.problems`` of the answer is how many are failing or overdue.
+    """
+    params: list[tuple[str, str]] = []
+    if prefix:
+        params.append(("prefix", prefix))
+    if problems:
+        params.append(("problems", "true"))
+    return Call(
+        method="GET",
+        path="/v1/status",
+        params=tuple(params),
+        idempotent=True,
+        parse=RotationStatus.from_json,
+    )
 
 
 # -- waiting -----------------------------------------------------------------------------------

@@ -72,6 +72,7 @@ class _BaseClient(abc.ABC, Generic[TransportT]):
     list_rotations = operation(_operations_rotation.list_rotations)
     iter_rotations = paginated(_operations_rotation.iter_rotations)
     list_due_rotations = operation(_operations_rotation.list_due_rotations)
+    get_status = operation(_operations_rotation.get_status)
     wait_for_rotation = polled(_operations_rotation.wait_for_rotation)
 
     # -- access control and audit --------------------------------------------------------------
