@@ -7,6 +7,7 @@ field name). The CLI turns flags into ``overrides``.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import os
 import re
 import socket
@@ -153,7 +154,12 @@ class Settings:
     overdue_grace_seconds: float = _setting(
         300.0,
         "How long past its due time an enabled rotation that has not started counts as overdue "
-        "(rotor status).",
+        "(rotor status, the rotor_rotations_overdue metric).",
+    )
+    metrics_per_secret: bool = _setting(
+        False,
+        "Whether GET /metrics also has one series per secret (the time of its last successful "
+        "rotation); off keeps the number of series independent of the number of secrets.",
     )
 
     def __post_init__(self) -> None:
@@ -169,6 +175,10 @@ class Settings:
     def node(self) -> str:
         """This node's id: ``node_id``, or host:pid."""
         return self.node_id or f"{socket.gethostname()}:{os.getpid()}"
+
+    @property
+    def overdue_grace_timedelta(self) -> dt.timedelta:
+        return dt.timedelta(seconds=self.overdue_grace_seconds)
 
     @property
     def sqlite_path(self) -> Path:

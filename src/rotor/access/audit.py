@@ -35,6 +35,11 @@ class AuditLog:
         self._done = 0
         self._thread: threading.Thread | None = None
 
+    @property
+    def pending(self) -> int:
+        """Events recorded and not yet written."""
+        return len(self._buffer)
+
     def record(self, event: AuditEvent) -> None:
         with self._lock:
             self._buffer.append(event)

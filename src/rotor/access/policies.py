@@ -68,6 +68,7 @@ ACTIONS: dict[str, str] = {
     "rotor:DetachPolicy": "detach a policy from a principal",
     "rotor:ListAuditEvents": "read the audit log",
     "rotor:ListNodes": "list the nodes serving the store",
+    "rotor:GetMetrics": "read the Prometheus metrics (GET /metrics)",
     "rotor:RegisterFunction": "register a custom function, or replace its registration",
     "rotor:ListFunctions": "list registered functions, show one",
     "rotor:RemoveFunction": "remove a registered function",

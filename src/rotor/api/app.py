@@ -19,7 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 import rotor
-from rotor import errors
+from rotor import errors, metrics
 from rotor.access.audit import AuditLog
 from rotor.access.keys import Authenticator
 from rotor.api import docs, openapi
@@ -27,6 +27,7 @@ from rotor.api.dialects.aliyun.endpoint import KmsEndpoint, is_kms_request
 from rotor.api.front import FrontDoor, error_response
 from rotor.api.native import access, functions, health, passwords, rotation, sessions
 from rotor.api.native import audit as audit_routes
+from rotor.api.native import metrics as metric_routes
 from rotor.api.native import nodes as node_routes
 from rotor.api.native import secrets as secret_routes
 from rotor.api.native import status as status_routes
@@ -136,7 +137,10 @@ def create_app(settings: Settings, store: Store | None = None, *, api_url: str =
         )
         audit.start()
         purger = asyncio.create_task(_purge_forever(store, settings.purge_interval_seconds))
-        heartbeat = asyncio.create_task(_beat_forever(store, instance, settings.heartbeat_seconds))
+        metrics.BUILD.labels(rotor.__version__).set(1)
+        heartbeat = asyncio.create_task(
+            _beat_forever(store, instance, settings.heartbeat_seconds, audit)
+        )
         scheduler.start()
         try:
             yield
@@ -214,6 +218,7 @@ def create_app(settings: Settings, store: Store | None = None, *, api_url: str =
     app.include_router(audit_routes.router)
     app.include_router(node_routes.router)
     app.include_router(status_routes.router)
+    app.include_router(metric_routes.router)
     app.include_router(docs.router)
     # Where each request goes, in one place: the front door (outermost, in front of the
     # framework's own middleware) hands a dialect's request to its endpoint, which
@@ -238,9 +243,14 @@ def create_app(settings: Settings, store: Store | None = None, *, api_url: str =
     )
 
 
-async def _beat_forever(store: Store, instance: str, interval: float) -> None:
+async def _beat_forever(store: Store, instance: str, interval: float, audit: AuditLog) -> None:
+    """Record this node's heartbeat, and sample the gauges of this process, every beat."""
     while True:
         await asyncio.sleep(interval)
+        metrics.AUDIT_QUEUE.set(audit.pending)
+        in_use, idle = store.pool_connections()
+        metrics.STORE_CONNECTIONS.labels("in_use").set(in_use)
+        metrics.STORE_CONNECTIONS.labels("idle").set(idle)
         try:
             await asyncio.to_thread(nodes.heartbeat, store, instance)
         except errors.ServiceUnavailable:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import itertools
 import secrets
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -22,7 +23,8 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from rotor import errors, log_context
+from rotor import errors, log_context, metrics
+from rotor.access import policies
 from rotor.access.audit import AuditLog
 from rotor.access.keys import Identity
 from rotor.api.bodies import ClientGone, read_capped
@@ -33,6 +35,9 @@ from rotor.store.audit import AuditEvent
 # Request ids: unique per process start, cheap to make (no system call per request).
 _REQUEST_ID_PREFIX = secrets.token_hex(3)
 _request_numbers = itertools.count(1)
+
+#: The action names a request metric may carry (anything else counts as "other").
+_ACTIONS = frozenset(policies.ACTIONS)
 
 #: Which requests an endpoint answers (cheap: no parsing of values).
 Matcher = Callable[[Scope], bool]
@@ -132,12 +137,18 @@ class FrontDoor:
                 status["code"] = message["status"]
             await send(message)
 
+        started = time.perf_counter()
         try:
             await endpoint(scope, receive, send_tracking)
         finally:
-            self._audit(scope, status["code"])
+            outcome = self._audit(scope, status["code"])
+            dialect = getattr(endpoint, "dialect", "other")
+            action = metrics.action_label((scope.get("rotor.audit") or {}).get("action"), _ACTIONS)
+            metrics.REQUESTS.labels(dialect, action, outcome).inc()
+            metrics.REQUEST_SECONDS.labels(dialect, action).observe(time.perf_counter() - started)
 
-    def _audit(self, scope: Scope, status: int) -> None:
+    def _audit(self, scope: Scope, status: int) -> str:
+        """Queue the request's audit event; returns its outcome."""
         identity: Identity | None = scope.get("rotor.identity")
         details: dict[str, Any] = scope.get("rotor.audit") or {}
         if "rotor.outcome" in scope:
@@ -169,3 +180,4 @@ class FrontDoor:
                 on_behalf_of=session.on_behalf_of if session else None,
             )
         )
+        return str(outcome)

@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 
 import uvicorn
 
-from rotor import errors
+from rotor import errors, metrics
 from rotor.access import keys
 from rotor.api import logs
 from rotor.api.app import create_app
@@ -183,6 +183,8 @@ def serve(settings: Settings) -> None:
     try:
         if settings.workers > 1:
             store.close()
+            # Before the workers start: they find it in their environment.
+            metrics.prepare_multiprocess_dir(settings.data_dir)
             _supervise(settings, sock, url, tls)
         else:
             abandoned = _run(settings, store, sock, url, tls)
@@ -285,6 +287,8 @@ def _supervise(
                 log.error(
                     "worker %d exited with status %s; starting it again", index, process.exitcode
                 )
+                if process.pid is not None:
+                    metrics.process_stopped(process.pid)
                 running[index] = start(index)
     for process in running.values():
         if process.is_alive() and process.pid is not None:

@@ -46,7 +46,7 @@ import threading
 import uuid
 from typing import Any
 
-from rotor import errors, log_context
+from rotor import errors, log_context, metrics
 from rotor.access.audit import AuditLog
 from rotor.access.delegation import Delegation
 from rotor.rotation import dry_runs, flows, invocation, outcomes, resolution
@@ -200,6 +200,8 @@ class Engine:
             tasks=[(task.name, task.step) for task in flow.tasks],
             started_by=started_by,
         )
+        if created:
+            metrics.ROTATIONS_STARTED.labels(config.function).inc()
         another = version_id is not None and rotation.version_id != version_id
         if created or not (require_new or another):
             return rotation, created

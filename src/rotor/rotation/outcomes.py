@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 
+from rotor import metrics
 from rotor.access.audit import AuditLog
 from rotor.clock import utcnow
 from rotor.rotation import schedules
@@ -69,7 +70,7 @@ class Outcomes:
                 label or "its end",
                 code or "Failed",
             )
-        rotation_steps.finish(
+        finished = rotation_steps.finish(
             self.store,
             rotation.id,
             status,
@@ -78,6 +79,12 @@ class Outcomes:
             next_rotation_at=next_at,
             owner=self.owner,
         )
+        if finished:
+            step = "" if status is Status.SUCCEEDED else metrics.step_of(label)
+            metrics.ROTATIONS_FINISHED.labels(rotation.function, str(status), step).inc()
+            metrics.ROTATION_SECONDS.labels(rotation.function, str(status)).observe(
+                (utcnow() - rotation.created_at).total_seconds()
+            )
 
     def _audit(
         self, rotation: Rotation, action: str, outcome: str, error_code: str | None = None

@@ -157,6 +157,13 @@ class Store:
             # refused connection is psycopg.OperationalError here.
             raise errors.ServiceUnavailable("the store is unavailable") from exc
 
+    def pool_connections(self) -> tuple[int, int]:
+        """(in use, idle) connections of the pool."""
+        pool = self.engine.pool
+        if isinstance(pool, sa.pool.QueuePool):
+            return pool.checkedout(), pool.checkedin()
+        return 0, 0
+
     def ping(self) -> None:
         with self.read() as conn:
             conn.exec_driver_sql("SELECT 1")

@@ -40,8 +40,9 @@ _READ_PARAMETERS = frozenset({"stage", "version_id"})
 
 
 def is_native_request(scope: Scope) -> bool:
+    """The ``/v1`` API, and ``/metrics``, which is authenticated the same way."""
     path: str = scope["path"]
-    return path == "/v1" or path.startswith("/v1/")
+    return path == "/v1" or path.startswith("/v1/") or path == "/metrics"
 
 
 def plain_read(path: str, query_string: bytes) -> secret_reads.Read | None:
@@ -58,6 +59,9 @@ def plain_read(path: str, query_string: bytes) -> secret_reads.Read | None:
 
 
 class NativeEndpoint:
+    #: The dialect its requests are counted under (:mod:`rotor.metrics`).
+    dialect = "native"
+
     def __init__(
         self,
         app: FastAPI,

@@ -65,6 +65,9 @@ class StoredNonces:
 
 
 class KmsEndpoint:
+    #: The dialect its requests are counted under (:mod:`rotor.metrics`).
+    dialect = "kms"
+
     def __init__(
         self,
         *,
