@@ -29,6 +29,7 @@ from rotor.cli import (
     rotation,
     secrets,
     serve,
+    status,
 )
 
 
@@ -87,6 +88,7 @@ app.add_typer(secrets.app, name="secret", rich_help_panel="Client")
 app.command("password", rich_help_panel="Client")(passwords.password)
 app.add_typer(rotation.app, name="rotation", rich_help_panel="Client")
 app.command("rotate", rich_help_panel="Client", epilog=rotate.EXIT_CODES_EPILOG)(rotate.run)
+app.command("status", rich_help_panel="Client", epilog=status.EXIT_CODES_EPILOG)(status.run)
 app.add_typer(functions.app, name="function", rich_help_panel="Access control")
 app.add_typer(access.principal_app, name="principal", rich_help_panel="Access control")
 app.add_typer(access.key_app, name="access-key", rich_help_panel="Access control")
