@@ -65,7 +65,8 @@ Rotated app/token in 0.07s: version 608eed81-a448-4cc3-a564-0297ec7d8063 is Curr
 A failed attempt that will be retried shows as `! new  RotateSecretNew  -  attempt 1 failed:
 ...`, and the step that ended a rotation that did not succeed as `✗` with its error; rotor
 then exits 1. `rotor rotate --all-due` and `rotor rotate --prefix P` show a progress bar and
-a summary table instead.
+a summary table instead. `rotor status` exits 1 when a rotation is failing or overdue, 0
+otherwise.
 
 `serve`, `purge`, `master-key` and `node join-bundle` work on the data dir (or `ROTOR_DATABASE_URL`) directly; `node join` writes a new node's data dir.
 """

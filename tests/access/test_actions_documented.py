@@ -20,7 +20,9 @@ DOCS = Path(__file__).resolve().parents[2] / "docs"
 #: The table of actions in the API reference (docs/reference/api.md, "## Actions").
 API_DOC = (DOCS / "reference" / "api.md").read_text()
 ACCESS_DOC = (DOCS / "how-to" / "access-control.md").read_text()
-ROW = re.compile(r"^\| `(GET|POST|PUT|PATCH|DELETE) (/v1/[^`]*)` \| (`([a-z]+:\w+)`|none[^|]*) \|")
+ROW = re.compile(
+    r"^\| `(GET|POST|PUT|PATCH|DELETE) (/v1/[^`]*|/metrics)` \| (`([a-z]+:\w+)`|none[^|]*) \|"
+)
 NO_ACTION = "none"
 
 
@@ -37,7 +39,8 @@ def documented() -> dict[tuple[str, str], str]:
 
 
 def served(tmp_path: Path) -> set[tuple[str, str]]:
-    """(method, path) of every ``/v1`` operation, from the server's OpenAPI document."""
+    """(method, path) of every ``/v1`` operation and ``/metrics`` (authenticated the same
+    way), from the server's OpenAPI document."""
     app = create_app(make_settings(tmp_path)).app
     try:
         paths = app.openapi()["paths"]
@@ -46,7 +49,7 @@ def served(tmp_path: Path) -> set[tuple[str, str]]:
     return {
         (method.upper(), path)
         for path, operations in paths.items()
-        if path.startswith("/v1/")
+        if path.startswith("/v1/") or path == "/metrics"
         for method in operations
     }
 

@@ -5,7 +5,8 @@ line on stderr and exits with the error's ``exit_code`` (2 invalid input,
 3 not found, 4 conflict, 5 authentication or access, 6 server error,
 7 server unreachable); Typer's own usage errors exit 2. ``rotor rotate`` and
 ``rotor rotation enable`` also exit 1 when the rotation they wait for does not
-succeed, and 8 when it still runs after ``--timeout``.
+succeed, and 8 when it still runs after ``--timeout``; ``rotor status`` exits 1 when a
+rotation is failing or overdue.
 """
 
 from __future__ import annotations
