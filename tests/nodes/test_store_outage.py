@@ -99,6 +99,9 @@ def test_postgresql_restarted_mid_rotation_answers_503_then_loses_nothing(
             http.post(f"/v1/secrets/{app.name}:versions", json={"value": "written while down"})
         )
         assert node.process.poll() is None, node.output()
+        # Each 503 of the read path is one ERROR line, as the routes' are.
+        logged = node.log_path.read_text()
+        assert f"ServiceUnavailable on GET /v1/secrets/{app.name}:value" in logged
 
         postgres.start()
 

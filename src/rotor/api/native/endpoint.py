@@ -105,7 +105,9 @@ class NativeEndpoint:
             else:
                 identity = self.authenticator.authenticate_bearer(authorization, token)
         except errors.RotorError as exc:
-            if not isinstance(exc, errors.ServiceUnavailable):  # the store's fault, not theirs
+            if isinstance(exc, errors.ServiceUnavailable):  # the store's fault, not theirs
+                _log_server_error(exc, scope)
+            else:
                 await self.throttle.slow_down(scope)
             await refuse(exc, scope, receive, send)
             return
@@ -130,6 +132,8 @@ class NativeEndpoint:
         try:
             value = secret_reads.read(self.store, self.settings, identity, read, audit)
         except errors.RotorError as exc:
+            if exc.http_status >= 500:
+                _log_server_error(exc, scope)
             await refuse(exc, scope, receive, send)
             return
         except Exception:
@@ -149,6 +153,18 @@ class NativeEndpoint:
             }
         )
         await send({"type": "http.response.body", "body": body})
+
+
+def _log_server_error(exc: errors.RotorError, scope: Scope) -> None:
+    """One ERROR line for a 5xx answered here, as the framework's routes log theirs."""
+    log.error(
+        "%s on %s %s: %s",
+        exc.code,
+        scope["method"],
+        scope["path"],
+        exc.message,
+        exc_info=exc.__cause__ is not None,
+    )
 
 
 def _text(value: bytes | None) -> str | None:
