@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from typing import Any
 
 from prometheus_client import REGISTRY as PROCESS_REGISTRY
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, multiprocess
@@ -75,6 +76,24 @@ BUILD = Gauge(
     ["version"],
     multiprocess_mode="max",
 )
+
+
+#: The labelled series of each (dialect, action, outcome) seen: looking a series up by its
+#: labels costs more than counting it, on every request. Bounded as the labels are.
+_request_series: dict[tuple[str, str, str], tuple[Any, Any]] = {}
+
+
+def count_request(dialect: str, action: str, outcome: str, seconds: float) -> None:
+    """Count one answered request and its duration."""
+    key = (dialect, action, outcome)
+    series = _request_series.get(key)
+    if series is None:
+        series = _request_series.setdefault(
+            key,
+            (REQUESTS.labels(dialect, action, outcome), REQUEST_SECONDS.labels(dialect, action)),
+        )
+    series[0].inc()
+    series[1].observe(seconds)
 
 
 def step_of(label: str | None) -> str:

@@ -144,8 +144,7 @@ class FrontDoor:
             outcome = self._audit(scope, status["code"])
             dialect = getattr(endpoint, "dialect", "other")
             action = metrics.action_label((scope.get("rotor.audit") or {}).get("action"), _ACTIONS)
-            metrics.REQUESTS.labels(dialect, action, outcome).inc()
-            metrics.REQUEST_SECONDS.labels(dialect, action).observe(time.perf_counter() - started)
+            metrics.count_request(dialect, action, outcome, time.perf_counter() - started)
 
     def _audit(self, scope: Scope, status: int) -> str:
         """Queue the request's audit event; returns its outcome."""
