@@ -268,36 +268,10 @@ def restartable_postgres() -> Iterator[RestartablePostgres]:
     user when root, scram-sha-256 over TCP), with the process kept where a test can stop
     and start it."""
     bin_dir = pg.find_postgres_bin_dir()
-    owner = pg._system_user_ids()
     workdir = Path(tempfile.mkdtemp(prefix="rotor-pg-restart-", dir=pg.TMP_DIR))
     postgres = RestartablePostgres(workdir, bin_dir, secrets.token_hex(16))
     try:
-        pwfile = workdir / "pwfile"
-        pwfile.write_text(postgres.password + "\n")
-        if owner is not None:
-            os.chown(workdir, *owner)
-            os.chown(pwfile, *owner)
-        pg._run(
-            pg._as_system_user(
-                [
-                    str(bin_dir / "initdb"),
-                    "--pgdata",
-                    str(workdir / "data"),
-                    "--username",
-                    pg.SUPERUSER,
-                    f"--pwfile={pwfile}",
-                    "--auth-local=trust",
-                    "--auth-host=scram-sha-256",
-                    "--encoding=UTF8",
-                    "--no-locale",
-                    "--no-sync",
-                    "--no-instructions",
-                ]
-            ),
-            cwd=workdir,
-            what="initdb",
-        )
-        pwfile.unlink()
+        pg.initdb(bin_dir, workdir, postgres.password)
         postgres.start()
         yield postgres
     finally:

@@ -275,43 +275,49 @@ def _wait_until_ready(process: _PostgresProcess, password: str) -> str | None:
     )
 
 
+def initdb(bin_dir: Path, workdir: Path, password: str) -> None:
+    """A new cluster in ``workdir/data`` whose superuser has ``password`` (as the postgres
+    user when we are root)."""
+    owner = _system_user_ids()
+    pwfile = workdir / "pwfile"
+    pwfile.write_text(password + "\n")
+    if owner is not None:
+        os.chown(workdir, *owner)
+        os.chown(pwfile, *owner)
+    _run(
+        _as_system_user(
+            [
+                str(bin_dir / "initdb"),
+                "--pgdata",
+                str(workdir / "data"),
+                "--username",
+                SUPERUSER,
+                f"--pwfile={pwfile}",
+                # The socket dir is private (mode 0700), so trust there only lets in
+                # root and postgres; everything over TCP needs the password.
+                "--auth-local=trust",
+                "--auth-host=scram-sha-256",
+                "--encoding=UTF8",
+                "--no-locale",
+                "--no-sync",
+                "--no-instructions",
+            ]
+        ),
+        cwd=workdir,
+        what="initdb",
+    )
+    pwfile.unlink()
+
+
 @contextlib.contextmanager
 def run_postgres_server() -> Iterator[PostgresServer]:
     """Initialise, start, and finally stop and delete a throwaway PostgreSQL server."""
     bin_dir = find_postgres_bin_dir()
-    owner = _system_user_ids()
     workdir = Path(tempfile.mkdtemp(prefix="rotor-pg-", dir=TMP_DIR))
     process: _PostgresProcess | None = None
     try:
         password = secrets.token_hex(16)
-        pwfile = workdir / "pwfile"
-        pwfile.write_text(password + "\n")
-        if owner is not None:
-            os.chown(workdir, *owner)
-            os.chown(pwfile, *owner)
-        _run(
-            _as_system_user(
-                [
-                    str(bin_dir / "initdb"),
-                    "--pgdata",
-                    str(workdir / "data"),
-                    "--username",
-                    SUPERUSER,
-                    f"--pwfile={pwfile}",
-                    # The socket dir is private (mode 0700), so trust there only lets in
-                    # root and postgres; everything over TCP needs the password.
-                    "--auth-local=trust",
-                    "--auth-host=scram-sha-256",
-                    "--encoding=UTF8",
-                    "--no-locale",
-                    "--no-sync",
-                    "--no-instructions",
-                ]
-            ),
-            cwd=workdir,
-            what="initdb",
-        )
-        pwfile.unlink()
+        initdb(bin_dir, workdir, password)
         version: str | None = None
         for _attempt in range(PORT_ATTEMPTS):
             process = _PostgresProcess(bin_dir, workdir, _free_port())
