@@ -24,7 +24,7 @@ from rotor.access.audit import AuditLog
 from rotor.access.keys import Authenticator
 from rotor.api import docs, openapi
 from rotor.api.dialects.aliyun.endpoint import KmsEndpoint, is_kms_request
-from rotor.api.front import FrontDoor, error_response
+from rotor.api.front import FrontDoor, error_response, log_server_error
 from rotor.api.native import access, functions, health, passwords, rotation, sessions
 from rotor.api.native import audit as audit_routes
 from rotor.api.native import metrics as metric_routes
@@ -181,14 +181,7 @@ def create_app(settings: Settings, store: Store | None = None, *, api_url: str =
     @app.exception_handler(errors.RotorError)
     async def _rotor_error(request: Request, exc: errors.RotorError) -> JSONResponse:
         if exc.http_status >= 500:
-            log.error(
-                "%s on %s %s: %s",
-                exc.code,
-                request.method,
-                request.url.path,
-                exc.message,
-                exc_info=exc.__cause__ is not None,
-            )
+            log_server_error(exc, request.scope)
         return error_response(exc, request.scope)
 
     @app.exception_handler(RequestValidationError)

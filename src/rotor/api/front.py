@@ -14,6 +14,7 @@ error code).
 from __future__ import annotations
 
 import itertools
+import logging
 import secrets
 import time
 from collections.abc import Callable, Sequence
@@ -31,6 +32,8 @@ from rotor.api.bodies import ClientGone, read_capped
 from rotor.api.throttle import source
 from rotor.clock import utcnow
 from rotor.store.audit import AuditEvent
+
+log = logging.getLogger("rotor.api")
 
 # Request ids: unique per process start, cheap to make (no system call per request).
 _REQUEST_ID_PREFIX = secrets.token_hex(3)
@@ -51,6 +54,18 @@ def error_response(error: errors.RotorError, scope: Scope) -> JSONResponse:
     return JSONResponse(
         {"code": error.code, "message": error.message, "request_id": rid},
         status_code=error.http_status,
+    )
+
+
+def log_server_error(error: errors.RotorError, scope: Scope) -> None:
+    """One ERROR line for a 5xx, wherever it is answered (an endpoint, or the framework)."""
+    log.error(
+        "%s on %s %s: %s",
+        error.code,
+        scope["method"],
+        scope["path"],
+        error.message,
+        exc_info=error.__cause__ is not None,
     )
 
 

@@ -27,7 +27,7 @@ from rotor import errors, protocol
 from rotor.access import rotor_signature
 from rotor.access.keys import Authenticator, Identity
 from rotor.api import secret_reads
-from rotor.api.front import forward, read_body, refuse
+from rotor.api.front import forward, log_server_error, read_body, refuse
 from rotor.api.native import shapes
 from rotor.api.throttle import Throttle
 from rotor.settings import Settings
@@ -106,7 +106,7 @@ class NativeEndpoint:
                 identity = self.authenticator.authenticate_bearer(authorization, token)
         except errors.RotorError as exc:
             if isinstance(exc, errors.ServiceUnavailable):  # the store's fault, not theirs
-                _log_server_error(exc, scope)
+                log_server_error(exc, scope)
             else:
                 await self.throttle.slow_down(scope)
             await refuse(exc, scope, receive, send)
@@ -133,7 +133,7 @@ class NativeEndpoint:
             value = secret_reads.read(self.store, self.settings, identity, read, audit)
         except errors.RotorError as exc:
             if exc.http_status >= 500:
-                _log_server_error(exc, scope)
+                log_server_error(exc, scope)
             await refuse(exc, scope, receive, send)
             return
         except Exception:
@@ -153,18 +153,6 @@ class NativeEndpoint:
             }
         )
         await send({"type": "http.response.body", "body": body})
-
-
-def _log_server_error(exc: errors.RotorError, scope: Scope) -> None:
-    """One ERROR line for a 5xx answered here, as the framework's routes log theirs."""
-    log.error(
-        "%s on %s %s: %s",
-        exc.code,
-        scope["method"],
-        scope["path"],
-        exc.message,
-        exc_info=exc.__cause__ is not None,
-    )
 
 
 def _text(value: bytes | None) -> str | None:
