@@ -70,6 +70,12 @@ STORE_CONNECTIONS = Gauge(
     ["state"],
     multiprocess_mode="livesum",
 )
+NOTIFICATIONS = Counter(
+    "rotor_notification_deliveries",
+    "Notification delivery attempts, by outcome (delivered; retried: failed, tried again "
+    "later; failed: failed on its last attempt, listed until retried by hand).",
+    ["outcome"],
+)
 BUILD = Gauge(
     "rotor_build_info",
     "The rotor release this node runs (always 1).",

@@ -161,6 +161,34 @@ class Settings:
         "Whether GET /metrics also has one series per secret (the time of its last successful "
         "rotation); off keeps the number of series independent of the number of secrets.",
     )
+    notification_allowed_targets: str = _setting(
+        "",
+        "Comma-separated hosts, host:port pairs and CIDR networks notifications may also be "
+        "delivered to: over plain http, or at a loopback, private or link-local address. By "
+        "default a notification URL must be https and resolve to public addresses only.",
+    )
+    notification_ca_file: str = _setting(
+        "",
+        "PEM file of the CAs that notification targets' https certificates are checked "
+        "against; empty means the system's trust store.",
+    )
+    notification_attempts: int = _setting(
+        8, "Attempts to deliver a notification before it is listed as failed."
+    )
+    notification_retry_seconds: float = _setting(
+        5.0, "Delay before the first retry of a failed delivery; doubles on every retry."
+    )
+    notification_retry_max_seconds: float = _setting(
+        3600.0, "Longest delay between delivery retries."
+    )
+    notification_timeout_seconds: float = _setting(
+        10.0, "Time limit of one delivery (connecting, sending and the receiver's answer)."
+    )
+    event_retention_days: int = _setting(
+        7,
+        "Days the event log (GET /v1/events) keeps an event; one a delivery still waits on "
+        "is kept until it is delivered or its subscription deleted.",
+    )
 
     def __post_init__(self) -> None:
         if self.workers < 1:

@@ -78,6 +78,7 @@ class Outcomes:
             step_label=label,
             next_rotation_at=next_at,
             owner=self.owner,
+            code=None if status is Status.SUCCEEDED else code,
         )
         if finished:
             step = "" if status is Status.SUCCEEDED else metrics.step_of(label)

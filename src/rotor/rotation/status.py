@@ -24,6 +24,8 @@ import datetime as dt
 import enum
 from collections.abc import Iterable
 
+from rotor.store import events, rotation_configs
+from rotor.store.database import Store
 from rotor.store.rotation_configs import ConfigStatus
 from rotor.store.rotations import Status
 
@@ -67,3 +69,16 @@ def summary(states: Iterable[State]) -> dict[str, int]:
     for state in states:
         counts[str(state)] += 1
     return counts
+
+
+def notice_overdue(store: Store, now: dt.datetime, grace: dt.timedelta) -> list[str]:
+    """Record ``rotation.overdue`` for each secret that is overdue now, once per due time
+    however many nodes look; returns the secrets this call recorded it for."""
+    noted = []
+    for found in rotation_configs.config_statuses(store):
+        due = found.config.next_rotation_at
+        if due is None or state_of(found, now, grace) is not State.OVERDUE:
+            continue
+        if events.note_overdue(store, found.config.secret_name, due):
+            noted.append(found.config.secret_name)
+    return noted

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 
 from rotor import errors
 from rotor.clock import utcnow
+from rotor.store import events
 from rotor.store import tables as t
 from rotor.store.database import Store
 from rotor.store.names import load_row, validate_name
@@ -40,6 +41,7 @@ def delete_secret(
         row = load_row(conn, name, for_update=True, allow_pending_deletion=force)
         if force:
             conn.execute(t.secrets.delete().where(t.secrets.c.id == row.id))
+            events.record(conn, store, events.SECRET_DELETED, name, {"forced": True})
             return now
         when = now + dt.timedelta(days=days)
         conn.execute(
@@ -47,6 +49,8 @@ def delete_secret(
             .where(t.secrets.c.id == row.id)
             .values(delete_after=when, updated_at=now)
         )
+        scheduled = {"delete_after": events.iso(when)}
+        events.record(conn, store, events.SECRET_DELETION_SCHEDULED, name, scheduled)
         return when
 
 
@@ -62,6 +66,7 @@ def restore_secret(store: Store, name: str) -> None:
             .where(t.secrets.c.id == row.id)
             .values(delete_after=None, updated_at=utcnow())
         )
+        events.record(conn, store, events.SECRET_RESTORED, name)
 
 
 def purge(store: Store, *, now: dt.datetime | None = None) -> list[str]:
@@ -73,6 +78,8 @@ def purge(store: Store, *, now: dt.datetime | None = None) -> list[str]:
         ).all()
         if rows:
             conn.execute(t.secrets.delete().where(t.secrets.c.id.in_([r.id for r in rows])))
+            for r in rows:
+                events.record(conn, store, events.SECRET_DELETED, r.name, {"forced": False})
     names = sorted(r.name for r in rows)
     for name in names:
         log.info("purged secret %s", name)

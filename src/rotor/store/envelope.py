@@ -36,6 +36,10 @@ def access_key_context(access_key_id: str) -> bytes:
     return f"rotor/access-key/{access_key_id}".encode()
 
 
+def notification_context(notification_id: str) -> bytes:
+    return f"rotor/notification/{notification_id}".encode()
+
+
 def _seal(cipher: AESGCM, plaintext: bytes, aad: bytes) -> bytes:
     nonce = os.urandom(NONCE_BYTES)
     return nonce + cipher.encrypt(nonce, plaintext, aad)

@@ -170,7 +170,7 @@ def wrapping_key_ids(conn: sa.Connection) -> set[str]:
     """
     inspector = sa.inspect(conn)
     ids: set[str] = set()
-    for table in (t.versions, t.access_keys):
+    for table in (t.versions, t.access_keys, t.notifications):
         if inspector.has_table(table.name):
             ids.update(conn.execute(sa.select(table.c.master_key_id).distinct()).scalars())
     return ids

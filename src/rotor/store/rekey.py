@@ -13,9 +13,15 @@ from collections.abc import Callable
 import sqlalchemy as sa
 
 from rotor import errors
+from rotor.store import events
 from rotor.store import tables as t
 from rotor.store.database import Store
-from rotor.store.envelope import Sealed, access_key_context, version_context
+from rotor.store.envelope import (
+    Sealed,
+    access_key_context,
+    notification_context,
+    version_context,
+)
 from rotor.store.master_key import EnvKeyProvider, generate_key
 
 BATCH = 200
@@ -47,17 +53,26 @@ def rotate_master_key(
             conn.execute(
                 sa.select(sa.func.count()).select_from(table).where(table.c.master_key_id != active)
             ).scalar_one()
-            for table in (t.versions, t.access_keys)
+            for table in (t.versions, t.access_keys, t.notifications)
         )
     done = 0
     if on_progress:
         on_progress(done, total)
     done += _rewrap_versions(store, active, lambda n: _tick(on_progress, n, total))
-    done += _rewrap_access_keys(store, active)
+    done += _rewrap_small(store, active, t.access_keys, access_key_context)
+    done += _rewrap_small(store, active, t.notifications, notification_context)
     if on_progress:
         on_progress(done, total)
     provider.retire_inactive_keys()
     store.envelope.reload()
+    with store.write() as conn:
+        events.record(
+            conn,
+            store,
+            events.MASTER_KEY_ROTATED,
+            None,
+            {"master_key_id": active, "rewrapped": done},
+        )
     return done
 
 
@@ -92,19 +107,19 @@ def _rewrap_versions(store: Store, active: str, progress: Callable[[int], None])
             return done
 
 
-def _rewrap_access_keys(store: Store, active: str) -> int:
+def _rewrap_small(
+    store: Store, active: str, table: sa.Table, context: Callable[[str], bytes]
+) -> int:
+    """Rewrap a table of few sealed rows keyed by ``id`` (access keys, notifications)."""
     with store.write() as conn:
-        rows = conn.execute(
-            sa.select(t.access_keys).where(t.access_keys.c.master_key_id != active)
-        ).all()
+        rows = conn.execute(sa.select(table).where(table.c.master_key_id != active)).all()
         for row in rows:
             sealed = store.envelope.rewrap(
-                Sealed(row.master_key_id, row.data_key, row.ciphertext),
-                access_key_context(row.id),
+                Sealed(row.master_key_id, row.data_key, row.ciphertext), context(row.id)
             )
             conn.execute(
-                t.access_keys.update()
-                .where(t.access_keys.c.id == row.id)
+                table.update()
+                .where(table.c.id == row.id)
                 .values(master_key_id=sealed.master_key_id, data_key=sealed.data_key)
             )
     return len(rows)

@@ -117,7 +117,7 @@ def step_succeeded(
             )
             .values(finished_at=now, error=None)
         )
-        insert_event(conn, store.node, rotation_id, EventKind.STEP_SUCCEEDED, step_label, None)
+        insert_event(conn, store, rotation_id, EventKind.STEP_SUCCEEDED, step_label, None)
 
 
 def step_failed(store: Store, rotation_id: str, index: int, step_label: str, message: str) -> None:
@@ -130,7 +130,7 @@ def step_failed(store: Store, rotation_id: str, index: int, step_label: str, mes
             )
             .values(error=message)
         )
-        insert_event(conn, store.node, rotation_id, EventKind.STEP_FAILED, step_label, message)
+        insert_event(conn, store, rotation_id, EventKind.STEP_FAILED, step_label, message)
 
 
 # -- the end ----------------------------------------------------------------------------
@@ -145,6 +145,7 @@ def finish(
     step_label: str | None = None,
     next_rotation_at: dt.datetime | None = None,
     owner: str | None = None,
+    code: str | None = None,
 ) -> bool:
     """End a running rotation. Anything but success removes Pending from its version.
 
@@ -207,5 +208,5 @@ def finish(
                 .where(t.rotation_configs.c.secret_id == row.secret_id)
                 .values(**config_values)
             )
-        insert_event(conn, store.node, rotation_id, kind, step_label, message)
+        insert_event(conn, store, rotation_id, kind, step_label, message, code)
         return True

@@ -20,6 +20,7 @@ import sqlalchemy as sa
 
 from rotor import errors
 from rotor.clock import utcnow
+from rotor.store import events
 from rotor.store import stages as stages_mod
 from rotor.store import tables as t
 from rotor.store.database import Store
@@ -155,16 +156,29 @@ def _running_row(conn: sa.Connection, secret_id: str) -> Any:
     ).first()
 
 
+#: The history events that are also events of the log (rotor.store.events).
+_LOGGED = {
+    EventKind.STARTED: events.ROTATION_STARTED,
+    EventKind.SUCCEEDED: events.ROTATION_SUCCEEDED,
+    EventKind.FAILED: events.ROTATION_FAILED,
+    EventKind.RESUMED: events.ROTATION_RESUMED,
+    EventKind.CANCELLED: events.ROTATION_CANCELLED,
+    EventKind.ABANDONED: events.ROTATION_ABANDONED,
+}
+
+
 def insert_event(
     conn: sa.Connection,
-    node: str,
+    store: Store,
     rotation_id: str,
     kind: EventKind,
     step: str | None,
     message: str | None,
+    code: str | None = None,
 ) -> None:
-    """Add an event ``node`` recorded to a rotation's history, inside the caller's write
-    transaction."""
+    """Add an event this node recorded to a rotation's history, inside the caller's write
+    transaction; a start, a resumption and an end go to the event log too, with the
+    failing step and ``code`` (never the message)."""
     conn.execute(
         t.rotation_events.insert().values(
             rotation_id=rotation_id,
@@ -172,9 +186,25 @@ def insert_event(
             kind=str(kind),
             step=step,
             message=message,
-            node=node,
+            node=store.node,
         )
     )
+    logged = _LOGGED.get(kind)
+    if logged is None:
+        return
+    row = conn.execute(
+        sa.select(t.secrets.c.name, t.rotations.c.version_id, t.rotations.c.function)
+        .join(t.secrets, t.secrets.c.id == t.rotations.c.secret_id)
+        .where(t.rotations.c.id == rotation_id)
+    ).one()
+    data: dict[str, Any] = {
+        "rotation_id": rotation_id,
+        "version_id": row.version_id,
+        "function": row.function,
+    }
+    if kind is EventKind.FAILED:
+        data |= {"step": step, "error_code": code or "Failed"}
+    events.record(conn, store, logged, row.name, data)
 
 
 def _adopt(
@@ -303,7 +333,7 @@ def create_rotation(
                 ],
             )
             insert_event(
-                conn, store.node, rotation_id, EventKind.STARTED, None, f"started by {started_by}"
+                conn, store, rotation_id, EventKind.STARTED, None, f"started by {started_by}"
             )
             row = conn.execute(sa.select(t.rotations).where(t.rotations.c.id == rotation_id)).one()
             return _rotation(conn, row, name), True
@@ -369,7 +399,7 @@ def add_event(
     store: Store, rotation_id: str, kind: EventKind, step: str | None, message: str | None
 ) -> None:
     with store.write() as conn:
-        insert_event(conn, store.node, rotation_id, kind, step, message)
+        insert_event(conn, store, rotation_id, kind, step, message)
 
 
 def discard_version(store: Store, name: str, version_id: str) -> None:

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 
 from rotor import errors
 from rotor.clock import utcnow
+from rotor.store import events
 from rotor.store import stages as stages_mod
 from rotor.store import tables as t
 from rotor.store import versions as versions_mod
@@ -128,6 +129,8 @@ def create_secret(
             if value is not None:
                 versions_mod.insert_version(store, conn, secret_id, first_version, value, now)
                 stages_mod.attach(conn, secret_id, stages_mod.CURRENT, first_version)
+            created = {"stages": stages_mod.stage_map(conn, secret_id)}
+            events.record(conn, store, events.SECRET_CREATED, name, created)
     except sa.exc.IntegrityError as exc:
         # Another writer created the same name between our check and insert (PostgreSQL).
         raise errors.SecretExists(f"secret {name!r} already exists") from exc

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 
 from rotor import errors
 from rotor.clock import utcnow
+from rotor.store import events
 from rotor.store import tables as t
 from rotor.store.database import Store
 from rotor.store.names import load_row, validate_name
@@ -124,7 +125,11 @@ def update_stage(
             )
         conn.execute(t.secrets.update().where(t.secrets.c.id == row.id).values(updated_at=utcnow()))
         prune_unstaged(conn, row.id, store.settings.max_unstaged_versions)
-        return stage_map(conn, row.id)
+        after = stage_map(conn, row.id)
+        if after != before:
+            changed = {"version_id": move_to_version or remove_from_version, "stages": after}
+            events.record(conn, store, events.SECRET_CHANGED, name, changed)
+        return after
 
 
 def prune_unstaged(conn: sa.Connection, secret_id: str, keep: int) -> None:

@@ -177,6 +177,8 @@ rotation_configs = sa.Table(
     # JSON array: the other secrets the configurer delegated. A rotation whose secret's
     # value names one more fails (someone else wrote it). NULL: recorded at the next run.
     sa.Column("delegated_secrets", sa.Text(), nullable=True),
+    # The due time a rotation.overdue event was recorded for: one event per due time.
+    sa.Column("overdue_noted_for", UTCDateTime(), nullable=True),
 )
 
 functions = sa.Table(
@@ -359,4 +361,77 @@ access_generation = sa.Table(
     # knows on its next request that what it cached about them may be stale.
     sa.Column("id", sa.Integer(), primary_key=True),
     sa.Column("generation", sa.BigInteger(), nullable=False),
+)
+
+#: An event log's cursor: BIGINT on PostgreSQL, SQLite's INTEGER PRIMARY KEY (its rowid).
+SEQ = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+events = sa.Table(
+    "events",
+    metadata,
+    # What happened to a secret or a rotation, in commit order (rotor.store.events): the
+    # events API reads it after a cursor; each notification delivery names one.
+    sa.Column("seq", SEQ, primary_key=True, autoincrement=True),
+    # "evt_" + 32 hex: the webhook-id of every delivery of it.
+    sa.Column("id", sa.String(40), nullable=False, unique=True),
+    sa.Column("type", sa.String(48), nullable=False),
+    sa.Column("secret_name", sa.String(256), nullable=True),
+    sa.Column("at", UTCDateTime(), nullable=False, index=True),
+    sa.Column("node", sa.String(64), nullable=False),
+    # JSON object: ids, stages, a step and an error code; never a value or a message.
+    sa.Column("data", sa.Text(), nullable=False),
+    sqlite_autoincrement=True,
+)
+
+notifications = sa.Table(
+    "notifications",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("url", sa.String(2048), nullable=False),
+    # JSON array of event types (or ["*"]).
+    sa.Column("events", sa.Text(), nullable=False),
+    # Only events of secrets whose names start with it ("" for every secret, and the
+    # events of no secret, such as master_key.rotated).
+    sa.Column("prefix", sa.String(256), nullable=False),
+    sa.Column("description", sa.String(1024), nullable=False),
+    # The signing secret (Standard Webhooks), envelope-encrypted like a secret value.
+    sa.Column("master_key_id", sa.String(32), nullable=False, index=True),
+    sa.Column("data_key", sa.LargeBinary(), nullable=False),
+    sa.Column("ciphertext", sa.LargeBinary(), nullable=False),
+    sa.Column("created_by", sa.String(128), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+)
+
+deliveries = sa.Table(
+    "deliveries",
+    metadata,
+    # The outbox: one row per (subscription, event), written in the event's transaction.
+    sa.Column("id", SEQ, primary_key=True, autoincrement=True),
+    sa.Column(
+        "subscription_id",
+        sa.String(40),
+        sa.ForeignKey("notifications.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column(
+        "event_seq",
+        SEQ,
+        sa.ForeignKey("events.seq", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    # pending / delivered / failed (after its last attempt; retried only by hand)
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer(), nullable=False),
+    sa.Column("next_attempt_at", UTCDateTime(), nullable=False),
+    sa.Column("last_attempt_at", UTCDateTime(), nullable=True),
+    sa.Column("last_status", sa.Integer(), nullable=True),
+    sa.Column("last_error", sa.String(512), nullable=True),
+    sa.Column("delivered_at", UTCDateTime(), nullable=True),
+    # The sender holding it while it posts (a process of any node), like a rotation lease.
+    sa.Column("lease_owner", sa.String(96), nullable=True),
+    sa.Column("lease_expires_at", UTCDateTime(), nullable=True),
+    sa.UniqueConstraint("subscription_id", "event_seq"),
+    sa.Index("ix_deliveries_state_next", "state", "next_attempt_at"),
+    sqlite_autoincrement=True,
 )

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 
 from rotor import errors
 from rotor.clock import utcnow
+from rotor.store import events
 from rotor.store import stages as stages_mod
 from rotor.store import tables as t
 from rotor.store.database import Store
@@ -170,7 +171,10 @@ def put_value(
                 t.versions.c.secret_id == row.id, t.versions.c.version_id == vid
             )
         ).one()
-        return _info(conn, name, row.id, created), True
+        info = _info(conn, name, row.id, created)
+        changed = {"version_id": vid, "stages": stages_mod.stage_map(conn, row.id)}
+        events.record(conn, store, events.SECRET_CHANGED, name, changed)
+        return info, True
 
 
 def _info(conn: sa.Connection, name: str, secret_id: str, row: Any) -> VersionInfo:
