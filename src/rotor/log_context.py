@@ -42,8 +42,8 @@ def request(request_id: str) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def rotation(rotation_id: str, secret: str) -> Iterator[None]:
-    """Lines logged inside name the rotation ``rotation_id`` of ``secret``."""
+def rotation(rotation_id: str, secret: str | None = None) -> Iterator[None]:
+    """Lines logged inside name the rotation ``rotation_id`` (of ``secret``, when known)."""
     tokens = ROTATION_ID.set(rotation_id), SECRET.set(secret)
     try:
         yield

@@ -23,7 +23,7 @@ import logging
 import threading
 import time
 
-from rotor import errors
+from rotor import errors, log_context
 from rotor.clock import utcnow
 from rotor.rotation import schedules
 from rotor.rotation.engine import Engine
@@ -139,13 +139,15 @@ class Scheduler:
         return True
 
     def _run(self, rotation_id: str) -> None:
-        try:
-            self.engine.run(rotation_id)
-        except Exception:
-            log.exception("rotation %s stopped unexpectedly; it will be resumed", rotation_id)
-        finally:
-            with self._lock:
-                self._in_flight.discard(rotation_id)
+        # The line below names the rotation too (the engine's own context ends with it).
+        with log_context.rotation(rotation_id):
+            try:
+                self.engine.run(rotation_id)
+            except Exception:
+                log.exception("rotation %s stopped unexpectedly; it will be resumed", rotation_id)
+            finally:
+                with self._lock:
+                    self._in_flight.discard(rotation_id)
 
     def tick(self) -> None:
         now = utcnow()
