@@ -24,6 +24,12 @@ from tests.services.server import RunningServer, start_server, stop_server
 REPO = Path(__file__).resolve().parents[2]
 
 
+def newest_revisions() -> tuple[str, str]:
+    """(the revision before the newest migration, the newest): ``0006``, ``0007``."""
+    newest = max((MIGRATIONS / "versions").glob("[0-9]*.py")).name.split("_")[0]
+    return f"{int(newest) - 1:04d}", newest
+
+
 def previous_release(into: Path) -> tuple[str, Path]:
     """(commit, its ``src``): the newest commit without the newest migration."""
     newest = max((MIGRATIONS / "versions").glob("[0-9]*.py"))
@@ -75,7 +81,10 @@ def test_a_node_of_the_previous_release_keeps_serving_while_a_new_one_migrates(
     old_and_new: tuple[RunningServer, Path, dict[str, str]],
 ) -> None:
     old, root, env = old_and_new
-    assert "as node" not in old.output()  # it is the previous release's code
+    previous, newest = newest_revisions()
+    # It is the previous release's code: it migrated the store to the revision before.
+    assert f"Running upgrade {int(previous) - 1:04d} -> {previous}" in old.output()
+    assert f"-> {newest}" not in old.output()
     with admin_http(old) as via_old:
         json_of(via_old.post("/v1/secrets", json={"name": "up/before", "value": "v1"}), 201)
         # The new node migrates the store while the old one serves.
@@ -87,7 +96,7 @@ def test_a_node_of_the_previous_release_keeps_serving_while_a_new_one_migrates(
         (new_dir / "admin-credentials.json").chmod(0o600)
         new = start_server(new_dir, env={**env, "ROTOR_NODE_ID": "new-node"})
         try:
-            assert "Running upgrade 0005 -> 0006" in new.output()
+            assert f"Running upgrade {previous} -> {newest}" in new.output()
             with admin_http(new) as via_new:
                 # The old node reads, writes and rotates on the migrated store.
                 assert json_of(via_old.get("/v1/secrets/up/before:value"))["value"] == "v1"
@@ -119,6 +128,7 @@ def test_a_node_of_the_previous_release_keeps_serving_while_a_new_one_migrates(
                 assert json_of(via_new.get(f"/v1/rotations/{done['id']}"))["node"] == "new-node"
                 # The old node's audit events are still written, and listed by the new one.
                 events = json_of(via_new.get("/v1/audit", params={"secret": "up/before"}))
-                assert any(e["node"] is None for e in events["events"])
+                old_node = f":{old.process.pid}"
+                assert any((e["node"] or old_node).endswith(old_node) for e in events["events"])
         finally:
             stop_server(new)
