@@ -18,6 +18,8 @@ EXPECTED = {
     "CallerIdentity",
     "DatabaseCredentials",
     "DryRun",
+    "Event",
+    "EventBatch",
     "NewAccessKey",
     "Node",
     "Policy",

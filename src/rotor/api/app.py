@@ -27,6 +27,7 @@ from rotor.api.dialects.aliyun.endpoint import KmsEndpoint, is_kms_request
 from rotor.api.front import FrontDoor, error_response, log_server_error
 from rotor.api.native import access, functions, health, passwords, rotation, sessions
 from rotor.api.native import audit as audit_routes
+from rotor.api.native import events as event_routes
 from rotor.api.native import metrics as metric_routes
 from rotor.api.native import nodes as node_routes
 from rotor.api.native import secrets as secret_routes
@@ -211,6 +212,7 @@ def create_app(settings: Settings, store: Store | None = None, *, api_url: str =
     app.include_router(audit_routes.router)
     app.include_router(node_routes.router)
     app.include_router(status_routes.router)
+    app.include_router(event_routes.router)
     app.include_router(metric_routes.router)
     app.include_router(docs.router)
     # Where each request goes, in one place: the front door (outermost, in front of the

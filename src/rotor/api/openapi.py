@@ -121,6 +121,9 @@ _QUERY_PARAMETERS: dict[str, Schema] = {
     "since": TIME,
     "until": TIME,
 }
+#: Query parameters a collection gives a meaning of its own (the event log's ``since`` is a
+#: cursor, not a time): their routes' own schemas stand.
+_OWN_QUERY_PARAMETERS = {("events", "since")}
 
 #: What any /v1 operation can fail with, before and around the route itself: no or bad
 #: credentials, a repeated query parameter, a body over the cap, a store that does not
@@ -222,6 +225,8 @@ def _describe_parameters(path: str, parameters: Iterable[dict[str, Any]]) -> Non
         name = parameter["name"]
         if parameter["in"] == "path":
             rule = _PATH_PARAMETERS.get((collection, name))
+        elif (collection, name) in _OWN_QUERY_PARAMETERS:
+            rule = None
         else:
             rule = _QUERY_PARAMETERS.get(name)
         if name == "tag":

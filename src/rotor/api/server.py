@@ -31,6 +31,8 @@ from rotor import errors, metrics
 from rotor.access import keys
 from rotor.api import logs
 from rotor.api.app import create_app
+from rotor.api.front import FrontDoor
+from rotor.api.native import events as event_routes
 from rotor.private_files import write_private_file
 from rotor.settings import Settings
 from rotor.store import functions
@@ -228,10 +230,24 @@ def _run(
     # was installed before it: make that a clean exit, so the cleanup after it runs.
     signal.signal(signal.SIGTERM, _exit_cleanly)
     try:
-        uvicorn.Server(config).run(sockets=[sock])
+        _Server(config, front).run(sockets=[sock])
     finally:
         store.close()
     return bool(front.app.state.rotations_abandoned)
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, which first answers the requests waiting for an event when it
+    stops: its graceful shutdown waits for every request to finish, and a long poll of
+    ``GET /v1/events`` would hold it up (up to 30 s) for an event that may never come."""
+
+    def __init__(self, config: uvicorn.Config, front: FrontDoor) -> None:
+        super().__init__(config)
+        self.front = front
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        await event_routes.stop_waiting(self.front.app)
+        await super().shutdown(sockets)
 
 
 # -- several worker processes ------------------------------------------------------------

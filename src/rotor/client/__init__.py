@@ -27,6 +27,7 @@ from rotor.client._access_models import (
 )
 from rotor.client._connection import DEFAULT_TIMEOUT, ClientConfig, Credentials, resolve_config
 from rotor.client._database import DatabaseCredentials
+from rotor.client._event_models import Event, EventBatch
 from rotor.client._models import (
     ROTATION_STATUSES,
     ConfiguredRotation,
@@ -63,6 +64,8 @@ __all__ = [
     "Credentials",
     "DatabaseCredentials",
     "DryRun",
+    "Event",
+    "EventBatch",
     "NewAccessKey",
     "Node",
     "Page",

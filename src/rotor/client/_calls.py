@@ -44,6 +44,8 @@ class Call(Generic[T]):
     body: Mapping[str, Any] | None = None
     idempotent: bool = False
     authenticated: bool = True
+    wait: float = 0.0
+    """Seconds the server may hold the answer back (a long poll): added to the read timeout."""
 
     def then(self, after: Callable[[T], U]) -> Call[U]:
         """This call, with ``after`` applied to what it parses."""
@@ -103,6 +105,16 @@ def request(
         params=call.params,
         json=call.body,
         headers=headers(client_config, call),
+        timeout=_timeout(http.timeout, call.wait),
+    )
+
+
+def _timeout(timeout: httpx.Timeout, wait: float) -> httpx.Timeout:
+    """``timeout``, its read timeout longer by ``wait`` seconds (None: no read timeout)."""
+    if not wait or timeout.read is None:
+        return timeout
+    return httpx.Timeout(
+        connect=timeout.connect, read=timeout.read + wait, write=timeout.write, pool=timeout.pool
     )
 
 

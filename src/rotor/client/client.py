@@ -2,7 +2,8 @@
 
 Both are thin I/O shells around one core. Every API operation is defined once,
 as a function of :mod:`rotor.client._operations_secrets`,
-:mod:`rotor.client._operations_rotation` or :mod:`rotor.client._operations_access`
+:mod:`rotor.client._operations_rotation`, :mod:`rotor.client._operations_access`,
+:mod:`rotor.client._operations_events`
 that returns what to run (a :class:`_calls.Call`, :data:`_calls.Pages` or a
 :class:`_calls.Poll`); :class:`_BaseClient` names each one once, and
 :mod:`rotor.client._binding` makes it a method that returns its result here and a
@@ -28,6 +29,7 @@ from rotor.client import (
     _calls,
     _connection,
     _operations_access,
+    _operations_events,
     _operations_rotation,
     _operations_secrets,
     _retries,
@@ -100,6 +102,9 @@ class _BaseClient(abc.ABC, Generic[TransportT]):
     list_audit_events = operation(_operations_access.list_audit_events)
     iter_audit_events = paginated(_operations_access.iter_audit_events)
     list_nodes = operation(_operations_access.list_nodes)
+
+    # -- the event log -------------------------------------------------------------------------
+    list_events = operation(_operations_events.list_events)
 
     def __init__(
         self,
