@@ -29,7 +29,22 @@ dict it got changes nothing in the cache.
 Threads: a hit is one dict lookup and one clock read, with no lock; the lock is
 never held during network I/O. Only one thread fetches a key at a time: others
 asking for the same key meanwhile get the last value when there is one, else
-wait for that fetch's outcome. No background thread is started.
+wait for that fetch's outcome. No background thread is started, unless the cache
+watches.
+
+Watching (``SecretCache(watch=True)``): one daemon thread follows the server's event
+log (``GET /v1/events``, long polls; :mod:`rotor.client._cache_watch`) and, when a
+secret changes (a value put, a stage moved, a rotation's end, a deletion scheduled,
+done or cancelled), makes every cached entry of it be fetched again on its next read,
+so a rotation is seen within about a second of it instead of within the refresh
+interval. An entry is expired, not dropped: its last value is still served through a
+failed refresh, as above. A fetch under way when the event arrives is stored already
+expired. The key needs ``rotor:ListEvents`` on the secrets it reads; while the stream
+fails (denied, unreachable, an older server without the events API), the refresh
+interval applies as without watching, the failure is logged once at WARNING, and the
+stream is tried again with a capped backoff (``backoff`` to ``max_backoff``). The
+refresh interval always applies too: keep it finite, as the bound on staleness should
+the stream miss something. :meth:`SecretCache.close` stops the thread at once.
 """
 
 from __future__ import annotations
@@ -49,6 +64,7 @@ import httpx
 
 from rotor import errors
 from rotor.client import _connection, _models, _retries
+from rotor.client._cache_watch import Watch
 from rotor.client._closing import ClosesOnExit
 from rotor.client.client import Client
 
@@ -142,7 +158,7 @@ class _Entry:
 class _Fetch:
     """One fetch of a key in progress, which other threads may wait for."""
 
-    __slots__ = ("discarded", "done", "error", "secret", "ticket")
+    __slots__ = ("discarded", "done", "error", "expired", "secret", "ticket")
 
     def __init__(self, ticket: int) -> None:
         self.ticket = ticket
@@ -151,6 +167,8 @@ class _Fetch:
         self.error: BaseException | None = None
         self.discarded = False
         """Set by invalidate/clear: the value may predate them, so it is not stored."""
+        self.expired = False
+        """Set when the secret changed meanwhile: the value is stored, to be fetched again."""
 
     def result(self) -> _models.SecretValue:
         self.done.wait()
@@ -176,6 +194,13 @@ class SecretCache(ClosesOnExit):
     or 5xx) keeps serving its last value before the next try (doubling from
     ``backoff`` up to ``max_backoff`` seconds). ``clock`` returns seconds on a
     monotonic scale (tests pass their own).
+
+    ``watch=True`` starts one daemon thread that follows the server's events and makes
+    a changed secret be fetched again on its next read (see the module's docstring): a
+    rotation is then seen within about a second. The key needs ``rotor:ListEvents`` on
+    the secrets read; without it (or while the server cannot be reached) the refresh
+    interval applies as without watching. A client on an injected ``transport`` cannot
+    be watched through (ValueError): the thread needs connections of its own.
     """
 
     def __init__(
@@ -187,6 +212,7 @@ class SecretCache(ClosesOnExit):
         backoff: float = 1.0,
         max_backoff: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
+        watch: bool = False,
         **client_options: Unpack[ClientOptions],
     ) -> None:
         if refresh_interval < 0:
@@ -209,6 +235,26 @@ class SecretCache(ClosesOnExit):
         self._tickets = itertools.count(1)
         self._lock = threading.Lock()
         self._closed = False
+        self._watch: Watch | None = None
+        if watch:
+            try:
+                self._watch = Watch(
+                    self.client,
+                    mark=self._mark,
+                    expire=self._expire,
+                    backoff=backoff,
+                    max_backoff=max_backoff,
+                )
+            except BaseException:
+                if self._owns_client:
+                    self.client.close()
+                raise
+
+    @property
+    def watching(self) -> bool:
+        """Whether the cache follows the server's events now (False without ``watch``,
+        and while the stream fails)."""
+        return self._watch is not None and self._watch.following
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {len(self._entries)}/{self.max_size} of {self.client!r}>"
@@ -299,12 +345,40 @@ class SecretCache(ClosesOnExit):
             self._fetches.clear()
 
     def close(self) -> None:
-        """Forget every value and close the client if the cache built it; reads then fail."""
+        """Stop watching, forget every value and close the client if the cache built it;
+        reads then fail."""
         with self._lock:
             self._closed = True
+        if self._watch is not None:
+            self._watch.stop()
         self.clear()
         if self._owns_client:
             self.client.close()
+
+    # -- what the watch calls ------------------------------------------------------------------
+
+    def _mark(self) -> int:
+        """A number below that of every fetch started from now on."""
+        with self._lock:
+            return next(self._tickets)
+
+    def _expire(self, name: str | None, before: int | None) -> None:
+        """Make the entries of ``name`` (None: all) that were fetched before the fetch
+        numbered ``before`` (None: all) be fetched again on their next read; their last
+        values are kept for serving through a failed refresh. Fetches of them under way
+        are stored expired."""
+
+        def concerned(key: _Key, ticket: int) -> bool:
+            return (name is None or key[0] == name) and (before is None or ticket < before)
+
+        with self._lock:
+            now = self._clock()
+            for key, entry in list(self._entries.items()):
+                if concerned(key, entry.ticket) and entry.refresh_at > now:
+                    self._entries[key] = dataclasses.replace(entry, refresh_at=now)
+            for key, fetch in self._fetches.items():
+                if concerned(key, fetch.ticket):
+                    fetch.expired = True
 
     # -- the slow path -------------------------------------------------------------------------
 
@@ -362,7 +436,7 @@ class SecretCache(ClosesOnExit):
             if entry is not None and entry.ticket > fetch.ticket:
                 secret = entry.secret  # a fetch started later has finished first
             elif not fetch.discarded:
-                refresh_at = self._clock() + self.refresh_interval
+                refresh_at = self._clock() + (0.0 if fetch.expired else self.refresh_interval)
                 self._entries[key] = _Entry(
                     secret=secret, refresh_at=refresh_at, ticket=fetch.ticket
                 )

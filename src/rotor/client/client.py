@@ -21,7 +21,7 @@ import ssl
 import time
 from collections.abc import AsyncIterator, Iterator, Mapping
 from types import TracebackType
-from typing import Generic, TypeVar
+from typing import Any, Generic, Self, TypeVar
 
 import httpx
 
@@ -135,9 +135,24 @@ class _BaseClient(abc.ABC, Generic[TransportT]):
             environ=environ,
         )
         self.retry = retry
-        self._connect(
-            timeout=timeout, verify=_connection.tls_verify(self.config, verify), transport=transport
-        )
+        self._timeout = timeout
+        self._verify = _connection.tls_verify(self.config, verify)
+        self._transported = transport is not None
+        self._connect(timeout=timeout, verify=self._verify, transport=transport)
+
+    @classmethod
+    def _twin_of(cls, other: _BaseClient[Any]) -> Self:
+        """A client of ``other``'s server, key, signing, timeout, TLS and retries, with
+        connections of its own, so that it can be closed (or, async, its calls cancelled)
+        without disturbing ``other``. ValueError for a client on an injected transport,
+        which a twin of the other kind cannot use."""
+        if other._transported:
+            raise ValueError("a client on an injected transport has no twin")
+        twin = cls.__new__(cls)
+        twin.config, twin.retry = other.config, other.retry
+        twin._timeout, twin._verify, twin._transported = other._timeout, other._verify, False
+        twin._connect(timeout=other._timeout, verify=other._verify, transport=None)
+        return twin
 
     @abc.abstractmethod
     def _connect(
