@@ -310,7 +310,7 @@ def test_accounts_without_a_password_plugin_are_refused() -> None:
     ],
 )
 def test_endpoints(secret: dict[str, Any], endpoint: Endpoint) -> None:
-    assert Endpoint.of(secret, "x") == endpoint
+    assert Endpoint.of(secret, "x", default_port=3306) == endpoint
 
 
 @pytest.mark.parametrize(
@@ -324,7 +324,7 @@ def test_endpoints(secret: dict[str, Any], endpoint: Endpoint) -> None:
 )
 def test_bad_endpoints(secret: dict[str, Any], problem: str) -> None:
     with pytest.raises(errors.InvalidParameter, match=problem):
-        Endpoint.of(secret, "x")
+        Endpoint.of(secret, "x", default_port=3306)
 
 
 def test_tls_settings() -> None:

@@ -47,13 +47,13 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
-import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from rotor import errors
 from rotor.rotation.functions import (
     accounts,
+    database_secrets,
     generated,
     mysql_accounts,
     mysql_authority,
@@ -67,10 +67,10 @@ from rotor.rotation.functions.base import (
     version_of,
 )
 from rotor.rotation.functions.mysql_connections import (
+    DEFAULT_PORT,
     Connector,
     Endpoint,
     Login,
-    LoginRefused,
     ServerVersion,
     TlsMode,
     TlsSettings,
@@ -85,9 +85,6 @@ if TYPE_CHECKING:
     from rotor.rotation.functions.mysql_connections import Connection
 
 DEFAULT_EXCLUDED_CHARACTERS = "/@\"'\\"
-#: Logins with new credentials are retried: some servers apply a change with a delay.
-LOGIN_ATTEMPTS = 5
-LOGIN_FIRST_DELAY_SECONDS = 0.05
 _REQUIRED = {"Endpoint": str, "AccountName": str, "AccountPassword": str}
 
 
@@ -122,7 +119,7 @@ class DatabaseSecret:
         return cls(
             value=value,
             secret=secret,
-            endpoint=Endpoint.of(value, what),
+            endpoint=Endpoint.of(value, what, default_port=DEFAULT_PORT),
             account=value["AccountName"],
             password=value["AccountPassword"],
             database=database or None,
@@ -187,24 +184,18 @@ class _Step:
 
     def prove_login(self, login: Login) -> None:
         """Log in (retrying a refusal with backoff), check the account, run a query."""
-        delay = LOGIN_FIRST_DELAY_SECONDS
-        for attempt in range(1, LOGIN_ATTEMPTS + 1):
-            try:
-                with self.connector.connect(login) as conn:
-                    if current_user(conn) != login.user:
-                        raise errors.FunctionFailed(
-                            f"{login.label} log in, but as another account than {login.user!r}"
-                        )
-                    with conn.cursor() as cursor:
-                        cursor.execute("SELECT 1")
-                        if cursor.fetchone() != (1,):
-                            raise errors.FunctionFailed("the test query returned a wrong result")
-                return
-            except LoginRefused:
-                if attempt == LOGIN_ATTEMPTS:
-                    raise
-                time.sleep(delay)
-                delay *= 2
+        database_secrets.retry_refused(functools.partial(self._log_in_and_query, login))
+
+    def _log_in_and_query(self, login: Login) -> None:
+        with self.connector.connect(login) as conn:
+            if current_user(conn) != login.user:
+                raise errors.FunctionFailed(
+                    f"{login.label} log in, but as another account than {login.user!r}"
+                )
+            with conn.cursor() as cursor:
+                cursor.execute("SELECT 1")
+                if cursor.fetchone() != (1,):
+                    raise errors.FunctionFailed("the test query returned a wrong result")
 
     def end(self) -> None:
         self.access.finish(self.name, self.version, expected_current=self.context.expected_current)

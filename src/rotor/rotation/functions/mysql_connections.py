@@ -27,14 +27,20 @@ import re
 import socket
 import ssl
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 import pymysql
 import pymysql.cursors
 
 from rotor import errors
-from rotor import ssl_field as tls
+from rotor.rotation.functions.database_secrets import (
+    Endpoint,
+    LoginRefused,
+    TlsMode,
+    TlsSettings,
+    check_tls_configuration,
+)
 from rotor.rotation.functions.mysql_statements import error_code, text_of
 
 if TYPE_CHECKING:
@@ -45,6 +51,21 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DEFAULT_PORT = 3306
+__all__ = [
+    "DEFAULT_PORT",
+    "Connector",
+    "Endpoint",
+    "Flavour",
+    "Login",
+    "LoginRefused",
+    "ServerVersion",
+    "TlsMode",
+    "TlsSettings",
+    "check_tls_configuration",
+    "current_account",
+    "current_user",
+    "read_version",
+]
 CONNECT_TIMEOUT_SECONDS = 5.0
 #: Reads and writes of an open connection (a TLS handshake included).
 IO_TIMEOUT_SECONDS = 30.0
@@ -61,74 +82,6 @@ _SSL_CONNECTION_ERROR = 2026
 _NAME_MISMATCH_CODES = (62, 64)
 
 
-class TlsMode(enum.Enum):
-    """How a secret's connections use TLS (its ``SSL`` field)."""
-
-    #: ``SSL`` true: TLS with verification, never plaintext.
-    REQUIRED = "required"
-    #: ``SSL`` absent: TLS if it works, else plaintext with a warning.
-    PREFERRED = "preferred"
-    #: ``SSL`` false: plaintext.
-    DISABLED = "disabled"
-
-    @classmethod
-    def of(cls, secret: Mapping[str, Any], what: str) -> TlsMode:
-        """The mode ``secret``'s ``SSL`` asks for; InvalidParameter (naming ``what``) if
-        it is not one of the values of :mod:`tls`."""
-        asked = tls.requested(secret, what)
-        if asked is None:
-            return cls.PREFERRED
-        return cls.REQUIRED if asked else cls.DISABLED
-
-
-@dataclasses.dataclass(frozen=True, kw_only=True, order=True)
-class Endpoint:
-    """A server address: host (lower case) and port."""
-
-    host: str
-    port: int = DEFAULT_PORT
-
-    @classmethod
-    def of(cls, secret: Mapping[str, Any], what: str) -> Endpoint:
-        """The ``Endpoint`` (``host``, ``host:port`` or ``[v6]:port``) and ``Port`` of a secret."""
-        raw = secret.get("Endpoint")
-        if not isinstance(raw, str) or not raw.strip():
-            raise errors.InvalidParameter(f"{what}: field 'Endpoint' must be a host name")
-        host, embedded = _split_host_port(raw.strip(), what)
-        port = embedded
-        if "Port" in secret and secret["Port"] is not None:
-            port = _port_of(secret["Port"], what)
-            if embedded is not None and embedded != port:
-                raise errors.InvalidParameter(
-                    f"{what}: 'Endpoint' names port {embedded} but 'Port' is {port}"
-                )
-        return cls(host=host.lower().rstrip("."), port=port or DEFAULT_PORT)
-
-    def __str__(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{host}:{self.port}"
-
-
-def _split_host_port(text: str, what: str) -> tuple[str, int | None]:
-    if text.startswith("["):
-        host, _, rest = text[1:].partition("]")
-        if rest and not rest.startswith(":"):
-            raise errors.InvalidParameter(f"{what}: field 'Endpoint' is not a host name")
-        return host, _port_of(rest[1:], what) if rest else None
-    if text.count(":") == 1:
-        host, _, port = text.partition(":")
-        return host, _port_of(port, what)
-    return text, None
-
-
-def _port_of(value: object, what: str) -> int:
-    if isinstance(value, str) and value.strip().isdigit():
-        value = int(value.strip())
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 65536:
-        raise errors.InvalidParameter(f"{what}: field 'Port' must be a port number (1-65535)")
-    return value
-
-
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class Login:
     """Credentials to log in with, and what they are (for messages)."""
@@ -140,48 +93,6 @@ class Login:
     tls: TlsMode = TlsMode.PREFERRED
     #: e.g. "the Current credentials"; messages say "cannot log in with {label}".
     label: str
-
-
-@dataclasses.dataclass(frozen=True, kw_only=True)
-class TlsSettings:
-    """The TLS rotation parameters."""
-
-    ca_bundle: str | None = None
-    client_certificate: str | None = None
-    client_key: str | None = None
-    allow_plaintext_fallback: bool = True
-
-    @classmethod
-    def of(cls, options: Mapping[str, Any]) -> TlsSettings:
-        paths: dict[str, str | None] = {}
-        for key in ("CaBundle", "ClientCertificate", "ClientKey"):
-            value = options.get(key)
-            if value is not None and (not isinstance(value, str) or not value):
-                raise errors.InvalidParameter(f"{key} must be the path of a PEM file")
-            paths[key] = value
-        if bool(paths["ClientCertificate"]) != bool(paths["ClientKey"]):
-            raise errors.InvalidParameter("give both ClientCertificate and ClientKey, or neither")
-        fallback = options.get("AllowPlaintextFallback", True)
-        if isinstance(fallback, str) and fallback.strip().lower() in ("true", "false"):
-            fallback = fallback.strip().lower() == "true"
-        if not isinstance(fallback, bool):
-            raise errors.InvalidParameter("AllowPlaintextFallback must be true or false")
-        return cls(
-            ca_bundle=paths["CaBundle"],
-            client_certificate=paths["ClientCertificate"],
-            client_key=paths["ClientKey"],
-            allow_plaintext_fallback=fallback,
-        )
-
-
-def check_tls_configuration(
-    parameters: Mapping[str, Any], current: Mapping[str, Any] | None
-) -> None:
-    """InvalidParameter for invalid TLS rotation parameters, or an invalid ``SSL`` in the
-    secret's Current value (None: it has no JSON value yet). Nothing is connected to."""
-    TlsSettings.of(parameters)
-    if current is not None:
-        TlsMode.of(current, "the Current value")
 
 
 class _Contexts:
@@ -229,10 +140,6 @@ def _build_context(settings: TlsSettings) -> ssl.SSLContext:
 
 
 _CONTEXTS = _Contexts()
-
-
-class LoginRefused(errors.FunctionFailed):
-    """The server refused the credentials (access denied), as opposed to being unreachable."""
 
 
 class Connector:
