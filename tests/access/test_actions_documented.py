@@ -81,6 +81,7 @@ BODIES: dict[tuple[str, str], Any] = {
     ("PUT", "/v1/policies/{name}"): {"document": {}},
     ("POST", "/v1/assume-role"): {"role": "{role}"},
     ("PUT", "/v1/functions/{name}"): {"kind": "python-handler", "handler": "json:loads"},
+    ("POST", "/v1/notifications"): {"url": "https://hooks.example.com/rotor", "events": ["*"]},
 }
 OPEN = {
     ("GET", "/v1/secrets"),
@@ -125,6 +126,8 @@ def test_each_operation_is_checked_as_its_documented_action(world: World) -> Non
         "policy": policy,
         "key_id": nobody.key.access_key_id,
         "rotation_id": rotation.id,
+        "notification_id": "ntf_0",
+        "delivery_id": "1",
     }
     sent: dict[str, tuple[tuple[str, str], str]] = {}
     with nobody.http() as http:

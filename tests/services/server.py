@@ -245,8 +245,9 @@ def rotor_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSe
 
 
 def secret_values_leaked(server: RunningServer) -> list[str]:
-    """Every secret value the session stored, found in an audit row, a rotation event or
-    the server's log (after the server stopped). Returns where each was seen."""
+    """Every secret value the session stored, found in an audit row, a rotation event, the
+    event log, a notification delivery or the server's log (after the server stopped).
+    Returns where each was seen."""
     from rotor.rotation.functions.base import Redactor
     from rotor.settings import Settings
     from rotor.store import tables
@@ -259,6 +260,8 @@ def secret_values_leaked(server: RunningServer) -> list[str]:
             versions = conn.execute(sa.select(tables.versions)).all()
             audit_rows = conn.execute(sa.select(tables.audit_events)).all()
             events = conn.execute(sa.select(tables.rotation_events)).all()
+            logged = conn.execute(sa.select(tables.events)).all()
+            deliveries = conn.execute(sa.select(tables.deliveries)).all()
         values: set[str] = {server.access_key_secret}
         for row in versions:
             raw = store.envelope.open(
@@ -284,6 +287,8 @@ def secret_values_leaked(server: RunningServer) -> list[str]:
     haystacks = {
         "audit": "\n".join(repr(tuple(r)) for r in audit_rows),
         "rotation events": "\n".join(repr(tuple(r)) for r in events),
+        "event log": "\n".join(repr(tuple(r)) for r in logged),
+        "notification deliveries": "\n".join(repr(tuple(r)) for r in deliveries),
         "server log": server.log_path.read_text(errors="replace"),
     }
     assert audit_rows, "the session wrote no audit events at all"

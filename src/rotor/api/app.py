@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 import secrets
 from collections.abc import AsyncIterator
@@ -30,14 +31,18 @@ from rotor.api.native import audit as audit_routes
 from rotor.api.native import events as event_routes
 from rotor.api.native import metrics as metric_routes
 from rotor.api.native import nodes as node_routes
+from rotor.api.native import notifications as notification_routes
 from rotor.api.native import secrets as secret_routes
 from rotor.api.native import status as status_routes
 from rotor.api.native.endpoint import NativeEndpoint, is_native_request
 from rotor.api.throttle import Throttle
+from rotor.clock import utcnow
+from rotor.notifications.sender import Sender
+from rotor.rotation import status
 from rotor.rotation.engine import Engine
 from rotor.rotation.scheduler import Scheduler
 from rotor.settings import Settings
-from rotor.store import deletion, nodes, principals
+from rotor.store import deletion, events, nodes, principals
 from rotor.store.database import Store
 
 log = logging.getLogger("rotor.api")
@@ -137,16 +142,15 @@ def create_app(settings: Settings, store: Store | None = None, *, api_url: str =
             nodes.register, store, instance, version=rotor.__version__, url=api_url
         )
         audit.start()
-        purger = asyncio.create_task(_purge_forever(store, settings.purge_interval_seconds))
+        purger = asyncio.create_task(_purge_forever(store, settings))
         metrics.BUILD.labels(rotor.__version__).set(1)
-        heartbeat = asyncio.create_task(
-            _beat_forever(store, instance, settings.heartbeat_seconds, audit)
-        )
+        heartbeat = asyncio.create_task(_beat_forever(store, settings, instance, audit))
+        sender = asyncio.create_task(Sender(store, settings, instance).run_forever())
         scheduler.start()
         try:
             yield
         finally:
-            for task in (purger, heartbeat):
+            for task in (purger, heartbeat, sender):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
@@ -214,6 +218,7 @@ def create_app(settings: Settings, store: Store | None = None, *, api_url: str =
     app.include_router(status_routes.router)
     app.include_router(event_routes.router)
     app.include_router(metric_routes.router)
+    app.include_router(notification_routes.router)
     app.include_router(docs.router)
     # Where each request goes, in one place: the front door (outermost, in front of the
     # framework's own middleware) hands a dialect's request to its endpoint, which
@@ -238,10 +243,11 @@ def create_app(settings: Settings, store: Store | None = None, *, api_url: str =
     )
 
 
-async def _beat_forever(store: Store, instance: str, interval: float, audit: AuditLog) -> None:
-    """Record this node's heartbeat, and sample the gauges of this process, every beat."""
+async def _beat_forever(store: Store, settings: Settings, instance: str, audit: AuditLog) -> None:
+    """Record this node's heartbeat, sample the gauges of this process, and note the
+    rotations that became overdue, every beat."""
     while True:
-        await asyncio.sleep(interval)
+        await asyncio.sleep(settings.heartbeat_seconds)
         metrics.AUDIT_QUEUE.set(audit.pending)
         in_use, idle = store.pool_connections()
         metrics.STORE_CONNECTIONS.labels("in_use").set(in_use)
@@ -252,13 +258,26 @@ async def _beat_forever(store: Store, instance: str, interval: float, audit: Aud
             log.warning("could not record this node's heartbeat: the store is unavailable")
         except Exception:
             log.exception("heartbeat failed; will try again")
+        try:
+            noted = await asyncio.to_thread(
+                status.notice_overdue, store, utcnow(), settings.overdue_grace_timedelta
+            )
+        except errors.ServiceUnavailable:
+            noted = []
+        except Exception:
+            log.exception("looking for overdue rotations failed; will try again")
+            noted = []
+        for name in noted:
+            log.warning("the rotation of secret %s is overdue: due and not started", name)
 
 
-async def _purge_forever(store: Store, interval: int) -> None:
+async def _purge_forever(store: Store, settings: Settings) -> None:
+    retention = dt.timedelta(days=settings.event_retention_days)
     while True:
         try:
             await asyncio.to_thread(deletion.purge, store)
             await asyncio.to_thread(principals.delete_expired_access_keys, store)
+            await asyncio.to_thread(events.prune, store, utcnow() - retention)
         except Exception:
             log.exception("purge failed; will try again")
-        await asyncio.sleep(interval)
+        await asyncio.sleep(settings.purge_interval_seconds)

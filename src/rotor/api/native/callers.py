@@ -61,12 +61,15 @@ async def caller(
     return identity
 
 
+def secret_pattern(request: Request, name: str) -> str:
+    """The resource name of a secret (or, with ``*`` in ``name``, of secrets) here."""
+    settings = request.app.state.settings
+    return secret_resource(name, region=settings.region, account=settings.account_id)
+
+
 def allowed(request: Request, action: str, *, secret: str) -> bool:
     identity: Identity = request.scope["rotor.identity"]
-    settings = request.app.state.settings
-    return identity.allows(
-        action, secret_resource(secret, region=settings.region, account=settings.account_id)
-    )
+    return identity.allows(action, secret_pattern(request, secret))
 
 
 def authorize(
