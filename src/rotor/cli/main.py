@@ -23,6 +23,7 @@ from rotor.cli import (
     audit,
     functions,
     nodes,
+    notifications,
     offline,
     passwords,
     render,
@@ -88,6 +89,7 @@ app.add_typer(nodes.app, name="node", rich_help_panel="Server")
 app.add_typer(secrets.app, name="secret", rich_help_panel="Client")
 app.command("password", rich_help_panel="Client")(passwords.password)
 app.add_typer(rotation.app, name="rotation", rich_help_panel="Client")
+app.add_typer(notifications.app, name="notification", rich_help_panel="Client")
 app.command("rotate", rich_help_panel="Client", epilog=rotate.EXIT_CODES_EPILOG)(rotate.run)
 app.command("status", rich_help_panel="Client", epilog=status.EXIT_CODES_EPILOG)(status.run)
 app.add_typer(functions.app, name="function", rich_help_panel="Access control")

@@ -42,6 +42,12 @@ from rotor.client._models import (
     SecretValue,
     VersionInfo,
 )
+from rotor.client._notification_models import (
+    DELIVERY_STATES,
+    Delivery,
+    NewNotification,
+    Notification,
+)
 from rotor.client._operations_secrets import PasswordOptions
 from rotor.client._retries import DEFAULT_RETRY, Retry
 from rotor.client._status_models import RotationStatus, SecretRotationStatus
@@ -52,6 +58,7 @@ __all__ = [
     "AUDIT_OUTCOMES",
     "DEFAULT_RETRY",
     "DEFAULT_TIMEOUT",
+    "DELIVERY_STATES",
     "ROTATION_STATUSES",
     "AccessKey",
     "AsyncClient",
@@ -63,11 +70,14 @@ __all__ = [
     "ConfiguredRotation",
     "Credentials",
     "DatabaseCredentials",
+    "Delivery",
     "DryRun",
     "Event",
     "EventBatch",
     "NewAccessKey",
+    "NewNotification",
     "Node",
+    "Notification",
     "Page",
     "PasswordOptions",
     "Policy",

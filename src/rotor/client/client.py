@@ -3,7 +3,7 @@
 Both are thin I/O shells around one core. Every API operation is defined once,
 as a function of :mod:`rotor.client._operations_secrets`,
 :mod:`rotor.client._operations_rotation`, :mod:`rotor.client._operations_access`,
-:mod:`rotor.client._operations_events`
+:mod:`rotor.client._operations_events` or :mod:`rotor.client._operations_notifications`
 that returns what to run (a :class:`_calls.Call`, :data:`_calls.Pages` or a
 :class:`_calls.Poll`); :class:`_BaseClient` names each one once, and
 :mod:`rotor.client._binding` makes it a method that returns its result here and a
@@ -30,6 +30,7 @@ from rotor.client import (
     _connection,
     _operations_access,
     _operations_events,
+    _operations_notifications,
     _operations_rotation,
     _operations_secrets,
     _retries,
@@ -105,6 +106,16 @@ class _BaseClient(abc.ABC, Generic[TransportT]):
 
     # -- the event log -------------------------------------------------------------------------
     list_events = operation(_operations_events.list_events)
+
+    # -- notifications and their deliveries ----------------------------------------------------
+    create_notification = operation(_operations_notifications.create_notification)
+    list_notifications = operation(_operations_notifications.list_notifications)
+    get_notification = operation(_operations_notifications.get_notification)
+    delete_notification = operation(_operations_notifications.delete_notification)
+    retry_notification = operation(_operations_notifications.retry_notification)
+    list_deliveries = operation(_operations_notifications.list_deliveries)
+    iter_deliveries = paginated(_operations_notifications.iter_deliveries)
+    retry_delivery = operation(_operations_notifications.retry_delivery)
 
     def __init__(
         self,
