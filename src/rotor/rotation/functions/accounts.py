@@ -7,7 +7,7 @@ that was Current keeps working until the rotation after next.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from rotor import errors
@@ -15,15 +15,24 @@ from rotor import errors
 SUFFIX = "_rt"
 
 
-def alternate_name(name: str, *, max_length: int) -> str:
-    """The other account of the pair: add ``_rt``, or strip it when present."""
+def alternate_name(
+    name: str,
+    *,
+    max_length: int,
+    measure: Callable[[str], int] = len,
+    unit: str = "characters",
+) -> str:
+    """The other account of the pair: add ``_rt``, or strip it when present.
+
+    ``measure`` is how the server counts a name's length (``unit`` names it in the error):
+    characters for MySQL, bytes for PostgreSQL's 63-byte identifiers."""
     if name.endswith(SUFFIX) and len(name) > len(SUFFIX):
         return name[: -len(SUFFIX)]
     other = name + SUFFIX
-    if len(other) > max_length:
+    if measure(other) > max_length:
         raise errors.InvalidParameter(
-            f"account name {name!r} is too long to rotate: {other!r} would have {len(other)} "
-            f"characters, and the server allows {max_length}"
+            f"account name {name!r} is too long to rotate: {other!r} would have "
+            f"{measure(other)} {unit}, and the server allows {max_length}"
         )
     return other
 
