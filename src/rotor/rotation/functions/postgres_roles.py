@@ -101,7 +101,8 @@ SELECT 'ROUTINE',
  WHERE a.grantee = %(role)s
 """
 _DEFAULTS_QUERY = """
-SELECT format('%%I', o.rolname), COALESCE(format('%%I', n.nspname), ''), d.defaclobjtype::text,
+SELECT format('%%I', o.rolname),
+       CASE WHEN n.nspname IS NULL THEN '' ELSE format('%%I', n.nspname) END, d.defaclobjtype::text,
        a.privilege_type, a.is_grantable
   FROM pg_default_acl d JOIN pg_roles o ON o.oid = d.defaclrole
   LEFT JOIN pg_namespace n ON n.oid = d.defaclnamespace, aclexplode(d.defaclacl) a
