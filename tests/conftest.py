@@ -18,6 +18,7 @@ pytest_plugins = [
     "tests.services.mariadb",
     "tests.services.server",
     "tests.services.cloud_sdk",
+    "tests.services.webhook_receiver",
 ]
 
 

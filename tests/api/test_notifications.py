@@ -20,15 +20,10 @@ from tests.cli.conftest import run_cli
 from tests.nodes.conftest import json_of, wait_until
 from tests.rotation.mysql.support import Database, unique_name
 from tests.services.mariadb import MariaDBServer
-from tests.services.server import RunningServer, start_server, stop_server
-from tests.services.webhook_receiver import Receiver
+from tests.services.server import RunningServer, running_server, start_server, stop_server
+from tests.services.webhook_receiver import DELIVERING, Receiver
 
-FAST = {
-    "ROTOR_ROTATION_RETRY_SECONDS": "0.1",
-    "ROTOR_HEARTBEAT_SECONDS": "0.2",
-    "ROTOR_NOTIFICATION_RETRY_SECONDS": "0.2",
-    "ROTOR_NOTIFICATION_ALLOWED_TARGETS": "127.0.0.1",
-}
+FAST = {**DELIVERING, "ROTOR_ROTATION_RETRY_SECONDS": "0.1", "ROTOR_HEARTBEAT_SECONDS": "0.2"}
 
 
 def admin(server: RunningServer) -> httpx.Client:
@@ -71,20 +66,8 @@ def deliveries(http: httpx.Client, **query: str) -> list[dict[str, Any]]:
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[RunningServer]:
-    started = start_server(tmp_path / "data", env=FAST)
-    try:
+    with running_server(tmp_path / "data", env=FAST) as started:
         yield started
-    finally:
-        stop_server(started)
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    running = Receiver().start()
-    try:
-        yield running
-    finally:
-        running.stop()
 
 
 # -- who may subscribe, and to what ---------------------------------------------------------

@@ -15,15 +15,12 @@ import pytest
 import rotor.client
 from rotor import errors
 from tests.nodes.conftest import wait_until
-from tests.services.server import RunningServer, start_server, stop_server
-from tests.services.webhook_receiver import Receiver
+from tests.services.server import RunningServer, running_server
+from tests.services.webhook_receiver import DELIVERING, Receiver
 
 # A receiver on 127.0.0.1 over plain http, one attempt per delivery, quick retries.
-DELIVERING = {
-    "ROTOR_NOTIFICATION_ALLOWED_TARGETS": "127.0.0.1",
-    "ROTOR_NOTIFICATION_RETRY_SECONDS": "0.2",
-    "ROTOR_NOTIFICATION_ATTEMPTS": "1",
-}
+#: One attempt: a failed delivery is listed as failed at once.
+ONE_ATTEMPT = {**DELIVERING, "ROTOR_NOTIFICATION_ATTEMPTS": "1"}
 # Nothing is ever sent there: each subscription of the shared server has a prefix no
 # secret has.
 NOWHERE = "https://hooks.example.com/rotor"
@@ -36,20 +33,8 @@ def prefix() -> str:
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[RunningServer]:
-    started = start_server(tmp_path / "data", env=DELIVERING)
-    try:
+    with running_server(tmp_path / "data", env=ONE_ATTEMPT) as started:
         yield started
-    finally:
-        stop_server(started)
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    running = Receiver().start()
-    try:
-        yield running
-    finally:
-        running.stop()
 
 
 def test_a_subscription_is_created_listed_shown_and_deleted(

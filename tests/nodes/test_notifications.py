@@ -8,12 +8,8 @@ from collections.abc import Callable
 from typing import Any
 
 from tests.nodes.conftest import Cluster, admin_http, json_of, wait_until
-from tests.services.webhook_receiver import Receiver
+from tests.services.webhook_receiver import DELIVERING, Receiver
 
-ENV = {
-    "ROTOR_NOTIFICATION_ALLOWED_TARGETS": "127.0.0.1",
-    "ROTOR_NOTIFICATION_RETRY_SECONDS": "0.2",
-}
 COUNT = 40
 
 
@@ -22,7 +18,7 @@ def test_each_event_is_delivered_once_by_one_of_three_nodes(
 ) -> None:
     receiver = Receiver().start()
     try:
-        cluster = make_cluster(3, env=ENV)
+        cluster = make_cluster(3, env=DELIVERING)
         first, *others = cluster.nodes
         with admin_http(first) as http:
             hook = json_of(

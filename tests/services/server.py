@@ -212,6 +212,18 @@ def _terminate(process: subprocess.Popen[bytes]) -> None:
         process.wait(STOP_TIMEOUT)
 
 
+@contextlib.contextmanager
+def running_server(
+    data_dir: Path, *, env: Mapping[str, str] | None = None
+) -> Iterator[RunningServer]:
+    """A server of a test's own (:func:`start_server`), stopped on exit."""
+    server = start_server(data_dir, env=env)
+    try:
+        yield server
+    finally:
+        stop_server(server)
+
+
 def stop_server(server: RunningServer) -> int:
     """Stop a server (SIGTERM, then SIGKILL after a grace period); returns its exit status."""
     _terminate(server.process)

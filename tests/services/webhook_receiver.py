@@ -1,4 +1,5 @@
-"""A real local HTTP server that receives notifications, for the notification tests.
+"""A real local HTTP server that receives notifications, for the notification tests (a
+pytest plugin: the ``receiver`` fixture).
 
 It records every POST (headers, body) and answers with a status the test chooses (and a
 ``Location`` for a redirect). It can be stopped and started again on the same port, to
@@ -13,9 +14,18 @@ import http.server
 import json
 import socket
 import threading
+from collections.abc import Iterator
 from typing import Any
 
+import pytest
 from standardwebhooks.webhooks import Webhook
+
+#: Server settings under which notifications reach a :class:`Receiver`: its address
+#: allowed, and retries quick.
+DELIVERING = {
+    "ROTOR_NOTIFICATION_ALLOWED_TARGETS": "127.0.0.1",
+    "ROTOR_NOTIFICATION_RETRY_SECONDS": "0.2",
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -115,3 +125,13 @@ class Receiver:
         if not found:
             raise AssertionError(f"no {event_type} notification within {timeout:.0f} s")
         return found[0]
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A started :class:`Receiver`, stopped after the test."""
+    running = Receiver().start()
+    try:
+        yield running
+    finally:
+        running.stop()
