@@ -333,6 +333,10 @@ def test_a_redirect_is_never_followed_and_a_failed_delivery_can_be_retried(tmp_p
             assert done[0]["last_status"] == 204
             retried_all = http.post(f"/v1/notifications/{hook['id']}:retry")
             assert json_of(retried_all) == {"retried": 0}
+            scraped = http.get("/metrics").text
+        # Each attempt counted by its outcome: retried, then failed, then delivered.
+        for outcome in ("retried", "failed", "delivered"):
+            assert f'rotor_notification_deliveries_total{{outcome="{outcome}"}} 1.0' in scraped
         assert len(receiver.received) == 3
         assert receiver.received[-1].verified(hook["secret"])["data"]["secret"] == "redirect/me"
         assert elsewhere.received == []
