@@ -31,7 +31,7 @@ import threading
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Protocol, TypeVar
 
-from rotor import errors, ssl_field
+from rotor import endpoint_field, errors, ssl_field
 from rotor.client._closing import ClosesOnExit
 from rotor.client.client import Client
 
@@ -87,9 +87,9 @@ class DatabaseLogin:
         password = value.get("AccountPassword")
         if not isinstance(password, str):
             raise errors.InvalidParameter(f"{what}: field 'AccountPassword' must be a string")
-        host, port = _split_endpoint(value["Endpoint"].strip(), what)
+        host, port = endpoint_field.split_host_port(value["Endpoint"].strip(), what)
         if value.get("Port") is not None:
-            given = _port(value["Port"], what)
+            given = endpoint_field.port_of(value["Port"], what)
             if port is not None and port != given:
                 raise errors.InvalidParameter(
                     f"{what}: 'Endpoint' names port {port} but 'Port' is {given}"
@@ -107,26 +107,6 @@ class DatabaseLogin:
             database=database or None,
             ssl=ssl_field.requested(value, what),
         )
-
-
-def _split_endpoint(text: str, what: str) -> tuple[str, int | None]:
-    if text.startswith("["):
-        host, _, rest = text[1:].partition("]")
-        if rest and not rest.startswith(":"):
-            raise errors.InvalidParameter(f"{what}: field 'Endpoint' is not a host name")
-        return host, _port(rest[1:], what) if rest else None
-    if text.count(":") == 1:
-        host, _, port = text.partition(":")
-        return host, _port(port, what)
-    return text, None
-
-
-def _port(value: object, what: str) -> int:
-    if isinstance(value, str) and value.strip().isdigit():
-        value = int(value.strip())
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 65536:
-        raise errors.InvalidParameter(f"{what}: field 'Port' must be a port number (1-65535)")
-    return value
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

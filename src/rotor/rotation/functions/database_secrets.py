@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
-from rotor import errors
+from rotor import endpoint_field, errors
 from rotor import ssl_field as tls
 
 #: Logins with new credentials are retried: some servers apply a change with a delay.
@@ -63,10 +63,10 @@ class Endpoint:
         raw = secret.get("Endpoint")
         if not isinstance(raw, str) or not raw.strip():
             raise errors.InvalidParameter(f"{what}: field 'Endpoint' must be a host name")
-        host, embedded = _split_host_port(raw.strip(), what)
+        host, embedded = endpoint_field.split_host_port(raw.strip(), what)
         port = embedded
         if "Port" in secret and secret["Port"] is not None:
-            port = _port_of(secret["Port"], what)
+            port = endpoint_field.port_of(secret["Port"], what)
             if embedded is not None and embedded != port:
                 raise errors.InvalidParameter(
                     f"{what}: 'Endpoint' names port {embedded} but 'Port' is {port}"
@@ -76,26 +76,6 @@ class Endpoint:
     def __str__(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"{host}:{self.port}"
-
-
-def _split_host_port(text: str, what: str) -> tuple[str, int | None]:
-    if text.startswith("["):
-        host, _, rest = text[1:].partition("]")
-        if rest and not rest.startswith(":"):
-            raise errors.InvalidParameter(f"{what}: field 'Endpoint' is not a host name")
-        return host, _port_of(rest[1:], what) if rest else None
-    if text.count(":") == 1:
-        host, _, port = text.partition(":")
-        return host, _port_of(port, what)
-    return text, None
-
-
-def _port_of(value: object, what: str) -> int:
-    if isinstance(value, str) and value.strip().isdigit():
-        value = int(value.strip())
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 65536:
-        raise errors.InvalidParameter(f"{what}: field 'Port' must be a port number (1-65535)")
-    return value
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
