@@ -11,6 +11,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from rotor.rotation import configuration
 from rotor.rotation.engine import Engine
 from rotor.store import rotation_configs, rotations, secrets, versions
 from rotor.store.rotations import Rotation, Status
@@ -94,6 +95,8 @@ class App:
     master: str
     db: Database
     engine: Engine
+    #: What configuring it did, when it was configured with a dry run.
+    configured: configuration.Configured | None = None
 
     def value(self, **lookup: Any) -> dict[str, Any]:
         raw = versions.get_value(self.engine.store, self.name, **lookup).value
@@ -129,7 +132,11 @@ def make_app(
     value: str | None = None,
     parameters: dict[str, Any] | None = None,
     create_role: bool = True,
+    dry_run: bool = False,
 ) -> App:
+    """A role on ``db`` (unless told not to), its secrets, and its rotation configured:
+    with ``dry_run`` as ``rotor rotation configure`` does it (enabled without rotating
+    now, so the function's dry run runs first and a failure stores nothing)."""
     account = account or unique_name("app")
     if create_role:
         db.create_role(account, password)
@@ -144,6 +151,24 @@ def make_app(
         alternating = function == "postgres-alternating"
         value = db.secret(account, password, master=master if alternating else None)
     secrets.create_secret(engine.store, name=name, value=value, version_id="v0")
+    if dry_run:
+        configured = configuration.configure(
+            engine,
+            name,
+            configuration.RotationRequest(
+                function=function, parameters=parameters or {}, rotate_now=False
+            ),
+            identity=admin_identity(engine.store),
+        )
+        return App(
+            name=name,
+            account=account,
+            password=password,
+            master=master,
+            db=db,
+            engine=engine,
+            configured=configured,
+        )
     rotation_configs.put_config(
         engine.store,
         name,

@@ -16,7 +16,9 @@ What a role holds (:class:`RoleState`, read from the catalogs):
 lists the statements that make the other hold exactly the same; what the other holds
 and the current one does not is revoked. Before any statement, it checks that the
 master may run them (CREATEROLE, superuser for SUPERUSER/REPLICATION/BYPASSRLS, each
-membership, each grant WITH GRANT OPTION) and refuses naming everything missing.
+membership, each grant WITH GRANT OPTION, membership in each owner whose default
+privileges are copied) and refuses naming everything missing, with the statement that
+grants it.
 :func:`apply_copy` runs the plan and the password change in one transaction, so a
 statement the server refuses leaves nothing half done (PostgreSQL's role DDL is
 transactional). Grants on columns and large objects are not copied.
@@ -370,7 +372,23 @@ def missing_authority(
             (master, oid, privilege),
         ).fetchone()
         if not (row and row[0]):
-            lacks.append(f"{grant.privilege} ON {grant.kind} {grant.target} WITH GRANT OPTION")
+            on = f"{grant.privilege} ON {grant.kind} {grant.target}"
+            lacks.append(f"{on} WITH GRANT OPTION (GRANT {on} TO {quoted} WITH GRANT OPTION)")
+    owners = {default.owner for default in current.defaults}
+    if other is not None:
+        owners |= {default.owner for default in other.defaults}
+    for owner in sorted(owners):
+        # ALTER DEFAULT PRIVILEGES FOR ROLE owner: only a member of owner may.
+        row = conn.execute(
+            "SELECT pg_has_role(%s, o.oid, 'MEMBER') FROM pg_roles o "
+            "WHERE format('%%I', o.rolname) = %s",
+            (master, owner),
+        ).fetchone()
+        if not (row and row[0]):
+            lacks.append(
+                f"membership in {owner}, to copy the default privileges of objects it "
+                f"creates (GRANT {owner} TO {quoted})"
+            )
     return lacks
 
 
