@@ -176,7 +176,9 @@ def _run(argv: Sequence[str], cwd: Path, what: str) -> None:
 class _PostgresProcess:
     """One postgres process in the foreground (so an early exit is noticed at once)."""
 
-    def __init__(self, bin_dir: Path, workdir: Path, port: int) -> None:
+    def __init__(
+        self, bin_dir: Path, workdir: Path, port: int, extra: dict[str, str] | None = None
+    ) -> None:
         self.bin_dir = bin_dir
         self.workdir = workdir
         self.data_dir = workdir / "data"
@@ -188,6 +190,7 @@ class _PostgresProcess:
             "listen_addresses": HOST,
             "port": str(port),
             "unix_socket_directories": str(workdir),
+            **(extra or {}),
         }
         for name, value in settings.items():
             argv += ["-c", f"{name}={value}"]
@@ -310,8 +313,9 @@ def initdb(bin_dir: Path, workdir: Path, password: str) -> None:
 
 
 @contextlib.contextmanager
-def run_postgres_server() -> Iterator[PostgresServer]:
-    """Initialise, start, and finally stop and delete a throwaway PostgreSQL server."""
+def run_postgres_server(settings: dict[str, str] | None = None) -> Iterator[PostgresServer]:
+    """Initialise, start, and finally stop and delete a throwaway PostgreSQL server
+    (``settings``: more ``-c name=value`` of its command line)."""
     bin_dir = find_postgres_bin_dir()
     workdir = Path(tempfile.mkdtemp(prefix="rotor-pg-", dir=TMP_DIR))
     process: _PostgresProcess | None = None
@@ -320,7 +324,7 @@ def run_postgres_server() -> Iterator[PostgresServer]:
         initdb(bin_dir, workdir, password)
         version: str | None = None
         for _attempt in range(PORT_ATTEMPTS):
-            process = _PostgresProcess(bin_dir, workdir, _free_port())
+            process = _PostgresProcess(bin_dir, workdir, _free_port(), settings)
             version = _wait_until_ready(process, password)
             if version is not None:
                 break

@@ -133,10 +133,12 @@ def make_app(
     parameters: dict[str, Any] | None = None,
     create_role: bool = True,
     dry_run: bool = False,
+    fields: dict[str, Any] | None = None,
 ) -> App:
     """A role on ``db`` (unless told not to), its secrets, and its rotation configured:
     with ``dry_run`` as ``rotor rotation configure`` does it (enabled without rotating
-    now, so the function's dry run runs first and a failure stores nothing)."""
+    now, so the function's dry run runs first and a failure stores nothing). ``fields``
+    go into the default app and master secrets (e.g. ``SSL``)."""
     account = account or unique_name("app")
     if create_role:
         db.create_role(account, password)
@@ -145,11 +147,13 @@ def make_app(
     secrets.create_secret(
         engine.store,
         name=master,
-        value=master_value or db.secret(db.server.user, db.server.password),
+        value=master_value or db.secret(db.server.user, db.server.password, **(fields or {})),
     )
     if value is None:
         alternating = function == "postgres-alternating"
-        value = db.secret(account, password, master=master if alternating else None)
+        value = db.secret(
+            account, password, master=master if alternating else None, **(fields or {})
+        )
     secrets.create_secret(engine.store, name=name, value=value, version_id="v0")
     if dry_run:
         configured = configuration.configure(
