@@ -10,8 +10,8 @@ language:
   ``rotor`` on PATH, ``.venv`` and ``scripts`` linked into it, and ``ROTOR_URL``,
   ``ROTOR_ACCESS_KEY_ID`` and ``ROTOR_ACCESS_KEY_SECRET`` naming that server and its admin:
   a page works from its own first block, as a reader who opens only that page runs it. A
-  page that needs MariaDB starts it with ``./scripts/try-mariadb``, as it says; it is
-  stopped after the page.
+  page that needs MariaDB or PostgreSQL starts it with ``./scripts/try-mariadb`` or
+  ``./scripts/try-postgres``, as it says; it is stopped after the page.
 - Blocks that are not commands (``json``, ``yaml``, ``text``, ``nginx``, ``toml``) are data
   or output; each document's are reported as one skip listing their lines.
 - A block that cannot run here carries ``<!-- skip: next "reason" -->`` (Sybil's skip
@@ -284,15 +284,16 @@ def workspace(tmp_path: Path) -> Iterator[Workspace]:
     try:
         yield Workspace(path=tmp_path, server=server, env=env)
     finally:
-        if (tmp_path / "rotor-data" / "try-mariadb").exists():
-            subprocess.run(
-                ["./scripts/try-mariadb", "stop"],
-                cwd=tmp_path,
-                env=env,
-                capture_output=True,
-                timeout=90,
-                check=False,
-            )
+        for service in ("try-mariadb", "try-postgres"):
+            if (tmp_path / "rotor-data" / service).exists():
+                subprocess.run(
+                    [f"./scripts/{service}", "stop"],
+                    cwd=tmp_path,
+                    env=env,
+                    capture_output=True,
+                    timeout=90,
+                    check=False,
+                )
         stop_server(server)
 
 
