@@ -44,9 +44,7 @@ defaults to ``/@"'\\``), and the TLS settings of :mod:`mysql_connections`.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
-import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -54,6 +52,7 @@ from rotor import errors
 from rotor.rotation.functions import (
     accounts,
     database_secrets,
+    database_steps,
     generated,
     mysql_accounts,
     mysql_authority,
@@ -61,126 +60,52 @@ from rotor.rotation.functions import (
 )
 from rotor.rotation.functions.base import (
     InvocationContext,
-    options_of,
-    parse_json_object,
     step_of,
-    version_of,
 )
+from rotor.rotation.functions.database_steps import DatabaseSecret
 from rotor.rotation.functions.mysql_connections import (
     DEFAULT_PORT,
     Connector,
-    Endpoint,
     Login,
     ServerVersion,
-    TlsMode,
     TlsSettings,
     check_tls_configuration,
     current_user,
     read_version,
 )
 from rotor.rotation.functions.mysql_statements import run_statement
-from rotor.store import passwords, stages
 
 if TYPE_CHECKING:
     from rotor.rotation.functions.mysql_connections import Connection
 
 DEFAULT_EXCLUDED_CHARACTERS = "/@\"'\\"
-_REQUIRED = {"Endpoint": str, "AccountName": str, "AccountPassword": str}
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
-class DatabaseSecret:
-    """A parsed user or master secret."""
-
-    value: dict[str, Any] = dataclasses.field(repr=False)
-    #: The name of the secret it is a value of (for messages).
-    secret: str
-    endpoint: Endpoint
-    account: str
-    password: str = dataclasses.field(repr=False)
-    database: str | None
-    tls: TlsMode
-    master_secret: str | None
-
-    @classmethod
-    def parse(
-        cls, raw: str | bytes, what: str, *, secret: str, master_field: bool = False
-    ) -> DatabaseSecret:
-        value = parse_json_object(raw, what)
-        fields: dict[str, type] = dict(_REQUIRED)
-        if master_field:
-            fields["MasterSecret"] = str
-        accounts.require_fields(value, fields, what)
-        if not value["AccountName"]:
-            raise errors.InvalidParameter(f"{what}: field 'AccountName' is empty")
-        database = value.get("DBName")
-        if database is not None and not isinstance(database, str):
-            raise errors.InvalidParameter(f"{what}: field 'DBName' has the wrong type")
-        return cls(
-            value=value,
-            secret=secret,
-            endpoint=Endpoint.of(value, what, default_port=DEFAULT_PORT),
-            account=value["AccountName"],
-            password=value["AccountPassword"],
-            database=database or None,
-            tls=TlsMode.of(value, what),
-            master_secret=value.get("MasterSecret"),
-        )
-
-    def login(self, label: str, *, database: bool = True) -> Login:
-        """A login as this account; ``label`` ("the Current credentials") names it in errors,
-        with the name of the secret."""
-        return Login(
-            endpoint=self.endpoint,
-            user=self.account,
-            password=self.password,
-            database=self.database if database else None,
-            tls=self.tls,
-            label=f"{label} of secret {self.secret!r}",
-        )
+def _login(secret: DatabaseSecret, label: str, *, database: bool = True) -> Login:
+    """A login as ``secret``'s account; ``label`` ("the Current credentials") names it in
+    errors, with the name of the secret."""
+    return Login(
+        endpoint=secret.endpoint,
+        user=secret.account,
+        password=secret.password,
+        database=secret.database if database else None,
+        tls=secret.tls,
+        label=f"{label} of secret {secret.secret!r}",
+    )
 
 
-class _Step:
+class _Step(database_steps.Steps):
     """What every step of both functions works with."""
 
+    DEFAULT_PORT = DEFAULT_PORT
+    EXCLUDED_CHARACTERS = DEFAULT_EXCLUDED_CHARACTERS
+
     def __init__(self, event: dict[str, Any], context: InvocationContext) -> None:
-        self.context = context
-        self.access = context.secrets
-        self.name = context.secrets.secret_name
-        self.version = version_of(event, context)
-        self.options = options_of(event, context)
+        super().__init__(event, context)
         self.connector = Connector(TlsSettings.of(self.options), context.log)
 
-    def current(self, *, master_field: bool) -> DatabaseSecret:
-        return self._parse("Current", master_field, stage=stages.CURRENT)
-
-    def pending(self, *, master_field: bool) -> DatabaseSecret:
-        return self._parse("Pending", master_field, version_id=self.version)
-
-    def _parse(self, label: str, master_field: bool, **where: str) -> DatabaseSecret:
-        value = self.access.get_value(self.name, **where)
-        return DatabaseSecret.parse(
-            value.value,
-            f"the {label} value of secret {self.name!r}",
-            secret=self.name,
-            master_field=master_field,
-        )
-
-    def put_new(self, current: DatabaseSecret, account: str) -> None:
-        options = {"ExcludeCharacters": DEFAULT_EXCLUDED_CHARACTERS, **self.options}
-        password = passwords.generate_password(**generated.password_policy(options))
-        value = {**current.value, "AccountName": account, "AccountPassword": password}
-        self.access.put_pending(self.name, json.dumps(value), self.version)
-
-    def exists(self) -> bool:
-        return self.access.find_value(self.name, version_id=self.version) is not None
-
-    def same_endpoint(self, current: DatabaseSecret, other: DatabaseSecret, what: str) -> None:
-        if other.endpoint != current.endpoint:
-            raise errors.InvalidParameter(
-                f"{what} is for another server than the Current value: its Endpoint and "
-                f"Port give {other.endpoint}, not {current.endpoint}"
-            )
+    def logs_in(self, secret: DatabaseSecret, label: str) -> bool:
+        return self.connector.logs_in(_login(secret, label))
 
     def prove_login(self, login: Login) -> None:
         """Log in (retrying a refusal with backoff), check the account, run a query."""
@@ -196,9 +121,6 @@ class _Step:
                 cursor.execute("SELECT 1")
                 if cursor.fetchone() != (1,):
                     raise errors.FunctionFailed("the test query returned a wrong result")
-
-    def end(self) -> None:
-        self.access.finish(self.name, self.version, expected_current=self.context.expected_current)
 
 
 class _Checked:
@@ -239,7 +161,7 @@ class MySQLAlternating(_Checked):
         if step.exists():
             return
         current = step.current(master_field=True)
-        with step.connector.connect(current.login("the Current credentials")) as conn:
+        with step.connector.connect(_login(current, "the Current credentials")) as conn:
             server = read_version(conn)
         other = accounts.alternate_name(current.account, max_length=server.max_user_name_length)
         step.put_new(current, other)
@@ -248,12 +170,14 @@ class MySQLAlternating(_Checked):
     def _set(self, step: _Step) -> None:
         current = step.current(master_field=True)
         pending = step.pending(master_field=True)
-        self._check_pair(step, current, pending)
-        if step.connector.logs_in(pending.login("the Pending credentials")):
+        step.check_pair(current, pending)
+        if step.connector.logs_in(_login(pending, "the Pending credentials")):
             step.context.log(f"set: {pending.account!r} already logs in with the new password")
             return
-        master = self._master(step, current, pending)
-        with step.connector.connect(master.login("the master credentials", database=False)) as conn:
+        master = step.master(current, pending)
+        with step.connector.connect(
+            _login(master, "the master credentials", database=False)
+        ) as conn:
             plan = self._plan(conn, master, current, pending)
             try:
                 mysql_accounts.apply_copy(conn, plan, pending.password, step.context.log)
@@ -265,11 +189,11 @@ class MySQLAlternating(_Checked):
     def _test(self, step: _Step) -> None:
         current = step.current(master_field=True)
         pending = step.pending(master_field=True)
-        self._check_pair(step, current, pending)
+        step.check_pair(current, pending)
         if step.context.dry_run:
             # set never ran: check all that set would check, change nothing.
-            master = self._master(step, current, pending)
-            login = master.login("the master credentials", database=False)
+            master = step.master(current, pending)
+            login = _login(master, "the master credentials", database=False)
             with step.connector.connect(login) as conn:
                 plan = self._plan(conn, master, current, pending)
             step.context.log(
@@ -277,9 +201,11 @@ class MySQLAlternating(_Checked):
                 f"copied to {pending.account!r} by {master.account!r} ({plan.server})"
             )
             return
-        step.prove_login(pending.login("the Pending credentials"))
-        master = self._master(step, current, pending, current_must_log_in=False)
-        with step.connector.connect(master.login("the master credentials", database=False)) as conn:
+        step.prove_login(_login(pending, "the Pending credentials"))
+        master = step.master(current, pending, current_must_log_in=False)
+        with step.connector.connect(
+            _login(master, "the master credentials", database=False)
+        ) as conn:
             server = read_version(conn)
             with conn.cursor() as cursor:
                 plan = mysql_accounts.plan_copy(cursor, server, current.account, pending.account)
@@ -293,41 +219,6 @@ class MySQLAlternating(_Checked):
             f"test: {pending.account!r} logs in and holds the same privileges as "
             f"{current.account!r} on {len(plan.hosts)} host(s)"
         )
-
-    def _check_pair(self, step: _Step, current: DatabaseSecret, pending: DatabaseSecret) -> None:
-        if not accounts.is_pair(current.account, pending.account):
-            raise errors.InvalidParameter(
-                f"the Pending account {pending.account!r} is not the other account of the "
-                f"Current one, {current.account!r}; refusing to modify it"
-            )
-        step.same_endpoint(current, pending, "the Pending value")
-
-    def _master(
-        self,
-        step: _Step,
-        current: DatabaseSecret,
-        pending: DatabaseSecret,
-        *,
-        current_must_log_in: bool = True,
-    ) -> DatabaseSecret:
-        """The master secret, once Current is known to log in and the endpoints agree."""
-        if current_must_log_in and not step.connector.logs_in(
-            current.login("the Current credentials")
-        ):
-            raise errors.FunctionFailed(
-                f"the Current credentials of {current.account!r} no longer log in to "
-                f"{current.endpoint}; refusing to change anything"
-            )
-        name = str(current.master_secret)
-        what = f"the master secret {name!r}"
-        raw = step.access.get_value(name, stage=stages.CURRENT).value
-        master = DatabaseSecret.parse(raw, what, secret=name)
-        step.same_endpoint(current, master, what)
-        if master.account in (pending.account, current.account):
-            raise errors.InvalidParameter(
-                f"{what} is for {master.account!r}, one of the accounts being rotated"
-            )
-        return master
 
     def _plan(
         self,
@@ -389,12 +280,12 @@ class MySQLSingleUser(_Checked):
         elif step_name == "test":
             if step.context.dry_run:
                 current = step.current(master_field=False)
-                with step.connector.connect(current.login("the Current credentials")) as conn:
+                with step.connector.connect(_login(current, "the Current credentials")) as conn:
                     server = read_version(conn)
                 step.context.log(f"test: dry run: {current.account!r} logs in ({server})")
             else:
                 pending = step.pending(master_field=False)
-                step.prove_login(pending.login("the Pending credentials"))
+                step.prove_login(_login(pending, "the Pending credentials"))
         else:
             step.end()
         return {"VersionId": step.version}
@@ -408,10 +299,10 @@ class MySQLSingleUser(_Checked):
                 f"{current.account!r}; refusing to modify it"
             )
         step.same_endpoint(current, pending, "the Pending value")
-        if step.connector.logs_in(pending.login("the Pending credentials")):
+        if step.connector.logs_in(_login(pending, "the Pending credentials")):
             step.context.log(f"set: {pending.account!r} already logs in with the new password")
             return
-        with step.connector.connect(current.login("the Current credentials")) as conn:
+        with step.connector.connect(_login(current, "the Current credentials")) as conn:
             server = read_version(conn)
             plugin = mysql_verifiers.own_plugin(conn, server)
             sql, args = own_password_statement(server, plugin, pending.password, current.password)

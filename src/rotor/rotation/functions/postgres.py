@@ -51,37 +51,38 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import functools
-import json
 from collections.abc import Mapping
 from typing import Any
 
 from psycopg import sql
 
 from rotor import errors
-from rotor.rotation.functions import accounts, database_secrets, generated, postgres_roles
+from rotor.rotation.functions import (
+    accounts,
+    database_secrets,
+    database_steps,
+    generated,
+    postgres_roles,
+)
 from rotor.rotation.functions.base import (
     InvocationContext,
-    options_of,
-    parse_json_object,
     step_of,
-    version_of,
 )
-from rotor.rotation.functions.database_secrets import Endpoint, TlsMode, TlsSettings
+from rotor.rotation.functions.database_secrets import TlsMode, TlsSettings
+from rotor.rotation.functions.database_steps import DatabaseSecret
 from rotor.rotation.functions.postgres_connections import (
+    ALIASES,
     DEFAULT_DATABASE,
     DEFAULT_PORT,
     MAX_IDENTIFIER_BYTES,
     Connection,
     Connector,
     Login,
-    canonical,
     libpq_ssl_mode,
     server_version,
     session_user,
-    spelled,
     ssl_mode_of,
 )
-from rotor.store import passwords, stages
 
 #: ``:`` and ``\\`` break .pgpass lines, ``/ @ : ' "`` connection URIs and strings,
 #: whitespace keyword/value connection strings.
@@ -89,64 +90,15 @@ DEFAULT_EXCLUDED_CHARACTERS = ":/@'\"\\ \t\n"
 _REQUIRED = {"Endpoint": str, "AccountName": str, "AccountPassword": str}
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
-class DatabaseSecret:
-    """A parsed user or master secret."""
-
-    #: The value as stored (aliases as given).
-    value: dict[str, Any] = dataclasses.field(repr=False)
-    secret: str
-    endpoint: Endpoint
-    account: str
-    password: str = dataclasses.field(repr=False)
-    database: str
-    tls: TlsMode
-    master_secret: str | None
-
-    @classmethod
-    def parse(
-        cls, raw: str | bytes, what: str, *, secret: str, master_field: bool = False
-    ) -> DatabaseSecret:
-        stored = parse_json_object(raw, what)
-        value = canonical(stored, what)
-        fields: dict[str, type] = dict(_REQUIRED)
-        if master_field:
-            fields["MasterSecret"] = str
-        accounts.require_fields(value, fields, what)
-        if not value["AccountName"]:
-            raise errors.InvalidParameter(f"{what}: field 'AccountName' is empty")
-        database = value.get("DBName")
-        if database is not None and not isinstance(database, str):
-            raise errors.InvalidParameter(f"{what}: field 'DBName' has the wrong type")
-        return cls(
-            value=stored,
-            secret=secret,
-            endpoint=Endpoint.of(value, what, default_port=DEFAULT_PORT),
-            account=value["AccountName"],
-            password=value["AccountPassword"],
-            database=database or DEFAULT_DATABASE,
-            tls=TlsMode.of(value, what),
-            master_secret=value.get("MasterSecret"),
-        )
-
-    def with_account(self, account: str, password: str) -> dict[str, Any]:
-        """The stored value with another account and password, in the same spelling."""
-        return {
-            **self.value,
-            spelled(self.value, "AccountName"): account,
-            spelled(self.value, "AccountPassword"): password,
-        }
-
-
-class _Step:
+class _Step(database_steps.Steps):
     """What every step of both functions works with."""
 
+    DEFAULT_PORT = DEFAULT_PORT
+    EXCLUDED_CHARACTERS = DEFAULT_EXCLUDED_CHARACTERS
+    ALIASES = ALIASES
+
     def __init__(self, event: dict[str, Any], context: InvocationContext) -> None:
-        self.context = context
-        self.access = context.secrets
-        self.name = context.secrets.secret_name
-        self.version = version_of(event, context)
-        self.options = options_of(event, context)
+        super().__init__(event, context)
         self.settings = TlsSettings.of(self.options)
         self.ssl_mode = ssl_mode_of(self.options)
         self.connector = Connector(self.settings, context.log)
@@ -157,41 +109,20 @@ class _Step:
             endpoint=secret.endpoint,
             user=secret.account,
             password=secret.password,
-            database=secret.database,
+            database=secret.database or DEFAULT_DATABASE,
             ssl_mode=libpq_ssl_mode(secret.tls, self.settings, self.ssl_mode, what),
             label=what,
         )
 
-    def current(self, *, master_field: bool) -> DatabaseSecret:
-        return self._parse("Current", master_field, stage=stages.CURRENT)
+    def logs_in(self, secret: DatabaseSecret, label: str) -> bool:
+        return self.connector.logs_in(self.login(secret, label))
 
-    def pending(self, *, master_field: bool) -> DatabaseSecret:
-        return self._parse("Pending", master_field, version_id=self.version)
-
-    def _parse(self, label: str, master_field: bool, **where: str) -> DatabaseSecret:
-        value = self.access.get_value(self.name, **where)
-        return DatabaseSecret.parse(
-            value.value,
-            f"the {label} value of secret {self.name!r}",
-            secret=self.name,
-            master_field=master_field,
-        )
-
-    def exists(self) -> bool:
-        return self.access.find_value(self.name, version_id=self.version) is not None
-
-    def put_new(self, current: DatabaseSecret, account: str) -> None:
-        options = {"ExcludeCharacters": DEFAULT_EXCLUDED_CHARACTERS, **self.options}
-        password = passwords.generate_password(**generated.password_policy(options))
-        value = current.with_account(account, password)
-        self.access.put_pending(self.name, json.dumps(value), self.version)
-
-    def same_endpoint(self, current: DatabaseSecret, other: DatabaseSecret, what: str) -> None:
-        if other.endpoint != current.endpoint:
-            raise errors.InvalidParameter(
-                f"{what} is for another server than the Current value: its Endpoint and "
-                f"Port give {other.endpoint}, not {current.endpoint}"
-            )
+    def master(
+        self, current: DatabaseSecret, pending: DatabaseSecret, *, current_must_log_in: bool = True
+    ) -> DatabaseSecret:
+        master = super().master(current, pending, current_must_log_in=current_must_log_in)
+        # The master works in the application's database (its grants live there).
+        return dataclasses.replace(master, database=current.database)
 
     def prove_login(self, login: Login) -> None:
         """Log in (retrying a refusal with backoff), check the role, run a query."""
@@ -205,9 +136,6 @@ class _Step:
                 )
             if conn.execute("SELECT 1").fetchone() != (1,):
                 raise errors.FunctionFailed("the test query returned a wrong result")
-
-    def end(self) -> None:
-        self.access.finish(self.name, self.version, expected_current=self.context.expected_current)
 
 
 def password_statement(
@@ -263,7 +191,7 @@ class _Checked:
         settings = TlsSettings.of(parameters)
         asked = ssl_mode_of(parameters)
         if current is not None:
-            value = canonical(current, "the Current value")
+            value = database_steps.canonical(current, ALIASES, "the Current value")
             libpq_ssl_mode(TlsMode.of(value, "the Current value"), settings, asked, "the secret")
         generated.check_password_policy(parameters, ExcludeCharacters=DEFAULT_EXCLUDED_CHARACTERS)
 
@@ -359,7 +287,7 @@ class PostgresAlternating(_Checked):
         if step.connector.logs_in(step.login(pending, "the Pending credentials")):
             step.context.log(f"set: {pending.account!r} already logs in with the new password")
             return
-        master = self._master(step, current, pending)
+        master = step.master(current, pending)
         with step.connector.connect(step.login(master, "the master credentials")) as conn:
             plan = postgres_roles.plan_copy(conn, master.account, current.account, pending.account)
             postgres_roles.apply_copy(conn, plan, password_statement, pending.password)
@@ -369,7 +297,7 @@ class PostgresAlternating(_Checked):
     def _test(self, step: _Step) -> None:
         current, pending = self._pair(step)
         if step.context.dry_run:
-            master = self._master(step, current, pending)
+            master = step.master(current, pending)
             with step.connector.connect(step.login(master, "the master credentials")) as conn:
                 plan = postgres_roles.plan_copy(
                     conn, master.account, current.account, pending.account
@@ -381,7 +309,7 @@ class PostgresAlternating(_Checked):
             )
             return
         step.prove_login(step.login(pending, "the Pending credentials"))
-        master = self._master(step, current, pending, current_must_log_in=False)
+        master = step.master(current, pending, current_must_log_in=False)
         with step.connector.connect(step.login(master, "the master credentials")) as conn:
             problems = postgres_roles.compare(conn, current.account, pending.account)
         if problems:
@@ -396,40 +324,8 @@ class PostgresAlternating(_Checked):
     def _pair(self, step: _Step) -> tuple[DatabaseSecret, DatabaseSecret]:
         current = step.current(master_field=True)
         pending = step.pending(master_field=True)
-        if not accounts.is_pair(current.account, pending.account):
-            raise errors.InvalidParameter(
-                f"the Pending account {pending.account!r} is not the other account of the "
-                f"Current one, {current.account!r}; refusing to modify it"
-            )
-        step.same_endpoint(current, pending, "the Pending value")
+        step.check_pair(current, pending)
         return current, pending
-
-    def _master(
-        self,
-        step: _Step,
-        current: DatabaseSecret,
-        pending: DatabaseSecret,
-        *,
-        current_must_log_in: bool = True,
-    ) -> DatabaseSecret:
-        if current_must_log_in and not step.connector.logs_in(
-            step.login(current, "the Current credentials")
-        ):
-            raise errors.FunctionFailed(
-                f"the Current credentials of {current.account!r} no longer log in to "
-                f"{current.endpoint}; refusing to change anything"
-            )
-        name = str(current.master_secret)
-        what = f"the master secret {name!r}"
-        raw = step.access.get_value(name, stage=stages.CURRENT).value
-        master = DatabaseSecret.parse(raw, what, secret=name)
-        step.same_endpoint(current, master, what)
-        if master.account in (pending.account, current.account):
-            raise errors.InvalidParameter(
-                f"{what} is for {master.account!r}, one of the accounts being rotated"
-            )
-        # The master works in the application's database (its grants live there).
-        return dataclasses.replace(master, database=current.database)
 
 
 def _bytes(name: str) -> int:

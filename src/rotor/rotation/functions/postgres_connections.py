@@ -60,28 +60,6 @@ _VERIFIED_MODES = ("require", "verify-ca", "verify-full")
 Connection = psycopg.Connection[TupleRow]
 
 
-def canonical(value: Mapping[str, Any], what: str) -> dict[str, Any]:
-    """``value`` with every alias also under its field's name (the aliases stay)."""
-    result = dict(value)
-    for alias, field in ALIASES.items():
-        if alias not in value:
-            continue
-        if field in value and value[field] != value[alias]:
-            raise errors.InvalidParameter(
-                f"{what} gives both {field!r} and its alias {alias!r}, with different values"
-            )
-        result[field] = value[alias]
-    return result
-
-
-def spelled(value: Mapping[str, Any], field: str) -> str:
-    """The key ``value`` holds ``field`` under: the alias when only that is present."""
-    for alias, name in ALIASES.items():
-        if name == field and alias in value and field not in value:
-            return alias
-    return field
-
-
 def ssl_mode_of(options: Mapping[str, Any]) -> str | None:
     """The ``SslMode`` rotation parameter, checked; None when not given."""
     mode = options.get("SslMode")
