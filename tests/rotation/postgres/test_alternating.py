@@ -6,6 +6,7 @@ import json
 import threading
 
 import psycopg
+import pytest
 
 from rotor.rotation.engine import Engine
 from rotor.store import versions
@@ -130,8 +131,16 @@ def test_a_name_too_long_for_63_bytes_is_refused(engine: Engine, pg: Database) -
     assert "would have 65 bytes, and the server allows 63" in (done.error or "")
 
 
-def test_an_application_loop_survives_20_rotations(engine: Engine, pg: Database) -> None:
+@pytest.mark.parametrize(("helper", "rotations"), [("connect", 20), ("sqlalchemy", 10)])
+def test_an_application_loop_survives_rotations(
+    engine: Engine, pg: Database, helper: str, rotations: int
+) -> None:
+    """An application connecting through rotor.client.postgres.connect (a new connection
+    each time), or through a pooled SQLAlchemy engine, never fails a login or a query."""
+    import sqlalchemy as sa
+
     from rotor.client import postgres as client_postgres
+    from rotor.client import sqlalchemy as client_sqlalchemy
 
     app = make_app(engine, pg)
     pg.admin("CREATE TABLE hits (n int)", f'GRANT SELECT, INSERT ON hits TO "{app.account}"')
@@ -148,25 +157,36 @@ def test_an_application_loop_survives_20_rotations(engine: Engine, pg: Database)
             parsed: dict[str, object] = json.loads(raw)
             return parsed
 
+    credentials = client_postgres.DatabaseCredentials(app.name, client=Source())
+    url = f"postgresql+psycopg://{pg.server.host}:{pg.server.port}/{pg.name}"
+    pooled = client_sqlalchemy.create_engine(url, credentials, pool_size=2, max_overflow=0)
+
+    def query() -> None:
+        if helper == "connect":
+            with client_postgres.connect(credentials, autocommit=True) as conn:
+                conn.execute("INSERT INTO hits VALUES (1)")
+        else:
+            with pooled.begin() as conn:
+                conn.execute(sa.text("INSERT INTO hits VALUES (1)"))
+
     def loop() -> None:
         nonlocal queries
-        credentials = client_postgres.DatabaseCredentials(app.name, client=Source())
         while not stop.is_set():
             try:
-                with client_postgres.connect(credentials, autocommit=True) as conn:
-                    conn.execute("INSERT INTO hits VALUES (1)")
-                    queries += 1
+                query()
+                queries += 1
             except BaseException as exc:
                 failures.append(exc)
 
     worker = threading.Thread(target=loop)
     worker.start()
     try:
-        for _ in range(20):
+        for _ in range(rotations):
             app.rotated()
     finally:
         stop.set()
         worker.join(timeout=60)
+        pooled.dispose()
     assert failures == []
     assert queries > 0
     assert pg.admin("SELECT count(*) FROM hits") == [(queries,)]
