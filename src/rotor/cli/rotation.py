@@ -40,6 +40,8 @@ BUILT_IN_FUNCTIONS = {
     "generated-password": "a random password, as the whole value or a JSON field",
     "mysql-alternating": "two MySQL/MariaDB accounts in turn, via a master account",
     "mysql-single-user": "one MySQL/MariaDB account changes its own password",
+    "postgres-alternating": "two PostgreSQL roles in turn, via a master role",
+    "postgres-single-user": "one PostgreSQL role changes its own password",
     "rds-alternating": "two Alibaba Cloud RDS accounts in turn, via its OpenAPI",
 }
 """The rotation functions rotor installs, each with one line on what it rotates.
