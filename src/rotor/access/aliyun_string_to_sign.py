@@ -2,7 +2,8 @@
 
 Pure functions of both schemes, as the official SDKs compute them; the verifier
 (:mod:`rotor.access.aliyun_signature`), signing clients, tests and benchmarks all
-compute a string to sign here, so it is written once. Nothing of rotor is imported.
+compute a string to sign here, so it is written once. Nothing of rotor is imported but
+the primitives every scheme shares (:mod:`rotor.access.signing`).
 
 - **RPC v1** (``HMAC-SHA1``): :func:`rpc_v1_string_to_sign` over every parameter
   but ``Signature``, signed by :func:`rpc_v1_signature`.
@@ -16,17 +17,16 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import urllib.parse
 from collections.abc import Iterable, Mapping
+
+from rotor.access.signing import hmac_sha256_hex, sha256_hex
+
+# Shared by every scheme; re-exported, as clients and tests import it from here.
+from rotor.access.signing import percent_encode as percent_encode
 
 RPC_V1_METHOD = "HMAC-SHA1"
 RPC_V1_VERSION = "1.0"
 ACS3_ALGORITHM = "ACS3-HMAC-SHA256"
-
-
-def percent_encode(value: str) -> str:
-    """RFC 3986 encoding as both schemes use it: space is ``%20``, ``*`` is ``%2A``, ``~`` stays."""
-    return urllib.parse.quote(value, safe="~")
 
 
 def rpc_v1_string_to_sign(method: str, params: Mapping[str, str]) -> str:
@@ -73,10 +73,9 @@ def acs3_canonical_request(
 
 
 def acs3_string_to_sign(canonical_request: str) -> str:
-    digest = hashlib.sha256(canonical_request.encode()).hexdigest()
-    return f"{ACS3_ALGORITHM}\n{digest}"
+    return f"{ACS3_ALGORITHM}\n{sha256_hex(canonical_request.encode())}"
 
 
 def acs3_signature(secret: str, string_to_sign: str) -> str:
     """hex(HMAC-SHA256(secret, string_to_sign)); no ``&`` suffix, unlike RPC v1."""
-    return hmac.new(secret.encode(), string_to_sign.encode(), hashlib.sha256).hexdigest()
+    return hmac_sha256_hex(secret, string_to_sign)

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import hashlib
 import hmac
 import re
 import secrets
@@ -41,6 +40,7 @@ import time
 from collections.abc import Callable
 
 from rotor import errors, protocol
+from rotor.access import signing
 from rotor.access.keys import Authenticator, Identity
 from rotor.store import principals
 
@@ -104,7 +104,7 @@ def parse_authorization(value: str) -> Authorization:
 
 def signature(secret: str, text: str) -> str:
     """hex(HMAC-SHA256(secret, text)), both UTF-8."""
-    return hmac.new(secret.encode(), text.encode(), hashlib.sha256).hexdigest()
+    return signing.hmac_sha256_hex(secret, text)
 
 
 #: Records a (key id, nonce) until the given time; False when it was recorded already.
