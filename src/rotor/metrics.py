@@ -34,7 +34,7 @@ _STEP = re.compile(r"\((new|set|test|end)\)$")
 
 REQUESTS = Counter(
     "rotor_requests",
-    "API requests answered, by dialect (native, kms), action and outcome (allowed, denied, "
+    "API requests answered, by dialect (native, kms, aws), action and outcome (allowed, denied, "
     "unauthenticated, failed).",
     ["dialect", "action", "outcome"],
 )

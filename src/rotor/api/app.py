@@ -25,6 +25,7 @@ from rotor.access.audit import AuditLog
 from rotor.access.keys import Authenticator
 from rotor.api import docs, openapi
 from rotor.api.dialects.aliyun.endpoint import KmsEndpoint, is_kms_request
+from rotor.api.dialects.aws.endpoint import AwsEndpoint, is_aws_request
 from rotor.api.front import FrontDoor, error_response, log_server_error
 from rotor.api.native import access, functions, health, passwords, rotation, sessions
 from rotor.api.native import audit as audit_routes
@@ -232,12 +233,23 @@ def create_app(settings: Settings, store: Store | None = None, *, api_url: str =
         max_body=settings.max_request_bytes,
         on_auth_failure=throttle.slow_down,
     )
+    aws = AwsEndpoint(
+        settings=settings,
+        store=store,
+        authenticator=authenticator,
+        max_body=settings.max_request_bytes,
+        on_auth_failure=throttle.slow_down,
+    )
     native = NativeEndpoint(
         app, settings=settings, store=store, authenticator=authenticator, throttle=throttle
     )
     return FrontDoor(
         app,
-        endpoints=[(is_native_request, native), (is_kms_request, kms)],
+        endpoints=[
+            (is_native_request, native),
+            (is_kms_request, kms),
+            (is_aws_request, aws),
+        ],
         audit=audit,
         max_body=settings.max_request_bytes,
     )

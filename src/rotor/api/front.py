@@ -3,8 +3,8 @@
 For every request it assigns a request id (on every response, in every error body,
 and on every line logged while the request is served: :mod:`rotor.log_context`) and
 picks who answers it, from one table composed in :mod:`rotor.api.app`: the endpoint
-of each dialect (the KMS dialect's signed calls on ``/``, the native ``/v1`` API),
-else the framework (health, ``/docs``, the OpenAPI document). Each dialect's endpoint
+of each dialect (the KMS dialect's signed calls on ``/``, the AWS dialect's JSON calls
+on ``/``, the native ``/v1`` API), else the framework (health, ``/docs``, the OpenAPI document). Each dialect's endpoint
 authenticates its requests before anything else runs; the front door writes one audit
 event per dialect request, whatever the outcome, from what the endpoint noted in the
 request's scope (who called, the action, the secret and version, the outcome, the

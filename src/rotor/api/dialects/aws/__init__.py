@@ -1,0 +1,1 @@
+"""The AWS Secrets Manager dialect: JSON 1.1 calls on ``/``, signed with SigV4."""
