@@ -25,6 +25,7 @@ from rotor.access import aws_signature
 from rotor.access.keys import Authenticator, Identity
 from rotor.api.bodies import ClientGone, read_capped
 from rotor.api.dialects.aws import operations, wire
+from rotor.api.dialects.aws.call import Call
 from rotor.api.dialects.aws.wire import AwsError
 from rotor.settings import Settings
 from rotor.store.database import Store
@@ -38,22 +39,16 @@ NOT_YET = frozenset(
         "BatchGetSecretValue",
         "CancelRotateSecret",
         "DeleteResourcePolicy",
-        "DeleteSecret",
-        "DescribeSecret",
-        "GetRandomPassword",
         "GetResourcePolicy",
-        "ListSecretVersionIds",
         "ListSecrets",
         "PutResourcePolicy",
         "RemoveRegionsFromReplication",
         "ReplicateSecretToRegions",
-        "RestoreSecret",
         "RotateSecret",
         "StopReplicationToReplica",
         "TagResource",
         "UntagResource",
         "UpdateSecret",
-        "UpdateSecretVersionStage",
         "ValidateResourcePolicy",
     }
 )
@@ -176,7 +171,7 @@ class AwsEndpoint:
                 "InvalidParameterException",
                 f"{operation} does not take the parameter(s) {', '.join(unknown)}.",
             )
-        call = operations.Call(
+        call = Call(
             identity=identity,
             body=wire.Body(values),
             settings=self.settings,

@@ -1,172 +1,34 @@
 """The AWS dialect's operations, on rotor's store and its one read handler.
 
-Each operation is a function of a :class:`Call` returning the answer's JSON object.
-Every operation authorizes rotor's action for it (:data:`ACTIONS`: the AWS operation
-and the rotor action it needs, ``kms:<Action>`` on the secret's resource) before it
-reads or writes anything; ``GetSecretValue`` goes through
-:func:`rotor.api.secret_reads.read`, as every dialect's read does. An operation of
-the AWS API not in :data:`OPERATIONS` answers ``InvalidRequestException`` saying so.
+Each operation is a function of a :class:`~rotor.api.dialects.aws.call.Call` returning
+the answer's JSON object: the value operations in
+:mod:`~rotor.api.dialects.aws.value_operations`, the others in
+:mod:`~rotor.api.dialects.aws.version_operations`. :data:`OPERATIONS`, here, names each
+operation's function and fields: any other field is refused before it runs. Every
+operation authorizes rotor's action for it (``kms:<Action>`` on the secret's resource,
+the table in docs/reference/aws-api.md) before it reads or writes anything. An
+operation of the AWS API not in :data:`OPERATIONS` answers ``InvalidRequestException``
+saying so.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import dataclasses
 from collections.abc import Callable
 from typing import Any
 
-from rotor.access.keys import Identity, secret_resource
-from rotor.api import secret_reads
-from rotor.api.dialects.aws.wire import (
-    AwsError,
-    Body,
-    invalid_parameter,
-    stage_in,
-    stages_out,
-    timestamp,
-)
-from rotor.settings import Settings
-from rotor.store import secrets as secrets_store
-from rotor.store import stages, versions
-from rotor.store.database import Store
-
-
-@dataclasses.dataclass(kw_only=True)
-class Call:
-    """One request: who asks, with what, and what the server has to answer it."""
-
-    identity: Identity
-    body: Body
-    settings: Settings
-    store: Store
-    #: What the audit event of this call records (action, secret name, version id).
-    audit: dict[str, Any]
-
-    def authorize(self, action: str, name: str) -> None:
-        self.audit["action"] = action
-        self.audit["secret_name"] = name
-        resource = secret_resource(
-            name, region=self.settings.region, account=self.settings.account_id
-        )
-        self.identity.require(action, resource)
-
-    def secret_id(self) -> str:
-        """``SecretId`` as a secret's name (ARNs are not accepted yet)."""
-        value = self.body.required("SecretId")
-        if value.startswith("arn:"):
-            raise AwsError(
-                "InvalidRequestException",
-                "A SecretId given as an ARN is not supported by rotor yet; give the name.",
-            )
-        return value
-
-    def value(self) -> str | bytes | None:
-        """``SecretString`` or ``SecretBinary`` (base64 on the wire), at most one."""
-        text = self.body.text("SecretString")
-        binary = self.body.text("SecretBinary")
-        if text is not None and binary is not None:
-            raise invalid_parameter(
-                "SecretString", "You can't specify both a binary secret value and a string one."
-            )
-        if binary is None:
-            return text
-        try:
-            return base64.b64decode(binary, validate=True)
-        except (binascii.Error, ValueError):
-            raise invalid_parameter("SecretBinary", "it is not valid base64") from None
-
-
-def _value_out(value: str | bytes) -> dict[str, str]:
-    if isinstance(value, bytes):
-        return {"SecretBinary": base64.b64encode(value).decode()}
-    return {"SecretString": value}
-
-
-def get_secret_value(call: Call) -> dict[str, Any]:
-    name = call.secret_id()
-    version_id = call.body.text("VersionId")
-    stage_text = call.body.text("VersionStage")
-    stage = stage_in(stage_text) if stage_text else (None if version_id else stages.CURRENT)
-    # The read every dialect goes through: authorized, fetched and audited alike.
-    read = secret_reads.Read(name, stage, version_id)
-    value = secret_reads.read(call.store, call.settings, call.identity, read, call.audit)
-    if stage is not None and version_id is not None and value.version_id != version_id:
-        raise AwsError(
-            "InvalidRequestException",
-            f"The version {version_id} does not carry the stage {stage_text}.",
-        )
-    return {
-        "Name": value.name,
-        "VersionId": value.version_id,
-        **_value_out(value.value),
-        "VersionStages": stages_out(value.stages),
-        "CreatedDate": timestamp(value.created_at),
-    }
-
-
-def create_secret(call: Call) -> dict[str, Any]:
-    name = call.body.required("Name")
-    call.authorize("kms:CreateSecret", name)
-    value = call.value()
-    version_id = call.body.text("ClientRequestToken")
-    tags = call.body.values.get("Tags")
-    if tags is not None and (
-        not isinstance(tags, list)
-        or not all(
-            isinstance(t, dict)
-            and isinstance(t.get("Key"), str)
-            and isinstance(t.get("Value"), str)
-            for t in tags
-        )
-    ):
-        raise invalid_parameter("Tags", 'expected a list of {"Key": ..., "Value": ...}')
-    secret = secrets_store.create_secret(
-        call.store,
-        name=name,
-        description=call.body.text("Description") or "",
-        tags={t["Key"]: t["Value"] for t in tags or []},
-        value=value,
-        version_id=version_id if value is not None else None,
-    )
-    answer: dict[str, Any] = {"Name": secret.name}
-    if value is not None:
-        current = versions.get_value(call.store, name, stage=stages.CURRENT)
-        call.audit["version_id"] = current.version_id
-        answer["VersionId"] = current.version_id
-    return answer
-
-
-def put_secret_value(call: Call) -> dict[str, Any]:
-    name = call.secret_id()
-    call.authorize("kms:PutSecretValue", name)
-    value = call.value()
-    if value is None:
-        raise invalid_parameter("SecretString", "give SecretString or SecretBinary")
-    wanted = call.body.strings("VersionStages")
-    chosen = [stage_in(s, "VersionStages") for s in wanted] if wanted is not None else None
-    version, _ = versions.put_value(
-        call.store,
-        name,
-        value,
-        version_id=call.body.text("ClientRequestToken"),
-        stages=chosen,
-    )
-    call.audit["version_id"] = version.version_id
-    return {
-        "Name": name,
-        "VersionId": version.version_id,
-        "VersionStages": stages_out(version.stages),
-    }
-
+from rotor.api.dialects.aws import value_operations, version_operations
+from rotor.api.dialects.aws.call import Call
 
 Operation = Callable[[Call], dict[str, Any]]
 
 #: Each supported operation and the fields its request may carry.
 OPERATIONS: dict[str, tuple[Operation, frozenset[str]]] = {
-    "GetSecretValue": (get_secret_value, frozenset({"SecretId", "VersionId", "VersionStage"})),
+    "GetSecretValue": (
+        value_operations.get_secret_value,
+        frozenset({"SecretId", "VersionId", "VersionStage"}),
+    ),
     "CreateSecret": (
-        create_secret,
+        value_operations.create_secret,
         frozenset(
             {
                 "Name",
@@ -181,8 +43,37 @@ OPERATIONS: dict[str, tuple[Operation, frozenset[str]]] = {
             }
         ),
     ),
+    "DescribeSecret": (version_operations.describe_secret, frozenset({"SecretId"})),
+    "ListSecretVersionIds": (
+        version_operations.list_secret_version_ids,
+        frozenset({"SecretId", "MaxResults", "NextToken", "IncludeDeprecated"}),
+    ),
+    "UpdateSecretVersionStage": (
+        version_operations.update_secret_version_stage,
+        frozenset({"SecretId", "VersionStage", "MoveToVersionId", "RemoveFromVersionId"}),
+    ),
+    "DeleteSecret": (
+        version_operations.delete_secret,
+        frozenset({"SecretId", "RecoveryWindowInDays", "ForceDeleteWithoutRecovery"}),
+    ),
+    "RestoreSecret": (version_operations.restore_secret, frozenset({"SecretId"})),
+    "GetRandomPassword": (
+        version_operations.get_random_password,
+        frozenset(
+            {
+                "PasswordLength",
+                "ExcludeCharacters",
+                "ExcludeNumbers",
+                "ExcludePunctuation",
+                "ExcludeUppercase",
+                "ExcludeLowercase",
+                "IncludeSpace",
+                "RequireEachIncludedType",
+            }
+        ),
+    ),
     "PutSecretValue": (
-        put_secret_value,
+        value_operations.put_secret_value,
         frozenset(
             {
                 "SecretId",

@@ -1,0 +1,99 @@
+"""The AWS dialect's value operations: create a secret, read and write its values.
+
+``GetSecretValue`` goes through :func:`rotor.api.secret_reads.read`, as every
+dialect's read does.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from rotor.api import secret_reads
+from rotor.api.dialects.aws.call import Call
+from rotor.api.dialects.aws.wire import AwsError, invalid_parameter, stage_in, stages_out, timestamp
+from rotor.store import secrets as secrets_store
+from rotor.store import stages, versions
+
+
+def _value_out(value: str | bytes) -> dict[str, str]:
+    if isinstance(value, bytes):
+        return {"SecretBinary": base64.b64encode(value).decode()}
+    return {"SecretString": value}
+
+
+def get_secret_value(call: Call) -> dict[str, Any]:
+    name = call.secret_id()
+    version_id = call.body.text("VersionId")
+    stage_text = call.body.text("VersionStage")
+    stage = stage_in(stage_text) if stage_text else (None if version_id else stages.CURRENT)
+    # The read every dialect goes through: authorized, fetched and audited alike.
+    read = secret_reads.Read(name, stage, version_id)
+    value = secret_reads.read(call.store, call.settings, call.identity, read, call.audit)
+    if stage is not None and version_id is not None and value.version_id != version_id:
+        raise AwsError(
+            "InvalidRequestException",
+            f"The version {version_id} does not carry the stage {stage_text}.",
+        )
+    return {
+        "Name": value.name,
+        "VersionId": value.version_id,
+        **_value_out(value.value),
+        "VersionStages": stages_out(value.stages),
+        "CreatedDate": timestamp(value.created_at),
+    }
+
+
+def create_secret(call: Call) -> dict[str, Any]:
+    name = call.body.required("Name")
+    call.authorize("kms:CreateSecret", name)
+    value = call.value()
+    version_id = call.body.text("ClientRequestToken")
+    tags = call.body.values.get("Tags")
+    if tags is not None and (
+        not isinstance(tags, list)
+        or not all(
+            isinstance(t, dict)
+            and isinstance(t.get("Key"), str)
+            and isinstance(t.get("Value"), str)
+            for t in tags
+        )
+    ):
+        raise invalid_parameter("Tags", 'expected a list of {"Key": ..., "Value": ...}')
+    secret = secrets_store.create_secret(
+        call.store,
+        name=name,
+        description=call.body.text("Description") or "",
+        tags={t["Key"]: t["Value"] for t in tags or []},
+        value=value,
+        version_id=version_id if value is not None else None,
+    )
+    answer: dict[str, Any] = {"Name": secret.name}
+    if value is not None:
+        current = versions.get_value(call.store, name, stage=stages.CURRENT)
+        call.audit["version_id"] = current.version_id
+        answer["VersionId"] = current.version_id
+    return answer
+
+
+def put_secret_value(call: Call) -> dict[str, Any]:
+    name = call.secret_id()
+    call.authorize("kms:PutSecretValue", name)
+    value = call.value()
+    if value is None:
+        raise invalid_parameter("SecretString", "give SecretString or SecretBinary")
+    wanted = call.body.strings("VersionStages")
+    chosen = [stage_in(s, "VersionStages") for s in wanted] if wanted is not None else None
+    version, _ = versions.put_value(
+        call.store,
+        name,
+        value,
+        version_id=call.body.text("ClientRequestToken"),
+        stages=chosen,
+    )
+    call.audit["version_id"] = version.version_id
+    return {
+        "Name": name,
+        "VersionId": version.version_id,
+        "VersionStages": stages_out(version.stages),
+    }
