@@ -382,3 +382,25 @@ def test_an_overdue_rotation_is_notified_once(tmp_path: Path, receiver: Receiver
     assert len(receiver.of_type("rotation.overdue")) == 1
     warnings = [line for line in server.log_path.read_text().splitlines() if "is overdue" in line]
     assert len(warnings) == 1, warnings
+
+
+def test_deliveries_show_only_the_events_the_caller_may_see(server: RunningServer) -> None:
+    """rotor:ListNotifications lists the outbox, but a delivery's event (a secret's name,
+    its rotation) only to a caller allowed rotor:ListEvents on that secret."""
+    with admin(server) as http:
+        subscribe(http, "https://hooks.example.com/rotor", ["secret.created"])
+        for name in ("seen/db", "hidden/db"):
+            json_of(http.post("/v1/secrets", json={"name": name, "value": "v"}), 201)
+        outbox = principal_with(
+            http,
+            "outbox-reader",
+            [
+                allow(["rotor:ListNotifications"], ["rotor:notifications"]),
+                allow(["rotor:ListEvents"], ["acs:kms:*:*:secret/seen/*"]),
+            ],
+        )
+        with outbox:
+            shown = json_of(outbox.get("/v1/deliveries"))["deliveries"]
+        everything = deliveries(http)
+    assert sorted(d["event"]["data"]["secret"] for d in everything) == ["hidden/db", "seen/db"]
+    assert [d["event"]["data"]["secret"] for d in shown] == ["seen/db"]

@@ -164,7 +164,8 @@ def may_list_any(identity: Identity) -> bool:
     )
 
 
-def _shown(request: Request, event: events.Event) -> bool:
+def visible(request: Request, event: events.Event) -> bool:
+    """Whether the caller may see ``event`` (here, and in a notification delivery)."""
     if event.secret_name is None:
         identity: Identity = request.scope["rotor.identity"]
         return identity.allows(ACTION, EVENTS_RESOURCE)
@@ -233,7 +234,7 @@ async def list_events(
             event
             for event in batch
             if events.matches(wanted, prefix or "", event.type, event.secret_name)
-            and _shown(request, event)
+            and visible(request, event)
         ]
         if shown or scanned >= MAX_SCANNED:
             return _answer(shown, cursor)

@@ -5,7 +5,9 @@ Creating one is administrative (``rotor:CreateNotification`` on ``rotor:notifica
 and its creator must also be allowed ``rotor:ListEvents`` on every secret its prefix
 covers (``…:secret/PREFIX*``; on ``rotor:events`` too when there is no prefix, for the
 events of no secret): a subscription is a way to read events, so it reaches no further
-than its creator could read them. Its URL must be a target rotor may deliver to
+than its creator could read them; and the list of deliveries shows each (with its
+event) only to a caller allowed ``rotor:ListEvents`` on that event's secret, as
+``GET /v1/events`` would. Its URL must be a target rotor may deliver to
 (:mod:`rotor.notifications.targets`). The signing secret is in the creation's answer
 only.
 """
@@ -21,6 +23,7 @@ from pydantic import Field
 from rotor import errors
 from rotor.access.keys import Identity
 from rotor.api.native import callers, shapes
+from rotor.api.native import events as event_routes
 from rotor.api.native.request_bodies import Body
 from rotor.api.openapi import BODY_FAILURES, failures
 from rotor.notifications import targets
@@ -183,9 +186,12 @@ def list_deliveries(
         page_size=page_size,
         page_token=page_token,
     )
+    # A delivery shows its event: only to a caller who may see that event itself.
     return JSONResponse(
         {
-            "deliveries": [delivery_json(d) for d in page.items],
+            "deliveries": [
+                delivery_json(d) for d in page.items if event_routes.visible(request, d.event)
+            ],
             "next_page_token": page.next_page_token,
         }
     )
