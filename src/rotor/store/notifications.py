@@ -158,13 +158,12 @@ def list_all(store: Store) -> list[Subscription]:
 
 
 def delete(store: Store, subscription_id: str) -> None:
-    """Delete a subscription and its deliveries, sent or not."""
+    """Delete a subscription and its deliveries, sent or not (the foreign key cascades,
+    on SQLite too: every connection turns foreign keys on)."""
     with store.write() as conn:
         gone = conn.execute(t.notifications.delete().where(t.notifications.c.id == subscription_id))
         if gone.rowcount != 1:
             raise errors.NotFound(f"notification {subscription_id!r} not found")
-        # SQLite enforces the cascade only per connection setting; say it outright.
-        conn.execute(t.deliveries.delete().where(t.deliveries.c.subscription_id == subscription_id))
 
 
 # -- deliveries -------------------------------------------------------------------------
