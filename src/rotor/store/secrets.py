@@ -6,6 +6,8 @@ import dataclasses
 import datetime as dt
 import json
 import re
+import secrets as random_source
+import string
 import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -28,6 +30,11 @@ MAX_TAGS = 50
 MAX_TAG_VALUE = 256
 MAX_TYPE = 64
 MAX_EXTENDED_CONFIG_BYTES = 4096
+#: What a secret's ARN suffix is drawn from, as AWS's: letters and digits, six of them.
+ARN_SUFFIX_ALPHABET = string.ascii_letters + string.digits
+ARN_SUFFIX_LENGTH = 6
+_AWS_ARN_PREFIX = "arn:aws:secretsmanager:{region}:{account}:secret:"
+_WITH_SUFFIX_RE = re.compile(rf"(.+)-([A-Za-z0-9]{{{ARN_SUFFIX_LENGTH}}})")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
@@ -44,6 +51,10 @@ class Secret:
     delete_after: dt.datetime | None
     #: Stage name -> version id.
     stages: dict[str, str]
+    #: Six random letters and digits, drawn when the secret is created: the end of its
+    #: AWS-form ARN (:func:`aws_arn`), so a secret created again under the same name has
+    #: another ARN.
+    arn_suffix: str
     #: Settings other dialects keep with a secret (a JSON object), or None.
     extended_config: dict[str, Any] | None = None
 
@@ -71,6 +82,54 @@ def _extended_config_text(config: Mapping[str, Any] | None) -> str | None:
             f"the extended configuration must be at most {MAX_EXTENDED_CONFIG_BYTES} bytes"
         )
     return text
+
+
+def _new_arn_suffix() -> str:
+    return "".join(random_source.choice(ARN_SUFFIX_ALPHABET) for _ in range(ARN_SUFFIX_LENGTH))
+
+
+def aws_arn(name: str, suffix: str, *, region: str, account: str) -> str:
+    """The secret's ARN in AWS form: ``arn:aws:secretsmanager:<region>:<account>:secret:<name>-<suffix>``."""
+    return f"{_AWS_ARN_PREFIX.format(region=region, account=account)}{name}-{suffix}"
+
+
+def name_of_aws_arn(store: Store, arn: str, *, region: str, account: str) -> str:
+    """The name of the secret ``arn`` (an AWS-form ARN of this region and account) names.
+
+    As AWS resolves one: an ARN ending in ``-`` and six letters or digits is a complete
+    ARN when a secret of the name before them has that suffix; otherwise the part after
+    ``secret:`` is the name itself (a partial ARN). So a complete ARN whose suffix is not
+    the secret's (one of a secret deleted and created again) names no secret, while a
+    name that itself ends in ``-XXXXXX`` is still found through its partial ARN.
+    """
+    prefix = _AWS_ARN_PREFIX.format(region=region, account=account)
+    if not arn.startswith(prefix):
+        raise errors.NotFound(f"no secret {arn}: this server's ARNs start with {prefix}")
+    tail = arn[len(prefix) :]
+    complete = _WITH_SUFFIX_RE.fullmatch(tail)
+    if complete is not None:
+        name, suffix = complete.groups()
+        with store.read() as conn:
+            found = conn.execute(
+                sa.select(t.secrets.c.id).where(
+                    t.secrets.c.name == name, t.secrets.c.arn_suffix == suffix
+                )
+            ).first()
+        if found is not None:
+            return name
+    return validate_name(tail)
+
+
+def arn_suffix(store: Store, name: str) -> str:
+    """The secret's ARN suffix (also while it is scheduled for deletion)."""
+    with store.read() as conn:
+        suffix = conn.execute(
+            sa.select(t.secrets.c.arn_suffix).where(t.secrets.c.name == name)
+        ).scalar()
+    if suffix is None:
+        validate_name(name)
+        raise errors.NotFound(f"secret {name!r} not found")
+    return str(suffix)
 
 
 def _validate_description(description: str) -> str:
@@ -119,6 +178,7 @@ def create_secret(
                     updated_at=now,
                     delete_after=None,
                     extended_config=extended,
+                    arn_suffix=_new_arn_suffix(),
                 )
             )
             if tags:
@@ -156,6 +216,7 @@ def _secrets_from_rows(conn: sa.Connection, rows: Sequence[sa.Row[Any]]) -> list
             updated_at=r.updated_at,
             delete_after=r.delete_after,
             stages=stage_map[r.id],
+            arn_suffix=r.arn_suffix,
             extended_config=json.loads(r.extended_config) if r.extended_config else None,
         )
         for r in rows

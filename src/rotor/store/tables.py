@@ -56,6 +56,8 @@ secrets = sa.Table(
     sa.Column("delete_after", UTCDateTime(), nullable=True),
     # A JSON object of settings other dialects keep with a secret (KMS ExtendedConfig).
     sa.Column("extended_config", sa.Text(), nullable=True),
+    # The six random characters the AWS dialect's ARN of the secret ends with.
+    sa.Column("arn_suffix", sa.String(6), nullable=False),
 )
 
 secret_tags = sa.Table(
