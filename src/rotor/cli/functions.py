@@ -23,6 +23,14 @@ app = typer.Typer(
     help="Register, list, show and remove custom rotation functions.", no_args_is_help=True
 )
 
+Kind = Literal["python-handler", "lambda-handler", "http-function"]
+#: The kinds ``--kind`` takes, each as the client's literal.
+KINDS: dict[str, Kind] = {
+    "python-handler": "python-handler",
+    "lambda-handler": "lambda-handler",
+    "http-function": "http-function",
+}
+
 FunctionArgument = Annotated[
     str,
     typer.Argument(help="Function name: 1-64 characters of A-Za-z0-9_.-", show_default=False),
@@ -62,22 +70,30 @@ def register(
         str,
         typer.Option(
             "--kind",
-            help="python-handler (handler(event, context) in its own process) or "
+            help="python-handler (handler(event, context) in its own process), "
+            "lambda-handler (the same in AWS Lambda's convention: lambda_handler(event, "
+            "context) with the AWS SDK pointed at rotor) or "
             "http-function (an endpoint that gets each step's event as a POST).",
             show_default=False,
         ),
     ],
     handler: Annotated[
         str | None,
-        typer.Option(help="python-handler: module:function or /abs/path/file.py:function."),
+        typer.Option(
+            help="python-handler, lambda-handler: module:function or /abs/path/file.py:function."
+        ),
     ] = None,
     python: Annotated[
         str | None,
-        typer.Option(help="python-handler: the interpreter (absolute path); default rotor's."),
+        typer.Option(
+            help="python-handler, lambda-handler: the interpreter (absolute path); default rotor's."
+        ),
     ] = None,
     python_path: Annotated[
         list[str] | None,
-        typer.Option("--python-path", help="python-handler: a sys.path entry (repeatable)."),
+        typer.Option(
+            "--python-path", help="python-handler, lambda-handler: a sys.path entry (repeatable)."
+        ),
     ] = None,
     endpoint: Annotated[
         str | None, typer.Option("--endpoint", help="http-function: the endpoint's URL.")
@@ -108,17 +124,15 @@ def register(
     as_json: JsonOption = False,
 ) -> None:
     """Register a custom function, or replace its registration (rotor:RegisterFunction)."""
-    if kind not in ("python-handler", "http-function"):
-        raise errors.InvalidParameter("--kind must be python-handler or http-function")
+    if kind not in KINDS:
+        raise errors.InvalidParameter(f"--kind must be one of {', '.join(KINDS)}")
     flow = None
     if flow_file is not None:
         try:
             flow = flow_file.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise errors.InvalidParameter(f"cannot read {flow_file}: {exc}") from None
-    kind_name: Literal["python-handler", "http-function"] = (
-        "python-handler" if kind == "python-handler" else "http-function"
-    )
+    kind_name = KINDS[kind]
     with connection.client() as client:
         function = client.register_function(
             name,

@@ -226,7 +226,7 @@ class RegisteredFunction:
 
     name: str
     kind: str
-    """``python-handler`` or ``http-function``."""
+    """``python-handler``, ``lambda-handler`` or ``http-function``."""
     handler: str | None
     python: str | None
     python_path: tuple[str, ...]

@@ -126,7 +126,7 @@ def delete_principal(name: str) -> Call[Principal]:
 def register_function(
     name: str,
     *,
-    kind: Literal["python-handler", "http-function"],
+    kind: Literal["python-handler", "lambda-handler", "http-function"],
     handler: str | None = None,
     python: str | None = None,
     python_path: tuple[str, ...] | list[str] = (),
@@ -141,7 +141,8 @@ def register_function(
     """Register custom rotation code (or replace its registration): a Python handler
     (``handler``, ``python``, ``python_path``) or an HTTP endpoint (``url``,
     ``headers_secret``), with the ``roles`` and ``secrets`` (name patterns) a rotation
-    configuration may give it. Needs ``rotor:RegisterFunction``."""
+    configuration may give it. A ``lambda-handler`` is a Python handler in AWS Lambda's
+    convention. Needs ``rotor:RegisterFunction``."""
     body: dict[str, Any] = {
         "kind": kind,
         "roles": list(roles),

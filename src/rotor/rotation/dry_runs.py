@@ -17,8 +17,9 @@ from typing import Any
 from rotor import errors
 from rotor.clock import utcnow
 from rotor.rotation import flows
-from rotor.store import rotations, secrets, stages
+from rotor.store import functions, rotations, secrets, stages
 from rotor.store.database import Store
+from rotor.store.functions import RegisteredFunction
 from rotor.store.rotations import Rotation, Status
 
 log = logging.getLogger(__name__)
@@ -46,12 +47,20 @@ class DryRunReport:
     log: tuple[str, ...]
 
 
-def left_out(task: flows.Task, custom: bool) -> str | None:
-    """Why a dry run does not run ``task`` (whose function is ``custom`` code or built
-    in); None when it runs it."""
+LAMBDA_NEW = (
+    "a Lambda-style handler's createSecret finds its token as AWSPENDING only in a "
+    "rotation in progress, which a dry run is not; rotate once to test it"
+)
+
+
+def left_out(task: flows.Task, registration: RegisteredFunction | None) -> str | None:
+    """Why a dry run does not run ``task``, whose function is registered code
+    (``registration``) or built in (None); None when it runs it."""
     if task.step in NOT_DRY_RUN:
         return NOT_DRY_RUN[task.step]
-    return CUSTOM_TEST if task.step == "test" and custom else None
+    if registration is not None and registration.kind == functions.LAMBDA_HANDLER:
+        return LAMBDA_NEW
+    return CUSTOM_TEST if task.step == "test" and registration is not None else None
 
 
 def throwaway_rotation(

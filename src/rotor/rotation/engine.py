@@ -352,8 +352,8 @@ class Engine:
             label = f"{task.name} ({task.step})"
             if run.dry_run:
                 function_name = self._task_function(task, rotation.function)
-                custom = registry.resolve(self.store, function_name)[1] is not None
-                left_out = dry_runs.left_out(task, custom)
+                registration = registry.resolve(self.store, function_name)[1]
+                left_out = dry_runs.left_out(task, registration)
                 if left_out is not None:
                     run.skipped.append(f"{label}: {left_out}")
                     continue

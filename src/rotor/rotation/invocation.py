@@ -117,4 +117,6 @@ class Invoker:
             api_url=self.api_url,
             timeout_seconds=self.settings.rotation_function_timeout_seconds,
             function=registration,
+            region=self.settings.region,
+            account_id=self.settings.account_id,
         )

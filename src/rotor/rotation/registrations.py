@@ -32,8 +32,10 @@ from rotor.store.functions import RegisteredFunction
 from rotor.store.names import validate_name
 
 REGISTER = "rotor:RegisterFunction"
+_PYTHON_FIELDS = ("handler", "python", "python_path", "timeout_seconds", "flow")
 _FIELDS = {
-    functions.PYTHON_HANDLER: ("handler", "python", "python_path", "timeout_seconds", "flow"),
+    functions.PYTHON_HANDLER: _PYTHON_FIELDS,
+    functions.LAMBDA_HANDLER: _PYTHON_FIELDS,
     functions.HTTP_FUNCTION: ("url", "headers_secret", "timeout_seconds", "flow"),
 }
 _PATTERN_RE = re.compile(r"[A-Za-z0-9/_+=.@*?-]{1,192}")
@@ -147,7 +149,7 @@ def register(
         )
     definition = (
         _python_definition(fields)
-        if kind == functions.PYTHON_HANDLER
+        if kind in (functions.PYTHON_HANDLER, functions.LAMBDA_HANDLER)
         else _http_definition(fields, identity, settings)
     )
     if fields.get("timeout_seconds") is not None:

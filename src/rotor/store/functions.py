@@ -27,8 +27,12 @@ from rotor.store.database import Store
 log = logging.getLogger(__name__)
 
 PYTHON_HANDLER = "python-handler"
+#: A Python handler in AWS Lambda's convention (``lambda_handler(event, context)``).
+LAMBDA_HANDLER = "lambda-handler"
 HTTP_FUNCTION = "http-function"
-KINDS = (PYTHON_HANDLER, HTTP_FUNCTION)
+KINDS = (PYTHON_HANDLER, LAMBDA_HANDLER, HTTP_FUNCTION)
+#: The kinds a first-release configuration named directly (:func:`adopt_unregistered`).
+LEGACY_KINDS = (PYTHON_HANDLER, HTTP_FUNCTION)
 NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}"
 _NAME_RE = re.compile(NAME_PATTERN)
 
@@ -36,9 +40,9 @@ _NAME_RE = re.compile(NAME_PATTERN)
 @dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
 class RegisteredFunction:
     name: str
-    #: :data:`PYTHON_HANDLER` or :data:`HTTP_FUNCTION`.
+    #: :data:`PYTHON_HANDLER`, :data:`LAMBDA_HANDLER` or :data:`HTTP_FUNCTION`.
     kind: str
-    #: ``handler``, ``python``, ``python_path`` (a python handler) or ``url`` and
+    #: ``handler``, ``python``, ``python_path`` (a python or Lambda-style handler) or ``url`` and
     #: ``headers_secret`` (an HTTP function); ``timeout_seconds``; ``flow`` (parsed, JSON).
     definition: dict[str, Any]
     #: Roles a configuration may give it (parameter ``Role``).
@@ -204,7 +208,7 @@ def adopt_unregistered(store: Store, *, owner: str) -> list[str]:
         rows = conn.execute(
             sa.select(t.rotation_configs, t.secrets.c.name)
             .join(t.secrets, t.secrets.c.id == t.rotation_configs.c.secret_id)
-            .where(t.rotation_configs.c.function.in_(KINDS))
+            .where(t.rotation_configs.c.function.in_(LEGACY_KINDS))
         ).all()
     registered: list[str] = []
     for row in rows:

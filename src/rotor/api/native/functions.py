@@ -30,18 +30,23 @@ FUNCTION = "/functions/{name}"
 
 
 class RegisterFunction(request_bodies.Body):
-    kind: Literal["python-handler", "http-function"] = Field(
-        description="python-handler (a handler(event, context) run in its own process) "
-        "or http-function (an endpoint that gets each step's event as a POST)."
+    kind: Literal["python-handler", "lambda-handler", "http-function"] = Field(
+        description="python-handler (a handler(event, context) run in its own process), "
+        "lambda-handler (the same, in AWS Lambda's convention: a rotation handler written "
+        "for AWS Secrets Manager) or http-function (an endpoint that gets each step's event "
+        "as a POST)."
     )
     handler: str | None = Field(
-        default=None, description="python-handler: module:function or /abs/path/file.py:function"
+        default=None,
+        description="python-handler, lambda-handler: module:function or /abs/path/file.py:function",
     )
     python: str | None = Field(
-        default=None, description="python-handler: absolute path of the interpreter"
+        default=None,
+        description="python-handler, lambda-handler: absolute path of the interpreter",
     )
     python_path: list[str] | None = Field(
-        default=None, description="python-handler: extra sys.path entries (absolute)"
+        default=None,
+        description="python-handler, lambda-handler: extra sys.path entries (absolute)",
     )
     url: str | None = Field(default=None, description="http-function: the endpoint")
     headers_secret: request_bodies.SecretName | None = Field(

@@ -6,7 +6,7 @@
   installing a package is an administrator's act, so these are attachable by anyone
   who may configure rotation.
 - **Registered functions** (:mod:`rotor.store.functions`): custom code (a Python
-  handler or an HTTP endpoint, maybe with a flow) that an administrator registered
+  handler, a Lambda-style handler or an HTTP endpoint, maybe with a flow) that an administrator registered
   with what it may be given; attaching one needs ``rotor:AttachFunction`` on it.
   Each kind is run by its adapter (:data:`ADAPTERS`).
 """
@@ -52,6 +52,10 @@ def adapter(kind: str) -> RotationFunction:
         from rotor.rotation.functions.python_handler import PythonHandler
 
         return PythonHandler()
+    if kind == registered.LAMBDA_HANDLER:
+        from rotor.rotation.functions.lambda_handler import LambdaHandler
+
+        return LambdaHandler()
     if kind == registered.HTTP_FUNCTION:
         from rotor.rotation.functions.http_handler import HttpFunction
 

@@ -166,7 +166,13 @@ class SecretsAccess:
                 move_to_version=version_id,
                 remove_from_version=expected_current,
             )
-        if on.get(stages.PENDING) == version_id:
+        self.drop_pending(name, version_id)
+
+    def drop_pending(self, name: str, version_id: str) -> None:
+        """Remove Pending from ``version_id`` once it is Current (what the end leaves)."""
+        self._check(name, write=True)
+        on = self.get_secret_stages(name)
+        if on.get(stages.PENDING) == version_id == on.get(stages.CURRENT):
             stages.update_stage(self._store, name, stages.PENDING, remove_from_version=version_id)
 
 
@@ -193,6 +199,9 @@ class InvocationContext:
     timeout_seconds: float
     #: The registration of the function being run, when it is a registered one.
     function: RegisteredFunction | None = None
+    #: The region and account rotor's ARNs name (``ROTOR_REGION``, ``ROTOR_ACCOUNT_ID``).
+    region: str = ""
+    account_id: str = ""
 
 
 class RotationFunction(Protocol):

@@ -139,12 +139,46 @@ class _Run:
 
 
 class PythonHandler:
-    """Runs a custom Python handler in its own process; see the module docstring."""
+    """Runs a custom Python handler in its own process; see the module docstring.
+
+    A calling convention other than the cloud function's (the Lambda-style handler,
+    :mod:`rotor.rotation.functions.lambda_handler`) overrides :attr:`convention`,
+    :meth:`handler_event`, :meth:`runner_fields` and :meth:`environment`: the process,
+    its credentials, output, timeout and result are this class's, for every convention.
+    """
+
+    #: How the runner calls the handler (:mod:`rotor.rotation.functions.runner`).
+    convention = "cloud-function"
+
+    def handler_event(self, event: dict[str, Any], context: InvocationContext) -> dict[str, Any]:
+        """The event the handler gets: the engine's, unchanged."""
+        return event
+
+    def runner_fields(
+        self, event: Mapping[str, Any], context: InvocationContext, options: HandlerOptions
+    ) -> dict[str, Any]:
+        """What the runner's input says beyond the event, the handler and the credentials."""
+        region = options_of(event, context).get("RegionId")
+        return {
+            "function_name": options.handler,
+            "region": region if isinstance(region, str) else "",
+        }
+
+    def environment(self, context: InvocationContext, credentials: Credentials) -> dict[str, str]:
+        """The variables the handler's process gets beyond the runner's own."""
+        env = {
+            "ROTOR_URL": context.api_url,
+            "ROTOR_ACCESS_KEY_ID": credentials.access_key_id,
+            "ROTOR_ACCESS_KEY_SECRET": credentials.access_key_secret,
+        }
+        if credentials.security_token:
+            env["ROTOR_SECURITY_TOKEN"] = credentials.security_token
+        return env
 
     def invoke(self, event: dict[str, Any], context: InvocationContext) -> dict[str, Any] | None:
         options = HandlerOptions.of(context)
         try:
-            event_text = json.dumps(event)
+            event_text = json.dumps(self.handler_event(event, context))
         except (TypeError, ValueError):
             raise errors.InvalidParameter("the event is not JSON-serialisable") from None
         credentials = context.mint_credentials()
@@ -161,16 +195,16 @@ class PythonHandler:
             work.mkdir(mode=0o700)
             result_path = private / "result.json"
             input_path = private / "input.json"
+            fields = {
+                **self.runner_fields(event, context, options),
+                "convention": self.convention,
+                "event": event_text,
+            }
             _write_private(
-                input_path,
-                _runner_input(event, event_text, options, context, credentials, result_path),
+                input_path, _runner_input(fields, options, context, credentials, result_path)
             )
-            run = _run(
-                [options.python, RUNNER],
-                cwd=work,
-                env=_environment(context, credentials, input_path, work),
-                timeout=options.timeout,
-            )
+            env = {**self.environment(context, credentials), **_environment(input_path, work)}
+            run = _run([options.python, RUNNER], cwd=work, env=env, timeout=options.timeout)
             try:
                 outcome = _read_result(result_path)
             finally:
@@ -191,23 +225,19 @@ class PythonHandler:
 
 
 def _runner_input(
-    event: Mapping[str, Any],
-    event_text: str,
+    fields: Mapping[str, Any],
     options: HandlerOptions,
     context: InvocationContext,
     credentials: Credentials,
     result_path: Path,
 ) -> str:
-    region = options_of(event, context).get("RegionId")
     return json.dumps(
         {
-            "event": event_text,
+            **fields,
             "handler": options.location,
             "python_path": list(options.python_path),
             "request_id": context.request_id,
-            "function_name": options.handler,
             "timeout": options.timeout,
-            "region": region if isinstance(region, str) else "",
             "rotor_url": context.api_url,
             "credentials": {
                 "access_key_id": credentials.access_key_id,
@@ -219,24 +249,17 @@ def _runner_input(
     )
 
 
-def _environment(
-    context: InvocationContext, credentials: Credentials, input_path: Path, work: Path
-) -> dict[str, str]:
-    env = {
+def _environment(input_path: Path, work: Path) -> dict[str, str]:
+    """The runner's own variables: the rest of rotor's environment is not passed on."""
+    return {
         "PATH": os.environ.get("PATH", os.defpath),
         "LANG": os.environ.get("LANG", "C.UTF-8"),
         "HOME": str(work),
-        "ROTOR_URL": context.api_url,
-        "ROTOR_ACCESS_KEY_ID": credentials.access_key_id,
-        "ROTOR_ACCESS_KEY_SECRET": credentials.access_key_secret,
-        # The runner's own: stdout and stderr share one pipe, so keep them in order.
+        # stdout and stderr share one pipe, so keep them in order.
         "PYTHONUNBUFFERED": "1",
         "PYTHONIOENCODING": "utf-8:backslashreplace",
         runner.INPUT_VARIABLE: str(input_path),
     }
-    if credentials.security_token:
-        env["ROTOR_SECURITY_TOKEN"] = credentials.security_token
-    return env
 
 
 def _write_private(path: Path, text: str) -> None:

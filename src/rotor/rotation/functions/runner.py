@@ -10,10 +10,15 @@ environment. The input holds the event (JSON text), the handler (``module:functi
 or ``path/to/file.py:function``), extra ``sys.path`` entries, the context fields and
 the path of the result file.
 
-The handler is called as ``handler(event, context)`` with ``event`` the JSON text and
-``context`` shaped like the cloud runtime's (``request_id`` / ``requestId``,
-``credentials`` in both spellings, ``function.name``), plus ``rotor_url``. The root
-logger writes to stderr at INFO. The outcome goes to the result file, never to
+The handler is called as ``handler(event, context)`` in the input's ``convention``:
+
+- ``cloud-function``: ``event`` is the JSON text and ``context`` is shaped like the cloud
+  function runtime's (``request_id`` / ``requestId``, ``credentials`` in both spellings,
+  ``function.name``), plus ``rotor_url``;
+- ``lambda``: ``event`` is the parsed JSON object and ``context`` is shaped like Lambda's
+  (:class:`LambdaContext`).
+
+The root logger writes to stderr at INFO. The outcome goes to the result file, never to
 stdout, so the handler's own output cannot be mistaken for it::
 
     {"ok": true, "result": ...}
@@ -30,6 +35,7 @@ import json
 import logging
 import os
 import sys
+import time
 import traceback
 from collections.abc import Callable
 from types import ModuleType
@@ -80,6 +86,27 @@ class Context:
         self.rotor_url = rotor_url
 
 
+class LambdaContext:
+    """The ``context`` argument of a Lambda-style ``lambda_handler(event, context)``."""
+
+    def __init__(
+        self, *, request_id: str, function_name: str, function_arn: str, timeout: float
+    ) -> None:
+        self.aws_request_id = request_id
+        self.function_name = function_name
+        self.function_version = "$LATEST"
+        self.invoked_function_arn = function_arn
+        self.memory_limit_in_mb = "128"
+        self.log_group_name = f"/aws/lambda/{function_name}"
+        self.log_stream_name = f"rotor/{request_id}"
+        self.identity = None
+        self.client_context = None
+        self._deadline = time.monotonic() + timeout
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
 class LoadError(Exception):
     """The handler could not be imported."""
 
@@ -98,11 +125,21 @@ def main() -> int:
     sys.path[0:0] = [str(entry) for entry in spec["python_path"]]
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, format=LOG_FORMAT)
 
-    event = str(spec["event"])
-    context = _context(spec)
+    event: Any = str(spec["event"])
+    context: Context | LambdaContext
     try:
         handler = load_handler(str(spec["handler"]))
-        _point_cloud_sdk_at_rotor(context.rotor_url, _regions(context.region, event))
+        if spec.get("convention") == "lambda":
+            event = json.loads(event)
+            context = LambdaContext(
+                request_id=str(spec["request_id"]),
+                function_name=str(spec["function_name"]),
+                function_arn=str(spec["function_arn"]),
+                timeout=float(spec["timeout"]),
+            )
+        else:
+            context = _context(spec)
+            _point_cloud_sdk_at_rotor(context.rotor_url, _regions(context.region, event))
     except LoadError as exc:
         traceback.print_exc()
         cause = exc.__cause__ or exc
@@ -143,7 +180,7 @@ def _forget_own_directory() -> None:
     sys.path[:] = [p for p in sys.path if not p or os.path.realpath(p) != own]
 
 
-def load_handler(spec: str) -> Callable[[str, Context], Any]:
+def load_handler(spec: str) -> Callable[[Any, Any], Any]:
     """Import ``module:function`` or ``path/to/file.py:function`` and return the callable."""
     location, _, attribute = spec.rpartition(":")
     try:
@@ -158,7 +195,7 @@ def load_handler(spec: str) -> Callable[[str, Context], Any]:
         raise LoadError(f"cannot load handler {spec}: {type(exc).__name__}: {exc}") from exc
     if not callable(target):
         raise LoadError(f"cannot load handler {spec}: {attribute} is not callable")
-    handler: Callable[[str, Context], Any] = target
+    handler: Callable[[Any, Any], Any] = target
     return handler
 
 
