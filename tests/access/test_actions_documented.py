@@ -149,3 +149,20 @@ def test_each_operation_is_checked_as_its_documented_action(world: World) -> Non
             assert event.action == f"{operation[0]} {fill(operation[1], names)}", operation
         else:
             assert event.action == action, operation
+
+
+AWS_DOC = (DOCS / "reference" / "aws-api.md").read_text()
+AWS_ROW = re.compile(r"^\| (`secretsmanager:\w+`(?:, `secretsmanager:\w+`)*) \| (.*) \|$")
+
+
+def test_the_aws_vocabulary_table_is_the_mapping() -> None:
+    section = AWS_DOC.split("\n## Policies in the AWS vocabulary\n")[1].split("\n## ")[0]
+    table: dict[str, set[str]] = {}
+    for line in section.splitlines():
+        match = AWS_ROW.match(line)
+        if match:
+            rotor_actions = set(re.findall(r"`((?:kms|rotor|sts):\w+)`", match.group(2)))
+            for aws in re.findall(r"`(secretsmanager:\w+)`", match.group(1)):
+                assert aws not in table, f"{aws} is in the table twice"
+                table[aws] = rotor_actions
+    assert table == {aws: set(rotor) for aws, rotor in policies.AWS_ACTIONS.items()}

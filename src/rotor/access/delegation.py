@@ -27,7 +27,7 @@ from typing import Any
 
 from rotor import errors
 from rotor.access import policies
-from rotor.access.keys import Identity, secret_resource
+from rotor.access.keys import Identity, arn_lookup, secret_resource
 from rotor.settings import Settings
 from rotor.store import principals, stages, versions
 from rotor.store.database import Store
@@ -157,4 +157,5 @@ def principal_identity(store: Store, principal_id: str | None) -> Identity | Non
         principal_name=principal.name,
         access_key_id="",
         layers=(layer,),
+        arn_of=arn_lookup(store),
     )

@@ -38,6 +38,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import datetime as dt
+import functools
 import hashlib
 import hmac
 import json
@@ -53,6 +54,7 @@ from rotor.access import policies
 from rotor.clock import utcnow
 from rotor.private_files import write_private_file
 from rotor.store import principals
+from rotor.store import secrets as stored_secrets
 from rotor.store.database import Store
 
 log = logging.getLogger(__name__)
@@ -78,9 +80,12 @@ class Identity:
     layers: tuple[tuple[policies.Policy, ...], ...] = ()
     #: A rotation function's key: the function, its rotation, and whom it acts for.
     function_session: principals.FunctionSession | None = None
+    #: A secret's ARN in AWS form, for the policy statements that name ARNs
+    #: (:func:`arn_lookup`); without it they match nothing.
+    arn_of: policies.ArnOf | None = None
 
     def allows(self, action: str, resource: str) -> bool:
-        return bool(self.layers) and policies.decide_all(self.layers, action, resource)
+        return bool(self.layers) and policies.decide_all(self.layers, action, resource, self.arn_of)
 
     def require(self, action: str, resource: str) -> None:
         if not self.allows(action, resource):
@@ -269,6 +274,7 @@ class Authenticator:
                 access_key_id=key.id,
                 layers=tuple(layers),
                 function_session=key.function_session,
+                arn_of=arn_lookup(self.store),
             ),
         )
         with self._lock:
@@ -333,3 +339,22 @@ class Authenticator:
 def secret_resource(name: str, *, region: str, account: str) -> str:
     """The resource name policies match a secret by."""
     return policies.SECRET_RESOURCE.format(region=region, account=account, name=name)
+
+
+def secret_arn(store: Store, resource: str) -> str | None:
+    """The AWS-form ARN of the secret ``resource`` (a :func:`secret_resource`) names, with
+    :data:`policies.NO_SUFFIX` while there is no such secret; None for another resource."""
+    parts = resource.split(":", 4)
+    if len(parts) != 5 or parts[:2] != ["acs", "kms"] or not parts[4].startswith("secret/"):
+        return None
+    name = parts[4].removeprefix("secret/")
+    try:
+        suffix = stored_secrets.arn_suffix(store, name)
+    except (errors.NotFound, errors.InvalidParameter):  # none (yet), or a pattern of names
+        suffix = policies.NO_SUFFIX
+    return stored_secrets.aws_arn(name, suffix, region=parts[2], account=parts[3])
+
+
+def arn_lookup(store: Store) -> policies.ArnOf:
+    """What an :class:`Identity` of ``store``'s principals looks a secret's ARN up with."""
+    return functools.partial(secret_arn, store)

@@ -10,6 +10,17 @@ Evaluation: default deny; an explicit Deny beats any Allow. ``Action`` and
 (as the cloud does), resources case-sensitively. Actions that match no rotor
 operation (``kms:Decrypt``, ``rds:CreateAccount``) are kept as written and simply
 grant nothing in rotor.
+
+A policy may also be written in AWS Secrets Manager's vocabulary: an action
+``secretsmanager:<Name>`` is the rotor action(s) :data:`AWS_ACTIONS` maps it onto
+(so a Deny in one vocabulary beats an Allow in the other: it is the same action),
+and a resource ``arn:...`` is matched against the secret's ARN in AWS form,
+``arn:aws:secretsmanager:<region>:<account>:secret:<name>-<suffix>``, which the
+caller's ``arn_of`` looks up only when such a statement is reached: a policy
+without one costs what it always did. A secret that does not exist (yet) has the
+suffix :data:`NO_SUFFIX`, which only wildcards match, so ``secret:app/*`` covers
+creating ``app/x`` while a complete ARN names one incarnation of a secret and no
+other.
 """
 
 from __future__ import annotations
@@ -18,7 +29,7 @@ import dataclasses
 import functools
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from rotor import errors
@@ -30,6 +41,8 @@ _RESOURCE_RE = re.compile(r"[\x21-\x7e]{1,1024}")
 
 #: The resource name prefix of a secret: ``acs:kms:<region>:<account>:secret/<name>``.
 SECRET_RESOURCE = "acs:kms:{region}:{account}:secret/{name}"
+#: How a resource pattern in AWS ARN form starts.
+AWS_ARN = "arn:"
 #: A principal (user or role): its keys and attachments, assuming it, passing it.
 PRINCIPAL_RESOURCE = "rotor:principal/{name}"
 #: A registered function.
@@ -83,17 +96,73 @@ ACTIONS: dict[str, str] = {
     "sts:AssumeRole": "get short-lived credentials of a role",
 }
 
+#: Every AWS Secrets Manager action, onto the rotor actions it is (what the AWS dialect
+#: checks for the operation). Rotor's action is sometimes coarser: ``kms:UpdateSecret``
+#: changes the description and the tags, so UpdateSecret, TagResource and UntagResource
+#: each allow all three. An action that maps onto none grants nothing.
+AWS_ACTIONS: dict[str, tuple[str, ...]] = {
+    "secretsmanager:CreateSecret": ("kms:CreateSecret",),
+    "secretsmanager:DescribeSecret": ("kms:DescribeSecret",),
+    "secretsmanager:ListSecrets": ("kms:ListSecrets",),
+    "secretsmanager:UpdateSecret": ("kms:UpdateSecret",),
+    "secretsmanager:TagResource": ("kms:UpdateSecret",),
+    "secretsmanager:UntagResource": ("kms:UpdateSecret",),
+    "secretsmanager:DeleteSecret": ("kms:DeleteSecret",),
+    "secretsmanager:RestoreSecret": ("kms:RestoreSecret",),
+    "secretsmanager:GetSecretValue": ("kms:GetSecretValue",),
+    # BatchGetSecretValue reads each secret as GetSecretValue does, and needs that action.
+    "secretsmanager:BatchGetSecretValue": (),
+    "secretsmanager:PutSecretValue": ("kms:PutSecretValue",),
+    "secretsmanager:ListSecretVersionIds": ("kms:ListSecretVersionIds",),
+    "secretsmanager:UpdateSecretVersionStage": ("kms:UpdateSecretVersionStage",),
+    "secretsmanager:GetRandomPassword": ("kms:GetRandomPassword",),
+    # At AWS, RotateSecret both configures rotation and starts one.
+    "secretsmanager:RotateSecret": ("kms:RotateSecret", "kms:UpdateSecretRotationPolicy"),
+    "secretsmanager:CancelRotateSecret": ("kms:UpdateSecretRotationPolicy",),
+    # Resource policies and replication: rotor has none.
+    "secretsmanager:GetResourcePolicy": (),
+    "secretsmanager:PutResourcePolicy": (),
+    "secretsmanager:DeleteResourcePolicy": (),
+    "secretsmanager:ValidateResourcePolicy": (),
+    "secretsmanager:ListResourcePolicies": (),
+    "secretsmanager:ReplicateSecretToRegions": (),
+    "secretsmanager:RemoveRegionsFromReplication": (),
+    "secretsmanager:StopReplicationToReplica": (),
+    "secretsmanager:AssociateCrossAccountReplica": (),
+    "secretsmanager:DisassociateCrossAccountReplica": (),
+}
+
+#: The suffix of the ARN of a secret that does not exist (yet): a character no resource
+#: pattern can hold (they are printable ASCII), so only ``*`` and ``?`` match it.
+NO_SUFFIX = "\x00" * 6
+#: Looks up the AWS-form ARN of the secret a rotor resource name names (with
+#: :data:`NO_SUFFIX` when there is no such secret); None for a resource that is no secret.
+ArnOf = Callable[[str], str | None]
+
 
 @dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
 class Statement:
     effect: str
+    #: As written, in either vocabulary.
     actions: tuple[str, ...]
     resources: tuple[str, ...]
+    #: The rotor actions ``actions`` name (:func:`_grants`).
+    grants: frozenset[str]
+    #: ``resources`` in rotor's form, matched against a rotor resource name ...
+    names: tuple[str, ...]
+    #: ... and in AWS ARN form (``arn:...``), matched against a secret's ARN.
+    arns: tuple[str, ...]
 
-    def matches(self, action: str, resource: str) -> bool:
-        return any(_matches(p, action, fold=True) for p in self.actions) and any(
-            _matches(p, resource, fold=False) for p in self.resources
-        )
+    def names_action(self, action: str) -> bool:
+        if action in ACTIONS:
+            return action in self.grants
+        return any(_matches(p, action, fold=True) for p in self.actions)
+
+    def names_resource(self, resource: str) -> bool:
+        return any(_matches(p, resource, fold=False) for p in self.names)
+
+    def names_arn(self, arn: str) -> bool:
+        return any(_matches(p, arn, fold=False) for p in self.arns)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
@@ -106,11 +175,7 @@ class Policy:
 
     def unmatched_actions(self) -> list[str]:
         """Actions written in the policy that match no rotor operation (they grant nothing)."""
-        return [
-            a
-            for a in dict.fromkeys(self.actions)
-            if not any(_matches(a, known, fold=True) for known in ACTIONS)
-        ]
+        return [a for a in dict.fromkeys(self.actions) if not _grants((a,))]
 
 
 @functools.lru_cache(maxsize=4096)
@@ -121,6 +186,15 @@ def _pattern(pattern: str, fold: bool) -> re.Pattern[str]:
 
 def _matches(pattern: str, value: str, *, fold: bool) -> bool:
     return _pattern(pattern, fold).fullmatch(value) is not None
+
+
+def _grants(actions: tuple[str, ...]) -> frozenset[str]:
+    """The rotor actions that ``actions`` (patterns in either vocabulary) name."""
+    named = {known for known in ACTIONS if any(_matches(p, known, fold=True) for p in actions)}
+    for aws, rotor in AWS_ACTIONS.items():
+        if any(_matches(p, aws, fold=True) for p in actions):
+            named.update(rotor)
+    return frozenset(named)
 
 
 def matches_pattern(pattern: str, value: str) -> bool:
@@ -187,24 +261,50 @@ def _statement(index: int, raw: Any) -> Statement:
             raise errors.InvalidParameter(
                 f"{where}: resource {resource!r} must be 1-1024 printable characters, no spaces"
             )
-    return Statement(effect=effect, actions=actions, resources=resources)
+    return Statement(
+        effect=effect,
+        actions=actions,
+        resources=resources,
+        grants=_grants(actions),
+        names=tuple(r for r in resources if not r.startswith(AWS_ARN)),
+        arns=tuple(r for r in resources if r.startswith(AWS_ARN)),
+    )
 
 
-def decide(policies: Iterable[Policy], action: str, resource: str) -> bool:
-    """Whether ``policies`` allow ``action`` on ``resource``: default deny, Deny wins."""
+def decide(
+    policies: Iterable[Policy], action: str, resource: str, arn_of: ArnOf | None = None
+) -> bool:
+    """Whether ``policies`` allow ``action`` on ``resource``: default deny, Deny wins.
+
+    ``arn_of`` gives the secret's ARN for the statements that name ARNs; without it they
+    match nothing. It is called at most once, and only when such a statement is reached.
+    """
     allowed = False
+    arn: str | None = None
+    looked_up = False
     for policy in policies:
         for statement in policy.statements:
-            if statement.matches(action, resource):
-                if statement.effect == "Deny":
-                    return False
-                allowed = True
+            deny = statement.effect == "Deny"
+            if (allowed and not deny) or not statement.names_action(action):
+                continue
+            if not statement.names_resource(resource):
+                if not statement.arns or arn_of is None:
+                    continue
+                if not looked_up:
+                    arn, looked_up = arn_of(resource), True
+                if arn is None or not statement.names_arn(arn):
+                    continue
+            if deny:
+                return False
+            allowed = True
     return allowed
 
 
-def decide_all(layers: Sequence[Sequence[Policy]], action: str, resource: str) -> bool:
+def decide_all(
+    layers: Sequence[Sequence[Policy]], action: str, resource: str, arn_of: ArnOf | None = None
+) -> bool:
     """Every layer must allow (a role's policies, then a session's narrowing policy)."""
-    return all(decide(layer, action, resource) for layer in layers)
+    return all(decide(layer, action, resource, arn_of) for layer in layers)
 
 
 ADMINISTRATOR = {"Version": "1", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
