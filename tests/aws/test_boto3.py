@@ -83,12 +83,6 @@ def test_errors_are_the_sdks_exception_classes(client: Any) -> None:
         client.put_secret_value(SecretId=name, SecretString="x", SecretBinary=b"y")
 
 
-def test_unsupported_operations_say_so(client: Any) -> None:
-    with pytest.raises(client.exceptions.InvalidRequestException) as caught:
-        client.rotate_secret(SecretId=_name())
-    assert "not supported by rotor yet" in caught.value.response["Error"]["Message"]
-
-
 def test_bad_signature_and_unknown_key_are_refused(
     rotor_server: RunningServer, client: Any
 ) -> None:

@@ -236,6 +236,7 @@ def create_app(settings: Settings, store: Store | None = None, *, api_url: str =
     aws = AwsEndpoint(
         settings=settings,
         store=store,
+        scheduler=scheduler,
         authenticator=authenticator,
         max_body=settings.max_request_bytes,
         on_auth_failure=throttle.slow_down,

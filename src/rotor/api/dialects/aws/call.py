@@ -13,6 +13,7 @@ from typing import Any
 
 from rotor.access.keys import Identity, secret_resource
 from rotor.api.dialects.aws.wire import AwsError, Body, invalid_parameter
+from rotor.rotation.scheduler import Scheduler
 from rotor.settings import Settings
 from rotor.store.database import Store
 
@@ -25,6 +26,8 @@ class Call:
     body: Body
     settings: Settings
     store: Store
+    #: Starts and runs rotations (RotateSecret), over the server's engine.
+    scheduler: Scheduler
     #: What the audit event of this call records (action, secret name, version id).
     audit: dict[str, Any]
 

@@ -27,6 +27,7 @@ from rotor.api.bodies import ClientGone, read_capped
 from rotor.api.dialects.aws import operations, wire
 from rotor.api.dialects.aws.call import Call
 from rotor.api.dialects.aws.wire import AwsError
+from rotor.rotation.scheduler import Scheduler
 from rotor.settings import Settings
 from rotor.store.database import Store
 
@@ -37,14 +38,12 @@ TARGET_PREFIX = "secretsmanager."
 NOT_YET = frozenset(
     {
         "BatchGetSecretValue",
-        "CancelRotateSecret",
         "DeleteResourcePolicy",
         "GetResourcePolicy",
         "ListSecrets",
         "PutResourcePolicy",
         "RemoveRegionsFromReplication",
         "ReplicateSecretToRegions",
-        "RotateSecret",
         "StopReplicationToReplica",
         "TagResource",
         "UntagResource",
@@ -78,12 +77,14 @@ class AwsEndpoint:
         *,
         settings: Settings,
         store: Store,
+        scheduler: Scheduler,
         authenticator: Authenticator,
         max_body: int,
         on_auth_failure: Callable[[Scope], Awaitable[None]],
     ) -> None:
         self.settings = settings
         self.store = store
+        self.scheduler = scheduler
         self.authenticator = authenticator
         self.max_body = max_body
         self.on_auth_failure = on_auth_failure
@@ -176,6 +177,7 @@ class AwsEndpoint:
             body=wire.Body(values),
             settings=self.settings,
             store=self.store,
+            scheduler=self.scheduler,
             audit=audit,
         )
         return function(call)

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from rotor.api.dialects.aws import value_operations, version_operations
+from rotor.api.dialects.aws import rotation_operations, value_operations, version_operations
 from rotor.api.dialects.aws.call import Call
 
 Operation = Callable[[Call], dict[str, Any]]
@@ -85,4 +85,5 @@ OPERATIONS: dict[str, tuple[Operation, frozenset[str]]] = {
             }
         ),
     ),
+    **rotation_operations.OPERATIONS,
 }

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from rotor.api.dialects.aws import rotation_operations
 from rotor.api.dialects.aws.call import Call
 from rotor.api.dialects.aws.wire import AwsError, invalid_parameter, stage_in, stages_out, timestamp
 from rotor.store import deletion, passwords, stages, versions
@@ -46,6 +47,7 @@ def describe_secret(call: Call) -> dict[str, Any]:
     }
     if secret.delete_after is not None:
         answer["DeletedDate"] = timestamp(secret.delete_after)
+    answer.update(rotation_operations.describe_rotation(call, secret))
     return answer
 
 
