@@ -1,5 +1,5 @@
 """One call of the AWS dialect: who asks, with what, and the readers of the fields
-several operations share (a secret's id, its value).
+several operations share (a secret's id, its value), and a secret's ARN.
 
 Each operation (:mod:`rotor.api.dialects.aws.operations`) is a function of a :class:`Call`.
 """
@@ -12,10 +12,12 @@ import dataclasses
 from typing import Any
 
 from rotor.access.keys import Identity, secret_resource
-from rotor.api.dialects.aws.wire import AwsError, Body, invalid_parameter
+from rotor.api.dialects.aws.wire import Body, invalid_parameter
 from rotor.rotation.scheduler import Scheduler
 from rotor.settings import Settings
+from rotor.store import secrets as secrets_store
 from rotor.store.database import Store
+from rotor.store.secrets import Secret
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -31,26 +33,57 @@ class Call:
     #: What the audit event of this call records (action, secret name, version id).
     audit: dict[str, Any]
 
+    def resource(self, name: str) -> str:
+        """The resource policies match the secret ``name`` by."""
+        return secret_resource(name, region=self.settings.region, account=self.settings.account_id)
+
     def authorize(self, action: str, name: str | None) -> None:
         """``action`` on the secret ``name`` (on ``*`` for an action of no secret)."""
         self.audit["action"] = action
         resource = "*"
         if name is not None:
             self.audit["secret_name"] = name
-            resource = secret_resource(
-                name, region=self.settings.region, account=self.settings.account_id
-            )
+            resource = self.resource(name)
         self.identity.require(action, resource)
 
-    def secret_id(self) -> str:
-        """``SecretId`` as a secret's name (ARNs are not accepted yet)."""
-        value = self.body.required("SecretId")
-        if value.startswith("arn:"):
-            raise AwsError(
-                "InvalidRequestException",
-                "A SecretId given as an ARN is not supported by rotor yet; give the name.",
-            )
-        return value
+    def arn(self, secret: Secret) -> str:
+        """The secret's ARN, ``arn:aws:secretsmanager:<region>:<account>:secret:<name>-<suffix>``."""
+        return self.arn_of(secret.name, secret.arn_suffix)
+
+    def arn_of(self, name: str, suffix: str | None = None) -> str:
+        """The ARN of the secret ``name`` (its suffix read from the store unless given)."""
+        return secrets_store.aws_arn(
+            name,
+            suffix if suffix is not None else secrets_store.arn_suffix(self.store, name),
+            region=self.settings.region,
+            account=self.settings.account_id,
+        )
+
+    def secret_id(self, value: str | None = None) -> str:
+        """``SecretId`` (or ``value``) as a secret's name: a name, or the secret's ARN,
+        complete or partial (without the suffix), as AWS resolves them
+        (:func:`rotor.store.secrets.name_of_aws_arn`)."""
+        if value is None:
+            value = self.body.required("SecretId")
+        if not value.startswith("arn:"):
+            return value
+        return secrets_store.name_of_aws_arn(
+            self.store, value, region=self.settings.region, account=self.settings.account_id
+        )
+
+    def tags(self, name: str = "Tags") -> dict[str, str] | None:
+        """``Tags``, ``[{"Key": ..., "Value": ...}]``, as a dict (checked by the store)."""
+        tags = self.body.values.get(name)
+        if tags is None:
+            return None
+        if not isinstance(tags, list) or not all(
+            isinstance(t, dict)
+            and isinstance(t.get("Key"), str)
+            and isinstance(t.get("Value"), str)
+            for t in tags
+        ):
+            raise invalid_parameter(name, 'expected a list of {"Key": ..., "Value": ...}')
+        return {t["Key"]: t["Value"] for t in tags}
 
     def value(self) -> str | bytes | None:
         """``SecretString`` or ``SecretBinary`` (base64 on the wire), at most one."""

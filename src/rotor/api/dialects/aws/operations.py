@@ -16,7 +16,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from rotor.api.dialects.aws import rotation_operations, value_operations, version_operations
+from rotor.api.dialects.aws import (
+    rotation_operations,
+    secret_operations,
+    value_operations,
+    version_operations,
+)
 from rotor.api.dialects.aws.call import Call
 
 Operation = Callable[[Call], dict[str, Any]]
@@ -72,6 +77,57 @@ OPERATIONS: dict[str, tuple[Operation, frozenset[str]]] = {
             }
         ),
     ),
+    "ListSecrets": (
+        secret_operations.list_secrets,
+        frozenset(
+            {"IncludePlannedDeletion", "MaxResults", "NextToken", "Filters", "SortOrder", "SortBy"}
+        ),
+    ),
+    "BatchGetSecretValue": (
+        secret_operations.batch_get_secret_value,
+        frozenset({"SecretIdList", "Filters", "MaxResults", "NextToken"}),
+    ),
+    "UpdateSecret": (
+        secret_operations.update_secret,
+        frozenset(
+            {
+                "SecretId",
+                "ClientRequestToken",
+                "Description",
+                "KmsKeyId",
+                "SecretString",
+                "SecretBinary",
+            }
+        ),
+    ),
+    "TagResource": (secret_operations.tag_resource, frozenset({"SecretId", "Tags"})),
+    "UntagResource": (secret_operations.untag_resource, frozenset({"SecretId", "TagKeys"})),
+    **{
+        name: (secret_operations.refuse_resource_policy, fields)
+        for name, fields in {
+            "GetResourcePolicy": frozenset({"SecretId", "PolicyName"}),
+            "PutResourcePolicy": frozenset(
+                {"SecretId", "ResourcePolicy", "PolicyName", "BlockPublicPolicy"}
+            ),
+            "DeleteResourcePolicy": frozenset({"SecretId", "PolicyName"}),
+            "ValidateResourcePolicy": frozenset({"SecretId", "ResourcePolicy"}),
+            "ListResourcePolicies": frozenset({"SecretId", "MaxResults", "NextToken"}),
+        }.items()
+    },
+    **{
+        name: (secret_operations.refuse_replication, fields)
+        for name, fields in {
+            "ReplicateSecretToRegions": frozenset(
+                {"SecretId", "AddReplicaRegions", "ForceOverwriteReplicaSecret"}
+            ),
+            "RemoveRegionsFromReplication": frozenset({"SecretId", "RemoveReplicaRegions"}),
+            "StopReplicationToReplica": frozenset({"SecretId"}),
+            "AssociateCrossAccountReplica": frozenset(
+                {"SecretId", "CrossAccountReplicaARN", "ReplicaRestriction", "ReplicationRoleARN"}
+            ),
+            "DisassociateCrossAccountReplica": frozenset({"SecretId", "CrossAccountReplicaARN"}),
+        }.items()
+    },
     "PutSecretValue": (
         value_operations.put_secret_value,
         frozenset(

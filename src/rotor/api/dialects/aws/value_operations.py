@@ -7,8 +7,10 @@ dialect's read does.
 from __future__ import annotations
 
 import base64
+import hmac
 from typing import Any
 
+from rotor import errors
 from rotor.api import secret_reads
 from rotor.api.dialects.aws.call import Call
 from rotor.api.dialects.aws.wire import AwsError, invalid_parameter, stage_in, stages_out, timestamp
@@ -35,7 +37,13 @@ def get_secret_value(call: Call) -> dict[str, Any]:
             "InvalidRequestException",
             f"The version {version_id} does not carry the stage {stage_text}.",
         )
+    return value_entry(call, value)
+
+
+def value_entry(call: Call, value: versions.SecretValue) -> dict[str, Any]:
+    """A value read, as ``GetSecretValue`` and ``BatchGetSecretValue`` answer it."""
     return {
+        "ARN": call.arn_of(value.name),
         "Name": value.name,
         "VersionId": value.version_id,
         **_value_out(value.value),
@@ -49,31 +57,37 @@ def create_secret(call: Call) -> dict[str, Any]:
     call.authorize("kms:CreateSecret", name)
     value = call.value()
     version_id = call.body.text("ClientRequestToken")
-    tags = call.body.values.get("Tags")
-    if tags is not None and (
-        not isinstance(tags, list)
-        or not all(
-            isinstance(t, dict)
-            and isinstance(t.get("Key"), str)
-            and isinstance(t.get("Value"), str)
-            for t in tags
+    try:
+        secret = secrets_store.create_secret(
+            call.store,
+            name=name,
+            description=call.body.text("Description") or "",
+            tags=call.tags() or {},
+            value=value,
+            version_id=version_id if value is not None else None,
         )
-    ):
-        raise invalid_parameter("Tags", 'expected a list of {"Key": ..., "Value": ...}')
-    secret = secrets_store.create_secret(
-        call.store,
-        name=name,
-        description=call.body.text("Description") or "",
-        tags={t["Key"]: t["Value"] for t in tags or []},
-        value=value,
-        version_id=version_id if value is not None else None,
-    )
-    answer: dict[str, Any] = {"Name": secret.name}
+    except errors.SecretExists:
+        # A retry of the same request (same token, same value) is answered as the first.
+        if version_id is None or value is None or not _holds(call, name, version_id, value):
+            raise
+        secret = secrets_store.get_secret(call.store, name)
+    answer: dict[str, Any] = {"ARN": call.arn(secret), "Name": secret.name}
     if value is not None:
-        current = versions.get_value(call.store, name, stage=stages.CURRENT)
-        call.audit["version_id"] = current.version_id
-        answer["VersionId"] = current.version_id
+        first = version_id or secret.stages[stages.CURRENT]
+        call.audit["version_id"] = first
+        answer["VersionId"] = first
     return answer
+
+
+def _holds(call: Call, name: str, version_id: str, value: str | bytes) -> bool:
+    """Whether the secret has a version ``version_id`` holding ``value``."""
+    try:
+        held = versions.get_value(call.store, name, version_id=version_id)
+    except errors.RotorError:
+        return False
+    held_kind, held_raw = versions.check_value(held.value)
+    kind, raw = versions.check_value(value)
+    return held_kind == kind and hmac.compare_digest(held_raw, raw)
 
 
 def put_secret_value(call: Call) -> dict[str, Any]:
@@ -93,6 +107,7 @@ def put_secret_value(call: Call) -> dict[str, Any]:
     )
     call.audit["version_id"] = version.version_id
     return {
+        "ARN": call.arn_of(name),
         "Name": name,
         "VersionId": version.version_id,
         "VersionStages": stages_out(version.stages),

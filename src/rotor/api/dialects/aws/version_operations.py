@@ -12,41 +12,38 @@ from rotor.api.dialects.aws.wire import AwsError, invalid_parameter, stage_in, s
 from rotor.store import deletion, passwords, stages, versions
 from rotor.store import secrets as secrets_store
 from rotor.store.paging import MAX_PAGE_SIZE
+from rotor.store.secrets import Secret
 
 
-def _integer(call: Call, name: str, low: int, high: int) -> int | None:
-    value = call.body.values.get(name)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise invalid_parameter(name, f"expected a whole number from {low} to {high}")
-    return value
+def secret_fields(call: Call, secret: Secret) -> dict[str, Any]:
+    """What ``DescribeSecret`` and each ``ListSecrets`` entry say of a secret, but its
+    versions' stages (each names them its own way) and rotation."""
+    answer: dict[str, Any] = {
+        "ARN": call.arn(secret),
+        "Name": secret.name,
+        "Description": secret.description,
+        "CreatedDate": timestamp(secret.created_at),
+        "LastChangedDate": timestamp(secret.updated_at),
+        "Tags": [{"Key": k, "Value": v} for k, v in secret.tags.items()],
+    }
+    if secret.delete_after is not None:
+        answer["DeletedDate"] = timestamp(secret.delete_after)
+    return answer
 
 
-def _flag(call: Call, name: str, default: bool = False) -> bool:
-    value = call.body.values.get(name, default)
-    if not isinstance(value, bool):
-        raise invalid_parameter(name, "expected true or false")
-    return value
+def versions_to_stages(secret: Secret) -> dict[str, list[str]]:
+    on: dict[str, list[str]] = {}
+    for stage, version_id in secret.stages.items():
+        on.setdefault(version_id, []).append(stage)
+    return {v: stages_out(sorted(s)) for v, s in on.items()}
 
 
 def describe_secret(call: Call) -> dict[str, Any]:
     name = call.secret_id()
     call.authorize("kms:DescribeSecret", name)
     secret = secrets_store.get_secret(call.store, name)
-    on: dict[str, list[str]] = {}
-    for stage, version_id in secret.stages.items():
-        on.setdefault(version_id, []).append(stage)
-    answer: dict[str, Any] = {
-        "Name": secret.name,
-        "Description": secret.description,
-        "CreatedDate": timestamp(secret.created_at),
-        "LastChangedDate": timestamp(secret.updated_at),
-        "Tags": [{"Key": k, "Value": v} for k, v in secret.tags.items()],
-        "VersionIdsToStages": {v: stages_out(sorted(s)) for v, s in on.items()},
-    }
-    if secret.delete_after is not None:
-        answer["DeletedDate"] = timestamp(secret.delete_after)
+    answer = secret_fields(call, secret)
+    answer["VersionIdsToStages"] = versions_to_stages(secret)
     answer.update(rotation_operations.describe_rotation(call, secret))
     return answer
 
@@ -54,11 +51,12 @@ def describe_secret(call: Call) -> dict[str, Any]:
 def list_secret_version_ids(call: Call) -> dict[str, Any]:
     name = call.secret_id()
     call.authorize("kms:ListSecretVersionIds", name)
-    size = _integer(call, "MaxResults", 1, MAX_PAGE_SIZE) or MAX_PAGE_SIZE
+    size = call.body.integer("MaxResults", 1, MAX_PAGE_SIZE) or MAX_PAGE_SIZE
     page = versions.list_versions(
         call.store, name, page_size=size, page_token=call.body.text("NextToken")
     )
     answer: dict[str, Any] = {
+        "ARN": call.arn_of(name),
         "Name": name,
         "Versions": [
             {
@@ -67,7 +65,7 @@ def list_secret_version_ids(call: Call) -> dict[str, Any]:
                 "CreatedDate": timestamp(v.created_at),
             }
             for v in page.items
-            if v.stages or _flag(call, "IncludeDeprecated")
+            if v.stages or call.body.flag("IncludeDeprecated")
         ],
     }
     if page.next_page_token:
@@ -95,40 +93,41 @@ def update_secret_version_stage(call: Call) -> dict[str, Any]:
         call.store, name, stage, move_to_version=move_to, remove_from_version=remove_from
     )
     call.audit["version_id"] = move_to or remove_from
-    return {"Name": name}
+    return {"ARN": call.arn_of(name), "Name": name}
 
 
 def delete_secret(call: Call) -> dict[str, Any]:
     name = call.secret_id()
     call.authorize("kms:DeleteSecret", name)
-    days = _integer(call, "RecoveryWindowInDays", 7, 30)
-    force = _flag(call, "ForceDeleteWithoutRecovery")
+    days = call.body.integer("RecoveryWindowInDays", 7, 30)
+    force = call.body.flag("ForceDeleteWithoutRecovery")
     if force and days is not None:
         raise invalid_parameter(
             "RecoveryWindowInDays",
             "You can't use ForceDeleteWithoutRecovery in conjunction with RecoveryWindowInDays.",
         )
+    arn = call.arn_of(name)  # before a forced deletion takes the secret away
     when = deletion.delete_secret(call.store, name, recovery_days=days, force=force)
-    return {"Name": name, "DeletionDate": timestamp(when)}
+    return {"ARN": arn, "Name": name, "DeletionDate": timestamp(when)}
 
 
 def restore_secret(call: Call) -> dict[str, Any]:
     name = call.secret_id()
     call.authorize("kms:RestoreSecret", name)
     deletion.restore_secret(call.store, name)
-    return {"Name": name}
+    return {"ARN": call.arn_of(name), "Name": name}
 
 
 def get_random_password(call: Call) -> dict[str, Any]:
     call.authorize("kms:GetRandomPassword", None)
     password = passwords.generate_password(
-        length=_integer(call, "PasswordLength", 1, 4096) or 32,
+        length=call.body.integer("PasswordLength", 1, 4096) or 32,
         exclude_characters=call.body.text("ExcludeCharacters") or "",
-        exclude_uppercase=_flag(call, "ExcludeUppercase"),
-        exclude_lowercase=_flag(call, "ExcludeLowercase"),
-        exclude_numbers=_flag(call, "ExcludeNumbers"),
-        exclude_punctuation=_flag(call, "ExcludePunctuation"),
-        include_space=_flag(call, "IncludeSpace"),
-        require_each_included_type=_flag(call, "RequireEachIncludedType", default=True),
+        exclude_uppercase=call.body.flag("ExcludeUppercase"),
+        exclude_lowercase=call.body.flag("ExcludeLowercase"),
+        exclude_numbers=call.body.flag("ExcludeNumbers"),
+        exclude_punctuation=call.body.flag("ExcludePunctuation"),
+        include_space=call.body.flag("IncludeSpace"),
+        require_each_included_type=call.body.flag("RequireEachIncludedType", default=True),
     )
     return {"RandomPassword": password}

@@ -154,6 +154,20 @@ class Body:
             raise missing(name)
         return value
 
+    def integer(self, name: str, low: int, high: int) -> int | None:
+        value = self.values.get(name)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise invalid_parameter(name, f"expected a whole number from {low} to {high}")
+        return value
+
+    def flag(self, name: str, default: bool = False) -> bool:
+        value = self.values.get(name, default)
+        if not isinstance(value, bool):
+            raise invalid_parameter(name, "expected true or false")
+        return value
+
     def strings(self, name: str) -> list[str] | None:
         value = self.values.get(name)
         if value is None:
