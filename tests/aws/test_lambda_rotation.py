@@ -142,14 +142,15 @@ def test_the_multi_user_template_rotates_twice_through_rotate_secret(
     db.admin(f"GRANT SELECT, INSERT ON `{mariadb_database}`.* TO '{user}'@'%'")
     suffix = uuid.uuid4().hex[:8]
     master, name = f"lambda/master-{suffix}", f"lambda/app-{suffix}"
-    sm.create_secret(
+    master_arn = sm.create_secret(
         Name=master, SecretString=_mysql_secret(db, db.server.user, db.server.password)
-    )
+    )["ARN"]
+    # As AWS's templates name it: by ARN in the value's masterarn, which delegates it.
     sm.create_secret(
-        Name=name, SecretString=_mysql_secret(db, user, INITIAL_PASSWORD, masterarn=master)
+        Name=name, SecretString=_mysql_secret(db, user, INITIAL_PASSWORD, masterarn=master_arn)
     )
     function = _register(http, MULTIUSER, ["lambda/master-*"])
-    _configure(http, name, function, MasterSecret=master)
+    _configure(http, name, function)
 
     application = _Application(server, db, name)
     application.start()

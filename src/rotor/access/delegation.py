@@ -2,7 +2,8 @@
 
 A rotation's function may be given more than the secret it rotates: the secrets
 its parameters name (any ``*Secret`` parameter), the secrets the rotated secret's
-Current value names (``MasterSecret``), a role (parameter ``Role``), and custom
+Current value names (``MasterSecret``, or ``masterarn`` with a secret's AWS ARN or name,
+as AWS's rotation templates write it), a role (parameter ``Role``), and custom
 code (a registered function). Like a cloud's "pass role", the principal who
 configures the rotation must hold each of these itself and be allowed to delegate
 it:
@@ -29,7 +30,7 @@ from rotor import errors
 from rotor.access import policies
 from rotor.access.keys import Identity, arn_lookup, secret_resource
 from rotor.settings import Settings
-from rotor.store import principals, stages, versions
+from rotor.store import principals, secrets, stages, versions
 from rotor.store.database import Store
 from rotor.store.functions import RegisteredFunction
 
@@ -40,6 +41,8 @@ ATTACH_FUNCTION = "rotor:AttachFunction"
 ACTIONS = (PASS_SECRET, PASS_ROLE, ATTACH_FUNCTION)
 #: Parameters and value fields whose values name other secrets (``MasterSecret``...).
 SECRET_REFERENCE_SUFFIX = "Secret"
+#: The value field of AWS's rotation templates that names the master secret (by ARN).
+AWS_MASTER_FIELD = "masterarn"
 #: What a function may do with a secret it was given beyond the rotated one.
 READ_ACTIONS = ("kms:GetSecretValue", "kms:DescribeSecret", "kms:ListSecretVersionIds")
 
@@ -68,6 +71,24 @@ def referenced_secrets(mapping: Mapping[str, Any]) -> set[str]:
     }
 
 
+def aws_master(store: Store, value: Mapping[str, Any], settings: Settings) -> set[str]:
+    """The secret a value's ``masterarn`` names (an AWS-form ARN of this server, complete
+    or partial, or a name), as the name the rest of rotor uses; empty when there is none."""
+    reference = value.get(AWS_MASTER_FIELD)
+    if not isinstance(reference, str) or not reference:
+        return set()
+    if not reference.startswith("arn:"):
+        return {reference}
+    try:
+        return {
+            secrets.name_of_aws_arn(
+                store, reference, region=settings.region, account=settings.account_id
+            )
+        }
+    except (errors.NotFound, errors.InvalidParameter):
+        return set()  # names no secret of this server: nothing to give
+
+
 def current_object(store: Store, name: str) -> Mapping[str, Any]:
     """The rotated secret's Current value as a JSON object; empty when it is not one."""
     try:
@@ -88,15 +109,22 @@ def required(
     name: str,
     parameters: Mapping[str, Any],
     functions: Iterable[RegisteredFunction] = (),
+    *,
+    settings: Settings,
 ) -> Delegation:
     """What a rotation of ``name`` with ``parameters`` would be given, reading Current now."""
-    secrets = referenced_secrets(parameters) | referenced_secrets(current_object(store, name))
-    secrets.discard(name)
+    current = current_object(store, name)
+    given = (
+        referenced_secrets(parameters)
+        | referenced_secrets(current)
+        | aws_master(store, current, settings)
+    )
+    given.discard(name)
     role = parameters.get("Role")
     if role is not None and (not isinstance(role, str) or not role):
         raise errors.InvalidParameter("Role must be the name of a role")
     return Delegation(
-        secret_name=name, secrets=frozenset(secrets), role=role, functions=tuple(functions)
+        secret_name=name, secrets=frozenset(given), role=role, functions=tuple(functions)
     )
 
 

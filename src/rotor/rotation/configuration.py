@@ -171,7 +171,11 @@ def configure(
         flow_json = existing.flow if existing else None
     flow = flow_of(function, flow_json, registration)
     granted = delegation.required(
-        engine.store, name, parameters, functions_of(engine.store, function, flow)
+        engine.store,
+        name,
+        parameters,
+        functions_of(engine.store, function, flow),
+        settings=settings,
     )
     delegation.check(identity, granted, settings)
     _check_functions(engine, name, [implementation, *_task_functions(engine, flow)], parameters)

@@ -64,6 +64,7 @@ def delegation_of(
         rotation.secret_name,
         rotation.parameters,
         functions_of(store, rotation.function, flow),
+        settings=settings,
     )
     configurer = delegation.principal_identity(store, config.configured_by if config else None)
     recorded = config.delegated_secrets if config else frozenset()

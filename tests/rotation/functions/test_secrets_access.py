@@ -11,8 +11,11 @@ import pytest
 from rotor import errors
 from rotor.access import delegation
 from rotor.rotation.functions.base import Redactor, SecretsAccess
-from rotor.store import secrets, stages
+from rotor.settings import Settings
+from rotor.store import deletion, secrets, stages
 from rotor.store.database import Store
+
+SETTINGS = Settings()
 
 
 def test_secrets_named_by_the_current_value_are_delegated(store: Store) -> None:
@@ -23,7 +26,7 @@ def test_secrets_named_by_the_current_value_are_delegated(store: Store) -> None:
         name="db/app",
         value=json.dumps({"AccountName": "app", "MasterSecret": "db/master", "Port": 3306}),
     )
-    granted = delegation.required(store, "db/app", {"LogSecret": "db/log"})
+    granted = delegation.required(store, "db/app", {"LogSecret": "db/log"}, settings=SETTINGS)
     assert granted.secrets == {"db/master", "db/log"}
     access = SecretsAccess(store, "db/app", granted.secrets, Redactor())
     assert access.allowed_names == {"db/app", "db/master", "db/log"}
@@ -47,14 +50,46 @@ def test_a_delegated_secret_is_read_only(store: Store) -> None:
 @pytest.mark.parametrize("value", ["plain text", "[1, 2]", '{"MasterSecret": 5}', b"\x00\x01"])
 def test_a_current_value_naming_nothing_delegates_nothing(store: Store, value: str | bytes) -> None:
     secrets.create_secret(store, name="db/app", value=value)
-    assert delegation.required(store, "db/app", {}).secrets == frozenset()
+    assert delegation.required(store, "db/app", {}, settings=SETTINGS).secrets == frozenset()
 
 
 def test_a_secret_without_current_delegates_nothing(store: Store) -> None:
     secrets.create_secret(store, name="db/app")
-    assert delegation.required(store, "db/app", {}).secrets == frozenset()
+    assert delegation.required(store, "db/app", {}, settings=SETTINGS).secrets == frozenset()
 
 
 def test_the_rotated_secret_itself_is_never_counted_as_delegated(store: Store) -> None:
     secrets.create_secret(store, name="db/app", value=json.dumps({"SelfSecret": "db/app"}))
-    assert delegation.required(store, "db/app", {"OwnSecret": "db/app"}).secrets == frozenset()
+    granted = delegation.required(store, "db/app", {"OwnSecret": "db/app"}, settings=SETTINGS)
+    assert granted.secrets == frozenset()
+
+
+def _arn(store: Store, name: str) -> str:
+    suffix = secrets.arn_suffix(store, name)
+    return secrets.aws_arn(name, suffix, region=SETTINGS.region, account=SETTINGS.account_id)
+
+
+def test_the_master_an_aws_template_names_by_arn_is_delegated(store: Store) -> None:
+    secrets.create_secret(store, name="db/master", value="m")
+    for reference in (_arn(store, "db/master"), _arn(store, "db/master")[:-7], "db/master"):
+        secrets.create_secret(
+            store, name="db/app", value=json.dumps({"username": "app", "masterarn": reference})
+        )
+        granted = delegation.required(store, "db/app", {}, settings=SETTINGS)
+        assert granted.secrets == {"db/master"}, reference
+        deletion.delete_secret(store, "db/app", force=True)
+
+
+def test_a_masterarn_of_another_incarnation_or_server_delegates_nothing(store: Store) -> None:
+    secrets.create_secret(store, name="db/master", value="m")
+    stale = _arn(store, "db/master")
+    deletion.delete_secret(store, "db/master", force=True)
+    secrets.create_secret(store, name="db/master", value="m2")
+    elsewhere = _arn(store, "db/master").replace(SETTINGS.account_id, "999999999999")
+    for reference in (stale, elsewhere):
+        secrets.create_secret(
+            store, name="db/app", value=json.dumps({"username": "app", "masterarn": reference})
+        )
+        granted = delegation.required(store, "db/app", {}, settings=SETTINGS)
+        assert "db/master" not in granted.secrets, reference
+        deletion.delete_secret(store, "db/app", force=True)

@@ -112,6 +112,11 @@ class SecretsAccess:
     def allowed_names(self) -> frozenset[str]:
         return self.delegated | {self.secret_name}
 
+    def aws_arn(self, *, region: str, account: str) -> str:
+        """The rotated secret's AWS-form ARN (the SecretId AWS gives its rotation handlers)."""
+        suffix = secrets.arn_suffix(self._store, self.secret_name)
+        return secrets.aws_arn(self.secret_name, suffix, region=region, account=account)
+
     def _check(self, name: str, *, write: bool = False) -> None:
         if name != self.secret_name and (write or name not in self.delegated):
             what = "write" if write else "read"

@@ -5,7 +5,7 @@ a ``python-handler`` is (:mod:`rotor.rotation.functions.python_handler`: its own
 process, the registration's interpreter, ``python_path`` and timeout, short-lived
 credentials, output to the rotation history), in Lambda's calling convention:
 
-- the event is a dict ``{"SecretId": ..., "ClientRequestToken": <the rotation's version
+- the event is a dict ``{"SecretId": <the secret's ARN>, "ClientRequestToken": <the rotation's version
   id>, "Step": "createSecret" | "setSecret" | "testSecret" | "finishSecret"}`` (the
   steps new, set, test and end); the rotation's parameters are not in it, as Lambda's
   are not;
@@ -60,7 +60,7 @@ class LambdaHandler(PythonHandler):
 
     def handler_event(self, event: dict[str, Any], context: InvocationContext) -> dict[str, Any]:
         return {
-            "SecretId": context.secrets.secret_name,
+            "SecretId": context.secrets.aws_arn(region=context.region, account=context.account_id),
             "ClientRequestToken": version_of(event, context),
             "Step": STEPS[step_of(event)],
         }

@@ -182,7 +182,7 @@ def rotate_secret(call: Call) -> dict[str, Any]:
             identity=call.identity,
             started_by=_started_by(call),
         )
-    answer: dict[str, Any] = {"Name": name}
+    answer: dict[str, Any] = {"ARN": call.arn_of(name), "Name": name}
     if immediately:
         rotation, _ = call.scheduler.rotate(name, started_by=_started_by(call), version_id=token)
         call.audit["version_id"] = answer["VersionId"] = rotation.version_id
@@ -196,7 +196,7 @@ def cancel_rotate_secret(call: Call) -> dict[str, Any]:
     if rotation_configs.get_config(call.store, name) is None:
         raise AwsError("InvalidRequestException", f"Secret {name!r} has no rotation configured.")
     configuration.disable(call.scheduler.engine, name)
-    answer: dict[str, Any] = {"Name": name}
+    answer: dict[str, Any] = {"ARN": call.arn_of(name), "Name": name}
     if rotations.running_rotation(call.store, name) is not None:
         cancelled = call.scheduler.engine.cancel(name)
         call.audit["version_id"] = answer["VersionId"] = cancelled.version_id
