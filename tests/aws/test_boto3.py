@@ -185,3 +185,15 @@ def test_requests_are_counted_under_the_aws_dialect(
             outcome="allowed",
         )
     assert after == before + 1
+
+
+def test_an_operation_rotor_does_not_know_is_named_in_the_error(client: Any) -> None:
+    def rename(request: Any, **_: Any) -> None:
+        request.headers.replace_header("X-Amz-Target", "secretsmanager.NoSuchOperation")
+
+    client.meta.events.register("before-sign.secrets-manager.GetRandomPassword", rename)
+    with pytest.raises(ClientError) as raised:
+        client.get_random_password()
+    error = raised.value.response["Error"]
+    assert error["Code"] == "UnknownOperationException"
+    assert "secretsmanager.NoSuchOperation" in error["Message"]

@@ -4,6 +4,7 @@ secret the caller may not list or read."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -155,8 +156,20 @@ def test_bad_filters_tokens_and_sizes_are_refused(client: Any) -> None:
         client.list_secrets(NextToken="not-a-token")
 
 
+def _audit_events(
+    admin: rotor.client.Client, name: str, request_id: str
+) -> list[rotor.client.AuditEvent]:
+    """The secret's audit events of the request (polled: the log is written in the background)."""
+    deadline = time.monotonic() + 30
+    while True:
+        events = [e for e in admin.iter_audit_events(secret=name) if e.request_id == request_id]
+        if events or time.monotonic() > deadline:
+            return events
+        time.sleep(0.1)
+
+
 def test_batch_reads_each_secret_it_may_and_names_the_others_failures(
-    client: Any, caller: MakeCaller
+    client: Any, caller: MakeCaller, admin: rotor.client.Client
 ) -> None:
     base = _name()
     for suffix in ("a", "b", "hidden"):
@@ -178,6 +191,12 @@ def test_batch_reads_each_secret_it_may_and_names_the_others_failures(
         (f"{base}/missing", "AccessDeniedException"),
     ]
     assert all(e["Message"] for e in got["Errors"])
+    # The audit trail has each read under the batch's request id, as its own read would.
+    request_id = got["ResponseMetadata"]["RequestId"]
+    for suffix, outcome in (("a", "allowed"), ("b", "allowed"), ("hidden", "denied")):
+        events = _audit_events(admin, f"{base}/{suffix}", request_id)
+        assert [(e.action, e.outcome) for e in events] == [("kms:GetSecretValue", outcome)]
+    assert events[0].error_code == "AccessDeniedException"
     missing = client.batch_get_secret_value(SecretIdList=[f"{base}/missing"])["Errors"]
     assert [e["ErrorCode"] for e in missing] == ["ResourceNotFoundException"]
 

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import concurrent.futures
+import threading
+
 import pytest
 
 from rotor import errors
@@ -128,3 +131,21 @@ def test_update_description_and_replace_tags(store: Store) -> None:
     assert updated.description == "new"
     assert updated.tags == {"c": "3"}
     assert secrets.update_secret(store, "u", description="newer").tags == {"c": "3"}
+
+
+def test_tags_added_and_removed_at_once_are_all_kept(store: Store) -> None:
+    secrets.create_secret(store, name="t", tags={f"old{i}": "x" for i in range(8)})
+    start = threading.Barrier(16)
+
+    def change(i: int) -> None:
+        start.wait()
+        if i % 2:
+            secrets.update_secret(store, "t", add_tags={f"new{i}": str(i)})
+        else:
+            secrets.update_secret(store, "t", remove_tags=[f"old{i // 2}"])
+
+    with concurrent.futures.ThreadPoolExecutor(16) as pool:
+        list(pool.map(change, range(16)))
+    assert secrets.get_secret(store, "t").tags == {f"new{i}": str(i) for i in range(1, 16, 2)}
+    with pytest.raises(errors.InvalidParameter):
+        secrets.update_secret(store, "t", tags={}, add_tags={"a": "b"})

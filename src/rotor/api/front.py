@@ -13,6 +13,7 @@ error code).
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import logging
 import secrets
@@ -176,22 +177,33 @@ class FrontDoor:
         else:
             outcome = "failed"
         session = identity.function_session if identity else None
-        self.audit.record(
-            AuditEvent(
-                at=utcnow(),
-                request_id=scope.get("rotor.request_id"),
-                principal=identity.principal_name if identity else None,
-                access_key_id=identity.access_key_id if identity else None,
-                source=source(scope),
-                action=details.get("action") or f"{scope['method']} {scope['path']}"[:128],
-                secret_name=details.get("secret_name"),
-                version_id=details.get("version_id"),
-                outcome=outcome,
-                error_code=scope.get("rotor.error_code"),
-                # A rotation function's request: its function, rotation and configurer.
-                rotation_id=session.rotation_id if session else None,
-                function=session.function if session else None,
-                on_behalf_of=session.on_behalf_of if session else None,
-            )
+        event = AuditEvent(
+            at=utcnow(),
+            request_id=scope.get("rotor.request_id"),
+            principal=identity.principal_name if identity else None,
+            access_key_id=identity.access_key_id if identity else None,
+            source=source(scope),
+            action=details.get("action") or f"{scope['method']} {scope['path']}"[:128],
+            secret_name=details.get("secret_name"),
+            version_id=details.get("version_id"),
+            outcome=outcome,
+            error_code=scope.get("rotor.error_code"),
+            # A rotation function's request: its function, rotation and configurer.
+            rotation_id=session.rotation_id if session else None,
+            function=session.function if session else None,
+            on_behalf_of=session.on_behalf_of if session else None,
         )
+        self.audit.record(event)
+        # A request that acted on several secrets (a batch read) records one event for each.
+        for item in details.get("items", ()):
+            self.audit.record(
+                dataclasses.replace(
+                    event,
+                    action=item["action"],
+                    secret_name=item.get("secret_name"),
+                    version_id=item.get("version_id"),
+                    outcome=item["outcome"],
+                    error_code=item.get("error_code"),
+                )
+            )
         return str(outcome)

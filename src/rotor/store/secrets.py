@@ -9,7 +9,7 @@ import re
 import secrets as random_source
 import string
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -22,7 +22,13 @@ from rotor.store import tables as t
 from rotor.store import versions as versions_mod
 from rotor.store.database import Store
 from rotor.store.names import load_row, validate_name
-from rotor.store.paging import Page, decode_token, encode_token, validate_page_size
+from rotor.store.paging import (
+    MAX_PAGE_SIZE,
+    Page,
+    decode_token,
+    encode_token,
+    validate_page_size,
+)
 
 _TAG_KEY_RE = re.compile(r"[^\x00-\x1f]{1,128}")
 MAX_DESCRIPTION = 1024
@@ -269,22 +275,49 @@ def list_secrets(
     return Page(items=items, next_page_token=encode_token(rows[-1].name) if more else None)
 
 
+def every_secret(store: Store, *, include_pending_deletion: bool = False) -> Iterator[Secret]:
+    """Every secret by name, read a page at a time (for a listing that filters them all)."""
+    token = None
+    while True:
+        page = list_secrets(
+            store,
+            page_size=MAX_PAGE_SIZE,
+            page_token=token,
+            include_pending_deletion=include_pending_deletion,
+        )
+        yield from page.items
+        token = page.next_page_token
+        if token is None:
+            return
+
+
 def update_secret(
     store: Store,
     name: str,
     *,
     description: str | None = None,
     tags: Mapping[str, str] | None = None,
+    add_tags: Mapping[str, str] | None = None,
+    remove_tags: Iterable[str] = (),
     extended_config: Mapping[str, Any] | None = None,
 ) -> Secret:
-    """Change the description, replace the tags and/or the extended configuration."""
+    """Change the description, replace the tags (or add ``add_tags`` and remove the keys
+    ``remove_tags`` from them, under the secret's row lock, so concurrent changes to
+    different tags both hold) and/or the extended configuration."""
     validate_name(name)
     if description is not None:
         _validate_description(description)
     extended = _extended_config_text(extended_config)
+    if tags is not None and (add_tags is not None or remove_tags):
+        raise errors.InvalidParameter("give tags, or tags to add and remove, not both")
     new_tags = validate_tags(tags) if tags is not None else None
     with store.write() as conn:
         row = load_row(conn, name, for_update=True)
+        if add_tags is not None or remove_tags:
+            gone = set(remove_tags)
+            current = _secrets_from_rows(conn, [row])[0].tags
+            merged = {k: v for k, v in current.items() if k not in gone}
+            new_tags = validate_tags({**merged, **(add_tags or {})})
         changes: dict[str, Any] = {"updated_at": utcnow()}
         if description is not None:
             changes["description"] = description

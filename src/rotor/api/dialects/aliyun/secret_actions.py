@@ -5,7 +5,7 @@ and the secret fields other actions answer with (tags, extended configuration).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 from rotor.api.dialects.aliyun import rotation_actions
@@ -13,7 +13,6 @@ from rotor.api.dialects.aliyun.call import Call
 from rotor.api.dialects.aliyun.wire import KmsError, Params, invalid, timestamp
 from rotor.store import deletion
 from rotor.store import secrets as secrets_store
-from rotor.store.paging import MAX_PAGE_SIZE
 from rotor.store.secrets import Secret
 
 FILTER_KEYS = frozenset(
@@ -120,18 +119,6 @@ def describe_secret(call: Call) -> dict[str, Any]:
     return body
 
 
-def _all_secrets(call: Call) -> Iterator[Secret]:
-    token = None
-    while True:
-        page = secrets_store.list_secrets(
-            call.store, page_size=MAX_PAGE_SIZE, page_token=token, include_pending_deletion=True
-        )
-        yield from page.items
-        token = page.next_page_token
-        if token is None:
-            return
-
-
 def _filter(call: Call) -> Callable[[Secret], bool]:
     filters = call.params.json("Filters") or []
     if not isinstance(filters, list):
@@ -174,7 +161,7 @@ def list_secrets(call: Call) -> dict[str, Any]:
     fetch_tags = call.params.boolean("FetchTags")
     shown = [
         s
-        for s in _all_secrets(call)
+        for s in secrets_store.every_secret(call.store, include_pending_deletion=True)
         if keep(s) and call.identity.allows("kms:ListSecrets", call.arn(s.name))
     ]
     items = []

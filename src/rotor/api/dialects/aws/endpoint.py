@@ -34,23 +34,6 @@ from rotor.store.database import Store
 log = logging.getLogger("rotor.api.dialects.aws")
 
 TARGET_PREFIX = "secretsmanager."
-#: The operations of the AWS API that rotor does not answer yet (each says so).
-NOT_YET = frozenset(
-    {
-        "BatchGetSecretValue",
-        "DeleteResourcePolicy",
-        "GetResourcePolicy",
-        "ListSecrets",
-        "PutResourcePolicy",
-        "RemoveRegionsFromReplication",
-        "ReplicateSecretToRegions",
-        "StopReplicationToReplica",
-        "TagResource",
-        "UntagResource",
-        "UpdateSecret",
-        "ValidateResourcePolicy",
-    }
-)
 
 
 def _target(scope: Scope) -> str | None:
@@ -126,7 +109,7 @@ class AwsEndpoint:
                 log.error("%s on AWS %s: %s", error.aws_type, audit["action"], error.message)
             status, payload = error.status, wire.error_body(error)
             scope["rotor.error_code"] = error.aws_type
-            if error.aws_type == "AccessDeniedException":
+            if error.aws_type == wire.ACCESS_DENIED:
                 scope["rotor.outcome"] = "denied"
         data = json.dumps(payload, ensure_ascii=False).encode()
         await send(
@@ -152,8 +135,6 @@ class AwsEndpoint:
     ) -> dict[str, Any]:
         entry = operations.OPERATIONS.get(operation)
         if entry is None:
-            if operation in NOT_YET:
-                raise wire.not_supported(operation)
             raise AwsError(
                 "UnknownOperationException", f"Unknown operation secretsmanager.{operation}."
             )

@@ -19,12 +19,11 @@ filter reveals nothing of the others.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 from rotor.api.dialects.aws.call import Call
 from rotor.api.dialects.aws.wire import invalid_parameter
 from rotor.store import secrets as secrets_store
-from rotor.store.paging import MAX_PAGE_SIZE
 from rotor.store.secrets import Secret
 
 KEYS = frozenset(
@@ -97,26 +96,13 @@ def parse(call: Call) -> Check:
     return lambda s: all(check(s) for check in checks)
 
 
-def _every_secret(call: Call, include_planned_deletion: bool) -> Iterator[Secret]:
-    token = None
-    while True:
-        page = secrets_store.list_secrets(
-            call.store,
-            page_size=MAX_PAGE_SIZE,
-            page_token=token,
-            include_pending_deletion=include_planned_deletion,
-        )
-        yield from page.items
-        token = page.next_page_token
-        if token is None:
-            return
-
-
 def chosen(call: Call, *, include_planned_deletion: bool = False) -> list[Secret]:
     """The secrets the caller may list that pass the call's filters, by name."""
     check = parse(call)
     return [
         s
-        for s in _every_secret(call, include_planned_deletion)
+        for s in secrets_store.every_secret(
+            call.store, include_pending_deletion=include_planned_deletion
+        )
         if call.identity.allows("kms:ListSecrets", call.resource(s.name)) and check(s)
     ]

@@ -20,7 +20,7 @@ from rotor.api.dialects.aws import (
     version_operations,
 )
 from rotor.api.dialects.aws.call import Call
-from rotor.api.dialects.aws.wire import AwsError, invalid_parameter, translate
+from rotor.api.dialects.aws.wire import ACCESS_DENIED, AwsError, invalid_parameter, translate
 from rotor.store import paging, stages, versions
 from rotor.store import secrets as secrets_store
 from rotor.store.secrets import Secret
@@ -98,27 +98,34 @@ def batch_get_secret_value(call: Call) -> dict[str, Any]:
         # Only secrets the caller may list are chosen: no other name is ever answered.
         names = [s.name for s in filters.chosen(call)]
         wanted, more = _page(call, names, size or MAX_BATCH)
-    values, failed = [], []
+    values, failed, reads = [], [], []
     for secret_id in wanted:
+        # Each read is audited as a GetSecretValue of its own is (under this request's id).
+        audit: dict[str, Any] = {"action": secret_reads.ACTION, "outcome": "allowed"}
+        reads.append(audit)
         try:
-            values.append(_read(call, secret_id))
+            values.append(_read(call, secret_id, audit))
         except (errors.RotorError, AwsError) as exc:
             error = translate(exc)
             if error.status >= 500 and error.aws_type != "DecryptionFailure":
                 raise
+            audit["error_code"] = error.aws_type
+            audit["outcome"] = "denied" if error.aws_type == ACCESS_DENIED else "failed"
             failed.append(
                 {"SecretId": secret_id, "ErrorCode": error.aws_type, "Message": error.message}
             )
     call.audit.clear()
     call.audit["action"] = secret_reads.ACTION
+    call.audit["items"] = reads
     return {"SecretValues": values, "Errors": failed, **more}
 
 
-def _read(call: Call, secret_id: str) -> dict[str, Any]:
+def _read(call: Call, secret_id: str, audit: dict[str, Any]) -> dict[str, Any]:
     """One secret's Current value, through the one read handler."""
+    audit["secret_name"] = secret_id
     name = call.secret_id(secret_id)
     read = secret_reads.Read(name, stages.CURRENT)
-    value = secret_reads.read(call.store, call.settings, call.identity, read, {})
+    value = secret_reads.read(call.store, call.settings, call.identity, read, audit)
     return value_operations.value_entry(call, value)
 
 
@@ -147,8 +154,7 @@ def tag_resource(call: Call) -> dict[str, Any]:
     tags = call.tags()
     if tags is None:
         raise invalid_parameter("Tags", "give the tags to add")
-    current = secrets_store.get_secret(call.store, name).tags
-    secrets_store.update_secret(call.store, name, tags={**current, **tags})
+    secrets_store.update_secret(call.store, name, add_tags=tags)
     return {}
 
 
@@ -158,10 +164,7 @@ def untag_resource(call: Call) -> dict[str, Any]:
     keys = call.body.strings("TagKeys")
     if keys is None:
         raise invalid_parameter("TagKeys", "give the keys of the tags to remove")
-    current = secrets_store.get_secret(call.store, name).tags
-    secrets_store.update_secret(
-        call.store, name, tags={k: v for k, v in current.items() if k not in keys}
-    )
+    secrets_store.update_secret(call.store, name, remove_tags=keys)
     return {}
 
 

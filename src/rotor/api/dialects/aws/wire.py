@@ -47,12 +47,8 @@ def missing(name: str) -> AwsError:
     return AwsError("InvalidParameterException", f"The parameter {name} is required.")
 
 
-def not_supported(operation: str) -> AwsError:
-    return AwsError(
-        "InvalidRequestException",
-        f"{operation} is not supported by rotor yet; see docs/reference/aws-api.md.",
-    )
-
+#: The error a policy's refusal answers (the audit trail counts it as denied).
+ACCESS_DENIED = "AccessDeniedException"
 
 #: rotor error class -> __type, most specific first (every one answers 400).
 _TRANSLATIONS: tuple[tuple[type[errors.RotorError], str], ...] = (
@@ -96,7 +92,7 @@ def translate(error: Exception) -> AwsError:
             "UnrecognizedClientException", "The security token included in the request is invalid."
         )
     if isinstance(error, errors.AccessDenied):
-        return AwsError("AccessDeniedException", error.message)
+        return AwsError(ACCESS_DENIED, error.message)
     if isinstance(error, errors.ServiceUnavailable):
         return AwsError("ServiceUnavailable", error.message, 503)
     for kind, aws_type in _TRANSLATIONS:
