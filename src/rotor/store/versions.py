@@ -12,7 +12,7 @@ import hmac
 import re
 import uuid
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 
@@ -44,6 +44,8 @@ class SecretValue:
     stages: tuple[str, ...]
     #: The secret's type (``Generic``...), read with the value at no extra cost.
     secret_type: str
+    #: The secret's ARN suffix (:func:`rotor.store.secrets.aws_arn`), also at no extra cost.
+    arn_suffix: str
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
@@ -192,7 +194,8 @@ def _info(conn: sa.Connection, name: str, secret_id: str, row: Any) -> VersionIn
 # execution layer they cost ten times what the database does. No transaction is
 # needed: the second query reads an immutable version by id.
 _SECRET_AND_STAGES_SQL = (
-    "SELECT s.id, s.delete_after, s.secret_type, st.stage, st.version_id FROM secrets s "
+    "SELECT s.id, s.delete_after, s.secret_type, st.stage, st.version_id, s.arn_suffix "
+    "FROM secrets s "
     "LEFT OUTER JOIN stages st ON st.secret_id = s.id WHERE s.name = ?"
 )
 _VERSION_SQL = (
@@ -201,11 +204,22 @@ _VERSION_SQL = (
 )
 
 
-def _fetch_for_read(
-    store: Store, name: str, pick: Callable[[dict[str, str]], str]
-) -> tuple[str, str, dict[str, str], Sealed, str, dt.datetime, str]:
-    """(secret id, secret type, stages, sealed value, value type, created at, version id)
-    of a read."""
+class _Fetched(NamedTuple):
+    """What a read fetched, before the value is opened."""
+
+    secret_id: str
+    secret_type: str
+    arn_suffix: str
+    #: stage -> version id
+    stages: dict[str, str]
+    sealed: Sealed
+    value_type: str
+    created_at: dt.datetime
+    version_id: str
+
+
+def _fetch_for_read(store: Store, name: str, pick: Callable[[dict[str, str]], str]) -> _Fetched:
+    """The secret's row, its stages and the version ``pick`` chooses from them."""
     paramstyle = "?" if store.is_sqlite else "%s"
     raw = store.raw_connection()
     try:
@@ -242,7 +256,16 @@ def _fetch_for_read(
     if created.tzinfo is None:
         created = created.replace(tzinfo=dt.UTC)
     sealed = Sealed(version[3], bytes(version[4]), bytes(version[5]))
-    return secret_id, secret_type, on, sealed, version[2], created, target
+    return _Fetched(
+        secret_id=secret_id,
+        secret_type=secret_type,
+        arn_suffix=rows[0][5],
+        stages=on,
+        sealed=sealed,
+        value_type=version[2],
+        created_at=created,
+        version_id=target,
+    )
 
 
 def get_value(
@@ -265,15 +288,16 @@ def get_value(
             )
         return target
 
-    secret_id, secret_type, on, sealed, kind, created, target = _fetch_for_read(store, name, pick)
-    raw = store.envelope.open(sealed, version_context(secret_id, target))
+    read = _fetch_for_read(store, name, pick)
+    raw = store.envelope.open(read.sealed, version_context(read.secret_id, read.version_id))
     return SecretValue(
         name=name,
-        version_id=target,
-        value=raw.decode() if kind == TEXT else raw,
-        created_at=created,
-        stages=tuple(s for s, v in on.items() if v == target),
-        secret_type=secret_type,
+        version_id=read.version_id,
+        value=raw.decode() if read.value_type == TEXT else raw,
+        created_at=read.created_at,
+        stages=tuple(s for s, v in read.stages.items() if v == read.version_id),
+        secret_type=read.secret_type,
+        arn_suffix=read.arn_suffix,
     )
 
 

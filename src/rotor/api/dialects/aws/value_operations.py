@@ -43,7 +43,7 @@ def get_secret_value(call: Call) -> dict[str, Any]:
 def value_entry(call: Call, value: versions.SecretValue) -> dict[str, Any]:
     """A value read, as ``GetSecretValue`` and ``BatchGetSecretValue`` answer it."""
     return {
-        "ARN": call.arn_of(value.name),
+        "ARN": call.arn_of(value.name, value.arn_suffix),
         "Name": value.name,
         "VersionId": value.version_id,
         **_value_out(value.value),
