@@ -159,3 +159,31 @@ def test_the_endpoint_from_the_environment(
     aws("create-secret", "--name", name, "--secret-string", "from-env", endpoint=False)
     got = aws("get-secret-value", "--secret-id", name, endpoint=False)
     assert got["SecretString"] == "from-env"
+
+
+def test_list_update_tag_and_untag(aws: Cli) -> None:
+    base = _name()
+    arn = aws("create-secret", "--name", f"{base}/a", "--secret-string", "one")["ARN"]
+    aws("create-secret", "--name", f"{base}/b", "--secret-string", "two")
+    listed = aws("list-secrets", "--filters", f"Key=name,Values={base}/", "--max-items", "1")
+    assert [s["Name"] for s in listed["SecretList"]] == [f"{base}/a"]
+    assert listed["SecretList"][0]["ARN"] == arn
+    # The CLI pages for itself: its NextToken carries rotor's.
+    rest = aws(
+        *("list-secrets", "--filters", f"Key=name,Values={base}/"),
+        *("--starting-token", listed["NextToken"]),
+    )
+    assert [s["Name"] for s in rest["SecretList"]] == [f"{base}/b"]
+
+    updated = aws(
+        "update-secret", "--secret-id", arn, "--description", "first", "--secret-string", "1"
+    )
+    assert updated["ARN"] == arn
+    aws("tag-resource", "--secret-id", arn, "--tags", "Key=team,Value=a", "Key=tier,Value=1")
+    aws("untag-resource", "--secret-id", f"{base}/a", "--tag-keys", "tier")
+    described = aws("describe-secret", "--secret-id", arn)
+    assert described["Description"] == "first"
+    assert described["Tags"] == [{"Key": "team", "Value": "a"}]
+    assert aws("get-secret-value", "--secret-id", arn)["SecretString"] == "1"
+    by_tag = aws("list-secrets", "--filters", "Key=tag-key,Values=team", f"Key=name,Values={base}/")
+    assert [s["Name"] for s in by_tag["SecretList"]] == [f"{base}/a"]

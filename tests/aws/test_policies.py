@@ -144,6 +144,31 @@ def test_a_deny_in_one_vocabulary_beats_an_allow_in_the_other(
     assert who.native.describe_secret(f"{base}/db").name == f"{base}/db"
 
 
+def test_a_complete_arn_names_one_incarnation_of_a_secret(
+    client: Any, principal: MakePrincipal
+) -> None:
+    name = f"{_name()}/db"
+    arn = client.create_secret(Name=name, SecretString="first")["ARN"]
+    assert arn.startswith("arn:aws:secretsmanager:")
+    assert arn.endswith(f":secret:{name}-" + arn[-6:])
+    other_suffix = arn[:-6] + ("a" if arn[-6] != "a" else "b") + arn[-5:]
+    exact = principal(("Allow", "secretsmanager:GetSecretValue", arn))
+    wrong = principal(("Allow", "secretsmanager:GetSecretValue", other_suffix))
+    any_suffix = principal(("Allow", "secretsmanager:GetSecretValue", f"{ARN}{name}-??????"))
+    no_suffix = principal(("Allow", "secretsmanager:GetSecretValue", arn[:-7]))
+
+    assert exact.reads(name) == read_everywhere("first")
+    assert any_suffix.reads(name) == read_everywhere("first")
+    assert wrong.reads(name) == set()
+    assert no_suffix.reads(name) == set()  # an ARN always ends in its suffix, as at AWS
+
+    client.delete_secret(SecretId=name, ForceDeleteWithoutRecovery=True)
+    recreated = client.create_secret(Name=name, SecretString="second")["ARN"]
+    assert recreated != arn
+    assert exact.reads(name) == set()
+    assert any_suffix.reads(name) == read_everywhere("second")
+
+
 def test_a_prefix_pattern_allows_creating_a_secret_a_complete_arn_does_not(
     client: Any, principal: MakePrincipal
 ) -> None:
