@@ -189,3 +189,16 @@ def test_an_arn_is_looked_up_once_a_layer_and_only_when_reached() -> None:
     assert lookups.calls == 1  # no statement names the action
     assert policies.decide([mixed], "kms:PutSecretValue", resource("app/db"), lookups)
     assert lookups.calls == 2
+
+
+def test_without_a_lookup_an_arn_deny_still_denies_and_an_arn_allow_allows_nothing() -> None:
+    document = policy(
+        ("Allow", "kms:GetSecretValue", resource("*")),
+        ("Deny", "secretsmanager:GetSecretValue", f"{ARN}app/*"),
+        ("Allow", "kms:DescribeSecret", f"{ARN}app/*"),
+    )
+    # A caller that cannot look an ARN up must not read past a Deny it cannot check.
+    assert not policies.decide([document], "kms:GetSecretValue", resource("other/db"))
+    assert not policies.decide([document], "kms:DescribeSecret", resource("app/db"))
+    assert policies.decide([document], "kms:GetSecretValue", resource("other/db"), Lookups())
+    assert not policies.decide([document], "kms:GetSecretValue", resource("app/db"), Lookups())

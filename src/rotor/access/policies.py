@@ -276,8 +276,9 @@ def decide(
 ) -> bool:
     """Whether ``policies`` allow ``action`` on ``resource``: default deny, Deny wins.
 
-    ``arn_of`` gives the secret's ARN for the statements that name ARNs; without it they
-    match nothing. It is called at most once, and only when such a statement is reached.
+    ``arn_of`` gives the secret's ARN for the statements that name ARNs; without it an
+    Allow naming only ARNs allows nothing and a Deny naming an ARN denies (fail closed).
+    It is called at most once, and only when such a statement is reached.
     """
     allowed = False
     arn: str | None = None
@@ -288,7 +289,11 @@ def decide(
             if (allowed and not deny) or not statement.names_action(action):
                 continue
             if not statement.names_resource(resource):
-                if not statement.arns or arn_of is None:
+                if not statement.arns:
+                    continue
+                if arn_of is None:
+                    if deny:
+                        return False  # an ARN it cannot check: a Deny is never skipped
                     continue
                 if not looked_up:
                     arn, looked_up = arn_of(resource), True
