@@ -13,9 +13,11 @@ instead of failing. On PostgreSQL, writers lock the secret's row
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
+import functools
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +31,7 @@ from rotor.settings import Settings
 from rotor.store import master_key
 from rotor.store.envelope import Envelope
 from rotor.store.master_key import EnvKeyProvider, FileKeyProvider, MasterKeyProvider
+from rotor.store.tables import UTCDateTime
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +71,30 @@ def create_engine(url: str, pool_size: int = 20) -> sa.Engine:
     # pre-ping: a connection the database dropped (a restart, a failover) is replaced
     # before use instead of failing the request that drew it.
     return sa.create_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=pool_size)
+
+
+def driver_sql(conn: sa.Connection, statement: str) -> str:
+    """A fixed statement written with ``?`` placeholders, in the connection's driver's
+    paramstyle (for :meth:`sa.Connection.exec_driver_sql`)."""
+    return statement if conn.dialect.name == "sqlite" else _pyformat(statement)
+
+
+@functools.cache
+def _pyformat(statement: str) -> str:
+    return statement.replace("?", "%s")
+
+
+def bind_time(conn: sa.Connection, at: dt.datetime) -> Any:
+    """An aware time as SQLAlchemy would send it to this driver (in UTC; text on SQLite)."""
+    binder = _TIME_BINDERS.get(conn.dialect.name)
+    if binder is None:
+        made = UTCDateTime().bind_processor(conn.dialect)
+        assert made is not None  # a TypeDecorator always has one (its process_bind_param)
+        binder = _TIME_BINDERS[conn.dialect.name] = made
+    return binder(at)
+
+
+_TIME_BINDERS: dict[str, Callable[[Any], Any]] = {}
 
 
 def master_key_provider(settings: Settings) -> MasterKeyProvider:

@@ -31,7 +31,7 @@ import sqlalchemy as sa
 from rotor import errors
 from rotor.clock import utcnow
 from rotor.store import tables as t
-from rotor.store.database import Store
+from rotor.store.database import Store, bind_time, driver_sql
 
 ROTATION_STARTED = "rotation.started"
 ROTATION_SUCCEEDED = "rotation.succeeded"
@@ -69,6 +69,15 @@ TYPES: dict[str, str] = {
 _ORDER_LOCK = 0x726F746F72  # "rotor"
 
 MAX_BATCH = 100
+
+# Every change records an event: its statements go straight to the driver (as the read
+# path's do), without building and caching SQLAlchemy expressions each time.
+_ORDER_SQL = "SELECT pg_advisory_xact_lock(%s)"
+_INSERT_SQL = (
+    "INSERT INTO events (id, type, secret_name, at, node, data) "
+    "VALUES (?, ?, ?, ?, ?, ?) RETURNING seq"
+)
+_SUBSCRIPTIONS_SQL = "SELECT id, events, prefix FROM notifications"
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
@@ -115,27 +124,24 @@ def record(
     """Add an event to the log, and its outbox rows, inside the caller's write transaction
     (call it last in that transaction: see the module's note on order)."""
     if not store.is_sqlite:
-        conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_ORDER_LOCK)))
+        conn.exec_driver_sql(_ORDER_SQL, (_ORDER_LOCK,))
     now = utcnow()
     body = {"secret": secret_name, **(data or {})} if secret_name is not None else dict(data or {})
-    seq = conn.execute(
-        t.events.insert()
-        .values(
-            id=f"evt_{uuid.uuid4().hex}",
-            type=event_type,
-            secret_name=secret_name,
-            at=now,
-            node=store.node,
-            data=json.dumps(body, separators=(",", ":")),
-        )
-        .returning(t.events.c.seq)
+    seq = conn.exec_driver_sql(
+        driver_sql(conn, _INSERT_SQL),
+        (
+            f"evt_{uuid.uuid4().hex}",
+            event_type,
+            secret_name,
+            bind_time(conn, now),
+            store.node,
+            json.dumps(body, separators=(",", ":")),
+        ),
     ).scalar_one()
     subscribed = [
-        row.id
-        for row in conn.execute(
-            sa.select(t.notifications.c.id, t.notifications.c.events, t.notifications.c.prefix)
-        )
-        if matches(json.loads(row.events), row.prefix, event_type, secret_name)
+        sid
+        for sid, types, prefix in conn.exec_driver_sql(_SUBSCRIPTIONS_SQL)
+        if matches(json.loads(types), prefix, event_type, secret_name)
     ]
     if subscribed:
         conn.execute(

@@ -20,7 +20,7 @@ from rotor import errors
 from rotor.clock import utcnow
 from rotor.store import events
 from rotor.store import tables as t
-from rotor.store.database import Store
+from rotor.store.database import Store, driver_sql
 from rotor.store.names import load_row, validate_name
 
 CURRENT = "Current"
@@ -55,17 +55,33 @@ def stage_map(conn: sa.Connection, secret_id: str) -> dict[str, str]:
     return {r.stage: r.version_id for r in rows}
 
 
-def _set(conn: sa.Connection, secret_id: str, stage: str, version_id: str, exists: bool) -> None:
-    if exists:
-        conn.execute(
-            t.stages.update()
-            .where(t.stages.c.secret_id == secret_id, t.stages.c.stage == stage)
-            .values(version_id=version_id)
-        )
-    else:
-        conn.execute(
-            t.stages.insert().values(secret_id=secret_id, stage=stage, version_id=version_id)
-        )
+# One statement however many stages a change sets (a new Current also sets Previous).
+_UPSERT_SQL = (
+    "INSERT INTO stages (secret_id, stage, version_id) VALUES (?, ?, ?) "
+    "ON CONFLICT (secret_id, stage) DO UPDATE SET version_id = excluded.version_id"
+)
+
+
+def moved(on: dict[str, str], stage: str, version_id: str) -> dict[str, str]:
+    """The stages (stage -> version id) after pointing ``stage`` at ``version_id``:
+    moving Current to a new version moves Previous to the version that was Current."""
+    old = on.get(stage)
+    if old == version_id:
+        return on
+    after = {**on, stage: version_id}
+    if stage == CURRENT and old is not None:
+        after[PREVIOUS] = old
+    return after
+
+
+def write_moves(
+    conn: sa.Connection, secret_id: str, before: dict[str, str], after: dict[str, str]
+) -> None:
+    """Write the stages :func:`moved` changed (inside a write transaction that locked the
+    secret)."""
+    rows = [(secret_id, s, v) for s, v in after.items() if before.get(s) != v]
+    if rows:
+        conn.exec_driver_sql(driver_sql(conn, _UPSERT_SQL), rows)
 
 
 def attach(conn: sa.Connection, secret_id: str, stage: str, version_id: str) -> None:
@@ -74,12 +90,7 @@ def attach(conn: sa.Connection, secret_id: str, stage: str, version_id: str) -> 
     Attaching Current to a new version moves Previous to the version that was Current.
     """
     current = stage_map(conn, secret_id)
-    old = current.get(stage)
-    if old == version_id:
-        return
-    _set(conn, secret_id, stage, version_id, exists=old is not None)
-    if stage == CURRENT and old is not None:
-        _set(conn, secret_id, PREVIOUS, old, exists=PREVIOUS in current)
+    write_moves(conn, secret_id, current, moved(current, stage, version_id))
 
 
 def update_stage(
@@ -132,24 +143,18 @@ def update_stage(
         return after
 
 
+# The unstaged versions beyond the newest N, deleted in one statement. SQLite needs a
+# LIMIT before an OFFSET (-1: none); PostgreSQL takes an OFFSET alone.
+_PRUNE_SQL = (
+    "DELETE FROM versions WHERE secret_id = ? AND version_id IN ("
+    "SELECT v.version_id FROM versions v WHERE v.secret_id = ? AND NOT EXISTS ("
+    "SELECT 1 FROM stages st WHERE st.secret_id = v.secret_id AND st.version_id = v.version_id) "
+    "ORDER BY v.created_at DESC, v.version_id DESC {limit}OFFSET ?)"
+)
+_PRUNE = {True: _PRUNE_SQL.format(limit="LIMIT -1 "), False: _PRUNE_SQL.format(limit="")}
+
+
 def prune_unstaged(conn: sa.Connection, secret_id: str, keep: int) -> None:
     """Delete the versions that carry no stage, beyond the newest ``keep`` of them."""
-    staged = sa.exists().where(
-        t.stages.c.secret_id == t.versions.c.secret_id,
-        t.stages.c.version_id == t.versions.c.version_id,
-    )
-    doomed = [
-        r.version_id
-        for r in conn.execute(
-            sa.select(t.versions.c.version_id)
-            .where(t.versions.c.secret_id == secret_id, ~staged)
-            .order_by(t.versions.c.created_at.desc(), t.versions.c.version_id.desc())
-            .offset(keep)
-        )
-    ]
-    if doomed:
-        conn.execute(
-            t.versions.delete().where(
-                t.versions.c.secret_id == secret_id, t.versions.c.version_id.in_(doomed)
-            )
-        )
+    statement = driver_sql(conn, _PRUNE[conn.dialect.name == "sqlite"])
+    conn.exec_driver_sql(statement, (secret_id, secret_id, keep))

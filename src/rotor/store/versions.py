@@ -21,7 +21,7 @@ from rotor.clock import utcnow
 from rotor.store import events
 from rotor.store import stages as stages_mod
 from rotor.store import tables as t
-from rotor.store.database import Store
+from rotor.store.database import Store, bind_time, driver_sql
 from rotor.store.envelope import Sealed, version_context
 from rotor.store.names import load_row, validate_name
 from rotor.store.paging import Page, decode_offset, encode_token, validate_page_size
@@ -78,6 +78,13 @@ def check_value(value: str | bytes) -> tuple[str, bytes]:
     return kind, raw
 
 
+_INSERT_SQL = (
+    "INSERT INTO versions "
+    "(secret_id, version_id, created_at, value_type, master_key_id, data_key, ciphertext) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+
+
 def insert_version(
     store: Store,
     conn: sa.Connection,
@@ -88,27 +95,42 @@ def insert_version(
 ) -> None:
     kind, raw = check_value(value)
     sealed = store.envelope.seal(raw, version_context(secret_id, version_id))
-    conn.execute(
-        t.versions.insert().values(
-            secret_id=secret_id,
-            version_id=version_id,
-            created_at=now,
-            value_type=kind,
-            master_key_id=sealed.master_key_id,
-            data_key=sealed.data_key,
-            ciphertext=sealed.ciphertext,
-        )
+    conn.exec_driver_sql(
+        driver_sql(conn, _INSERT_SQL),
+        (
+            secret_id,
+            version_id,
+            bind_time(conn, now),
+            kind,
+            sealed.master_key_id,
+            sealed.data_key,
+            sealed.ciphertext,
+        ),
     )
 
 
 def _decrypt(store: Store, secret_id: str, row: Any) -> str | bytes:
     raw = store.envelope.open(
-        Sealed(row.master_key_id, row.data_key, row.ciphertext),
+        Sealed(row.master_key_id, bytes(row.data_key), bytes(row.ciphertext)),
         version_context(secret_id, row.version_id),
     )
     if row.value_type == TEXT:
         return raw.decode()
     return raw
+
+
+# A write runs fixed statements straight on the driver too (through SQLAlchemy's
+# expression layer, building and caching them cost most of a write's CPU), and reads
+# each thing once: the secret's row (locked), then its stages and newest version's
+# time in one query, taken under the lock. What it answers is known without reading
+# it back.
+_LOCK_SQL = "SELECT id, delete_after FROM secrets WHERE name = ?"
+_LOCK = {True: _LOCK_SQL, False: _LOCK_SQL + " FOR UPDATE"}
+_STAGES_AND_NEWEST_SQL = (
+    "SELECT st.stage, st.version_id, (SELECT max(created_at) FROM versions WHERE secret_id = ?) "
+    "FROM (SELECT 1 AS one) AS o LEFT OUTER JOIN stages st ON st.secret_id = ?"
+)
+_TOUCH_SQL = "UPDATE secrets SET updated_at = ? WHERE id = ?"
 
 
 def put_value(
@@ -134,60 +156,64 @@ def put_value(
         raise errors.InvalidParameter("Previous cannot be given; it follows Current")
     vid = version_id or str(uuid.uuid4())
     with store.write() as conn:
-        row = load_row(conn, name, for_update=True)
-        # Taken under the lock, and after the newest version: creation order is commit order.
-        newest = conn.execute(
-            sa.select(sa.func.max(t.versions.c.created_at)).where(t.versions.c.secret_id == row.id)
-        ).scalar()
+        row = conn.exec_driver_sql(driver_sql(conn, _LOCK[store.is_sqlite]), (name,)).first()
+        if row is None:
+            raise errors.NotFound(f"secret {name!r} not found")
+        secret_id = row[0]
+        if row[1] is not None:
+            raise errors.SecretPendingDeletion(
+                f"secret {name!r} is scheduled for deletion; restore it first"
+            )
+        found = conn.exec_driver_sql(
+            driver_sql(conn, _STAGES_AND_NEWEST_SQL), (secret_id, secret_id)
+        ).all()
+        on = {r[0]: r[1] for r in found if r[0] is not None}
+        if version_id is not None:  # a generated id is new; a given one may exist
+            existing = conn.exec_driver_sql(
+                driver_sql(conn, _VERSION_SQL), (secret_id, vid)
+            ).first()
+            if existing is not None:
+                old = _decrypt(store, secret_id, existing)
+                old_kind, old_raw = check_value(old)
+                if old_kind != kind or not hmac.compare_digest(old_raw, raw):
+                    raise errors.VersionConflict(
+                        f"version {vid!r} of secret {name!r} already holds another value"
+                    )
+                return _info(name, on, vid, existing.value_type, _as_time(existing[1])), False
+        # Creation order is commit order: after the newest version, which is read under the lock.
         now = utcnow()
-        if newest is not None:
-            newest = (
-                newest if isinstance(newest, dt.datetime) else dt.datetime.fromisoformat(newest)
-            )
-            newest = newest if newest.tzinfo else newest.replace(tzinfo=dt.UTC)
-            now = max(now, newest + dt.timedelta(microseconds=1))
-        existing = conn.execute(
-            sa.select(t.versions).where(
-                t.versions.c.secret_id == row.id, t.versions.c.version_id == vid
-            )
-        ).first()
-        if existing is not None:
-            old = _decrypt(store, row.id, existing)
-            old_kind, old_raw = check_value(old)
-            if old_kind != kind or not hmac.compare_digest(old_raw, raw):
-                raise errors.VersionConflict(
-                    f"version {vid!r} of secret {name!r} already holds another value"
-                )
-            return _info(conn, name, row.id, existing), False
-        insert_version(store, conn, row.id, vid, value, now)
-        if stages_mod.CURRENT not in stages_mod.stage_map(conn, row.id) and (
-            stages_mod.CURRENT not in wanted
-        ):
+        if found[0][2] is not None:
+            now = max(now, _as_time(found[0][2]) + dt.timedelta(microseconds=1))
+        insert_version(store, conn, secret_id, vid, value, now)
+        if stages_mod.CURRENT not in on and stages_mod.CURRENT not in wanted:
             wanted.insert(0, stages_mod.CURRENT)
+        after = on
         for stage in wanted:
-            stages_mod.attach(conn, row.id, stage, vid)
-        conn.execute(t.secrets.update().where(t.secrets.c.id == row.id).values(updated_at=now))
-        stages_mod.prune_unstaged(conn, row.id, store.settings.max_unstaged_versions)
-        created = conn.execute(
-            sa.select(t.versions).where(
-                t.versions.c.secret_id == row.id, t.versions.c.version_id == vid
-            )
-        ).one()
-        info = _info(conn, name, row.id, created)
-        changed = {"version_id": vid, "stages": stages_mod.stage_map(conn, row.id)}
+            after = stages_mod.moved(after, stage, vid)
+        stages_mod.write_moves(conn, secret_id, on, after)
+        conn.exec_driver_sql(driver_sql(conn, _TOUCH_SQL), (bind_time(conn, now), secret_id))
+        stages_mod.prune_unstaged(conn, secret_id, store.settings.max_unstaged_versions)
+        changed = {"version_id": vid, "stages": after}
         events.record(conn, store, events.SECRET_CHANGED, name, changed)
-        return info, True
+    return _info(name, after, vid, kind, now), True
 
 
-def _info(conn: sa.Connection, name: str, secret_id: str, row: Any) -> VersionInfo:
-    on = stages_mod.stage_map(conn, secret_id)
+def _info(
+    name: str, on: dict[str, str], version_id: str, value_type: str, created_at: dt.datetime
+) -> VersionInfo:
     return VersionInfo(
         name=name,
-        version_id=row.version_id,
-        value_type=row.value_type,
-        created_at=row.created_at,
-        stages=tuple(s for s, v in on.items() if v == row.version_id),
+        version_id=version_id,
+        value_type=value_type,
+        created_at=created_at,
+        stages=tuple(s for s, v in on.items() if v == version_id),
     )
+
+
+def _as_time(stored: dt.datetime | str) -> dt.datetime:
+    """A time read straight from the driver (SQLite gives naive UTC text)."""
+    at = dt.datetime.fromisoformat(stored) if isinstance(stored, str) else stored
+    return at if at.tzinfo else at.replace(tzinfo=dt.UTC)
 
 
 # The read path runs two fixed queries straight on the driver: through SQLAlchemy's
@@ -250,11 +276,7 @@ def _fetch_for_read(store: Store, name: str, pick: Callable[[dict[str, str]], st
     raw.close()
     if version is None:
         raise errors.NotFound(f"version {target!r} of secret {name!r} not found")
-    created = version[1]
-    if isinstance(created, str):
-        created = dt.datetime.fromisoformat(created)
-    if created.tzinfo is None:
-        created = created.replace(tzinfo=dt.UTC)
+    created = _as_time(version[1])
     sealed = Sealed(version[3], bytes(version[4]), bytes(version[5]))
     return _Fetched(
         secret_id=secret_id,

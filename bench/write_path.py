@@ -1,0 +1,122 @@
+"""Writes (a new version, Current moved) through a real `rotor serve`, with reads beside.
+
+Starts a server on a fresh data dir (SQLite unless ROTOR_DATABASE_URL is set), creates
+one secret, then drives `POST /v1/secrets/NAME:versions` (a new value each time, so a
+new version that takes Current) and `GET /v1/secrets/NAME:value` with wrk
+(`apt-get install wrk`), and prints for each: requests/s, p50, p99 and the server
+process's CPU time per request (utime + stime from /proc, over every request of the
+run). On a machine busy with other work the rates are noise; the CPU per request is not.
+
+The durability settings are printed too: rotor's SQLite runs WAL with
+``synchronous = NORMAL``; on PostgreSQL, what the server says for ``fsync`` and
+``synchronous_commit`` (rotor sets neither).
+
+    .venv/bin/python bench/write_path.py [--seconds 10] [--connections 1,16]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import secrets
+import shutil
+import signal
+import subprocess
+import tempfile
+from pathlib import Path
+
+import sqlalchemy as sa
+from read_path import request, start_server
+
+_WRITE_SCRIPT = """
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = '{"value": "%s"}'
+"""
+
+
+def cpu_seconds(pid: int) -> float:
+    """The process's user + system CPU time so far (all its threads)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run_wrk(
+    url: str, token: str, path: str, connections: int, seconds: int, extra: list[str]
+) -> tuple[float, str, str, int]:
+    """Requests/s, p50, p99 and the number of requests (every one must succeed)."""
+    command = ["wrk", f"-t{min(2, connections)}", f"-c{connections}", f"-d{seconds}s"]
+    out = subprocess.run(
+        [*command, "--latency", "-H", f"Authorization: Bearer {token}", *extra, url + path],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    if "Non-2xx" in out:
+        raise SystemExit(f"failed requests:\n{out}")
+
+    def find(pattern: str, text: str = out) -> str:
+        found = re.search(pattern, text, re.M)
+        assert found is not None, out
+        return found.group(1)
+
+    latency = out.split("Latency Distribution", 1)[1]
+    return (
+        float(find(r"Requests/sec:\s+([\d.]+)")),
+        find(r"^\s*50%\s+(\S+)", latency),
+        find(r"^\s*99%\s+(\S+)", latency),
+        int(find(r"(\d+) requests in")),
+    )
+
+
+def durability() -> str:
+    url = os.environ.get("ROTOR_DATABASE_URL")
+    if not url:
+        return "SQLite, journal_mode = WAL, synchronous = NORMAL"
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:
+        fsync = conn.exec_driver_sql("SHOW fsync").scalar()
+        commit = conn.exec_driver_sql("SHOW synchronous_commit").scalar()
+    engine.dispose()
+    return f"PostgreSQL, fsync = {fsync}, synchronous_commit = {commit}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--connections", default="1,16")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is needed: apt-get install wrk")
+    work = Path(tempfile.mkdtemp(prefix="rotor-bench-"))
+    script = work / "write.lua"
+    script.write_text(_WRITE_SCRIPT % ("x" * 64))
+    process, url, token = start_server(work / "data", 1)
+    try:
+        name = f"bench/w-{secrets.token_hex(4)}"  # a store reused between runs keeps its own
+        request(url, token, "POST", "/v1/secrets", {"name": name, "value": "x" * 64})
+        print(f"rotor write path: {durability()}; {args.seconds}s per run, {os.cpu_count()} cores")
+        print(f"{'path':>5}  {'conns':>5}  {'req/s':>7}  {'p50':>8}  {'p99':>8}  {'CPU/req':>9}")
+        for connections in (int(c) for c in args.connections.split(",")):
+            for label, path, extra in (
+                ("write", f"/v1/secrets/{name}:versions", ["-s", str(script)]),
+                ("read", f"/v1/secrets/{name}:value", []),
+            ):
+                before = cpu_seconds(process.pid)
+                rate, p50, p99, count = run_wrk(url, token, path, connections, args.seconds, extra)
+                per = (cpu_seconds(process.pid) - before) / count * 1e6
+                print(
+                    f"{label:>5}  {connections:>5}  {rate:>7.0f}  {p50:>8}  {p99:>8}"
+                    f"  {per:>6.0f} µs"
+                )
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(30)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
