@@ -53,7 +53,7 @@ from rotor import errors
 from rotor.access import policies
 from rotor.clock import utcnow
 from rotor.private_files import write_private_file
-from rotor.store import principals
+from rotor.store import nonces, principals
 from rotor.store import secrets as stored_secrets
 from rotor.store.database import Store
 
@@ -229,6 +229,9 @@ class Authenticator:
         self._lock = threading.Lock()
         #: The access generation the cached entries were read under.
         self._generation = -1
+        #: Where every signature scheme with nonces claims them (one per store, so
+        #: concurrent requests of any dialect share a write).
+        self.nonces = nonces.Ledger(store)
 
     def _revalidate(self) -> int:
         """Drop the caches if the store's access generation moved since they were filled;

@@ -42,7 +42,6 @@ from collections.abc import Callable
 from rotor import errors, protocol
 from rotor.access import signing
 from rotor.access.keys import Authenticator, Identity
-from rotor.store import principals
 
 ALGORITHM = protocol.ALGORITHM
 #: Requests whose timestamp is further than this from the server's clock are refused.
@@ -114,8 +113,8 @@ NonceClaim = Callable[[str, str, dt.datetime], bool]
 class Verifier:
     """Checks ``ROTOR-HMAC-SHA256`` requests against the keys an :class:`Authenticator` knows.
 
-    Nonces go to the store (:func:`rotor.store.principals.use_nonce`) unless
-    ``claim_nonce`` says otherwise.
+    Nonces go to the store (the authenticator's :class:`rotor.store.nonces.Ledger`)
+    unless ``claim_nonce`` says otherwise.
     """
 
     def __init__(
@@ -127,12 +126,9 @@ class Verifier:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.authenticator = authenticator
-        self._claim_nonce = claim_nonce or self._claim_in_store
+        self._claim_nonce = claim_nonce or authenticator.nonces.claim
         self._max_skew = max_skew_seconds
         self._clock = clock
-
-    def _claim_in_store(self, key_id: str, nonce: str, expires_at: dt.datetime) -> bool:
-        return principals.use_nonce(self.authenticator.store, key_id, nonce, expires_at)
 
     def authenticate(
         self,

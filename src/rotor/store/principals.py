@@ -329,20 +329,6 @@ def delete_expired_access_keys(store: Store) -> int:
     return result.rowcount
 
 
-def use_nonce(store: Store, key_id: str, nonce: str, expires_at: dt.datetime) -> bool:
-    """Record a signed request's nonce; False when this key already used it (a replay)."""
-    try:
-        with store.write() as conn:
-            conn.execute(
-                t.request_nonces.insert().values(
-                    access_key_id=key_id, nonce=nonce, expires_at=expires_at
-                )
-            )
-    except sa.exc.IntegrityError:
-        return False
-    return True
-
-
 # -- policies ---------------------------------------------------------------------------
 
 

@@ -32,8 +32,7 @@ from rotor.api.dialects.aliyun.wire import KmsError
 from rotor.rotation.engine import Engine
 from rotor.rotation.scheduler import Scheduler
 from rotor.settings import Settings
-from rotor.store import principals
-from rotor.store.database import Store
+from rotor.store import nonces
 
 log = logging.getLogger("rotor.api.dialects.aliyun")
 
@@ -56,12 +55,12 @@ def is_kms_request(scope: Scope) -> bool:
 class StoredNonces:
     """Signature nonces in the store, shared by every server on it."""
 
-    def __init__(self, store: Store) -> None:
-        self.store = store
+    def __init__(self, ledger: nonces.Ledger) -> None:
+        self.ledger = ledger
 
     def claim(self, access_key_id: str, nonce: str, expires_at: float) -> bool:
         when = dt.datetime.fromtimestamp(expires_at, dt.UTC)
-        return principals.use_nonce(self.store, access_key_id, nonce, when)
+        return self.ledger.claim(access_key_id, nonce, when)
 
 
 class KmsEndpoint:
@@ -85,7 +84,7 @@ class KmsEndpoint:
         self.max_body = max_body
         self.on_auth_failure = on_auth_failure
         self.verifier = aliyun_signature.Verifier(
-            self._signing_key, nonces=StoredNonces(authenticator.store), check_tokens=False
+            self._signing_key, nonces=StoredNonces(authenticator.nonces), check_tokens=False
         )
 
     def _signing_key(self, key_id: str) -> aliyun_signature.SigningKey | None:

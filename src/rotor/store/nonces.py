@@ -1,0 +1,127 @@
+"""Signed requests' nonces: each (access key, nonce) is accepted once, on every node.
+
+A nonce is claimed by inserting it into ``request_nonces``, whose primary key is the
+pair, in the store every node shares; it stays there until its request's timestamp
+could no longer pass (expired rows are purged with the expired keys). So a replay is
+refused on any node and after a restart, because the claim is committed before the
+request is answered.
+
+Every signed request claims a nonce, so on SQLite each would be a write transaction of
+its own queued on the single writer. A :class:`Ledger` commits the claims that arrive
+together in one transaction (group commit): a request's claim waits for the
+transaction that holds it, so nothing is answered before its nonce is stored, but
+sixteen concurrent requests cost one write rather than sixteen queued ones.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import threading
+
+import sqlalchemy as sa
+
+from rotor.store import tables as t
+from rotor.store.database import Store
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Claim:
+    """A request's nonce, remembered until ``expires_at``."""
+
+    access_key_id: str
+    nonce: str
+    expires_at: dt.datetime
+
+
+def claim_nonces(store: Store, claims: list[Claim]) -> list[bool]:
+    """Record the claims in one transaction; for each, False when its key had used its
+    nonce already (a replay, here or on another node, or earlier in ``claims``)."""
+    fresh: dict[tuple[str, str], Claim] = {}
+    for claim in claims:
+        fresh.setdefault((claim.access_key_id, claim.nonce), claim)
+    firsts = list(fresh.values())
+    try:
+        with store.write() as conn:
+            conn.execute(
+                t.request_nonces.insert(),
+                [
+                    {"access_key_id": c.access_key_id, "nonce": c.nonce, "expires_at": c.expires_at}
+                    for c in firsts
+                ],
+            )
+        stored = set(map(id, firsts))
+    except sa.exc.IntegrityError:
+        # One of them was used already: find which, each in a transaction of its own
+        # (rare: a replay, or a client resending).
+        stored = {id(c) for c in firsts if _claim_one(store, c)}
+    return [id(c) in stored for c in claims]
+
+
+def _claim_one(store: Store, claim: Claim) -> bool:
+    try:
+        with store.write() as conn:
+            conn.execute(
+                t.request_nonces.insert().values(
+                    access_key_id=claim.access_key_id,
+                    nonce=claim.nonce,
+                    expires_at=claim.expires_at,
+                )
+            )
+    except sa.exc.IntegrityError:
+        return False
+    return True
+
+
+@dataclasses.dataclass(eq=False, slots=True)
+class _Waiting:
+    claim: Claim
+    done: bool = False
+    fresh: bool = False
+    error: BaseException | None = None
+
+
+class Ledger:
+    """Claims nonces in ``store``, those of concurrent requests in one transaction.
+
+    The first request to find no transaction under way writes every claim waiting then
+    (its own among them); the others wait for it, and whoever is still waiting when it
+    commits writes the next batch. A store error fails every claim of its batch.
+    """
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._changed = threading.Condition()
+        self._waiting: list[_Waiting] = []
+        self._writing = False
+
+    def claim(self, access_key_id: str, nonce: str, expires_at: dt.datetime) -> bool:
+        """Record the key's ``nonce`` until ``expires_at``; False when it was used already.
+
+        Returns once the claim is committed."""
+        mine = _Waiting(Claim(access_key_id, nonce, expires_at))
+        with self._changed:
+            self._waiting.append(mine)
+            while not mine.done and self._writing:
+                self._changed.wait()
+            if not mine.done:
+                self._writing = True
+                batch, self._waiting = self._waiting, []
+        if not mine.done:
+            self._write(batch)
+        if mine.error is not None:
+            raise mine.error
+        return mine.fresh
+
+    def _write(self, batch: list[_Waiting]) -> None:
+        error: BaseException | None = None
+        results = [False] * len(batch)
+        try:
+            results = claim_nonces(self.store, [w.claim for w in batch])
+        except BaseException as exc:  # handed to every request of the batch
+            error = exc
+        with self._changed:
+            for waiting, fresh in zip(batch, results, strict=True):
+                waiting.done, waiting.fresh, waiting.error = True, fresh, error
+            self._writing = False
+            self._changed.notify_all()
