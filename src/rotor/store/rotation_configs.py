@@ -10,6 +10,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from rotor import errors
 from rotor.clock import utcnow
 from rotor.store import stages as stages_mod
 from rotor.store import tables as t
@@ -132,13 +133,23 @@ def record_delegated_secrets(store: Store, name: str, names: frozenset[str]) -> 
 
 
 def get_config(store: Store, name: str) -> RotationConfig | None:
+    """The secret's configuration, or None when it has none; NotFound without the secret.
+
+    One statement (every KMS read answers the rotation fields)."""
     validate_name(name)
     with store.read() as conn:
-        row = load_row(conn, name, allow_pending_deletion=True)
-        config = conn.execute(
-            sa.select(t.rotation_configs).where(t.rotation_configs.c.secret_id == row.id)
+        row = conn.execute(
+            sa.select(t.rotation_configs, t.secrets.c.id.label("found_id"))
+            .select_from(
+                t.secrets.outerjoin(
+                    t.rotation_configs, t.rotation_configs.c.secret_id == t.secrets.c.id
+                )
+            )
+            .where(t.secrets.c.name == name)
         ).first()
-    return None if config is None else _config(name, config)
+    if row is None:
+        raise errors.NotFound(f"secret {name!r} not found")
+    return None if row.secret_id is None else _config(name, row)
 
 
 def set_schedule_times(

@@ -111,17 +111,12 @@ class KmsEndpoint:
                 [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]],
                 body,
             )
-            try:
-                verified, identity = await asyncio.to_thread(self._authenticate, request)
-            except errors.ServiceUnavailable:
-                raise  # the store, not the caller: no back-off
-            except errors.RotorError:
+            # One hop to a thread for the whole call: each hop costs as much as a query.
+            result = await asyncio.to_thread(self._serve, request, scope, audit)
+            if isinstance(result, errors.RotorError):  # the credentials were refused
                 scope["rotor.outcome"] = "unauthenticated"
                 await self.on_auth_failure(scope)
-                raise
-            scope["rotor.identity"] = identity
-            audit["action"] = f"kms:{verified.action}"[:128]
-            result = await asyncio.to_thread(self._dispatch, verified, identity, audit)
+                raise result
             status, payload = 200, {"RequestId": rid, **result}
         except ClientGone:
             return
@@ -150,12 +145,21 @@ class KmsEndpoint:
         )
         await send({"type": "http.response.body", "body": data})
 
-    def _authenticate(
-        self, request: aliyun_signature.SignedRequest
-    ) -> tuple[aliyun_signature.VerifiedRequest, Identity]:
-        verified = self.verifier.verify(request)
-        identity = self.authenticator.identify(verified.access_key_id, verified.security_token)
-        return verified, identity
+    def _serve(
+        self, request: aliyun_signature.SignedRequest, scope: Scope, audit: dict[str, Any]
+    ) -> dict[str, Any] | errors.RotorError:
+        """The call's answer, or the error that refused its credentials (returned, so the
+        caller backs off before raising it); a store outage is raised, with no back-off."""
+        try:
+            verified = self.verifier.verify(request)
+            identity = self.authenticator.identify(verified.access_key_id, verified.security_token)
+        except errors.ServiceUnavailable:
+            raise
+        except errors.RotorError as exc:
+            return exc
+        scope["rotor.identity"] = identity
+        audit["action"] = f"kms:{verified.action}"[:128]
+        return self._dispatch(verified, identity, audit)
 
     def _dispatch(
         self, verified: aliyun_signature.VerifiedRequest, identity: Identity, audit: dict[str, Any]

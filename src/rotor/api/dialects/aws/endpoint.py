@@ -88,16 +88,12 @@ class AwsEndpoint:
                 [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]],
                 body,
             )
-            try:
-                identity = await asyncio.to_thread(self._authenticate, request)
-            except errors.ServiceUnavailable:
-                raise  # the store, not the caller: no back-off
-            except errors.RotorError:
+            # One hop to a thread for the whole call: each hop costs as much as a query.
+            result = await asyncio.to_thread(self._serve, request, operation, scope, audit)
+            if isinstance(result, errors.RotorError):  # the credentials were refused
                 scope["rotor.outcome"] = "unauthenticated"
                 await self.on_auth_failure(scope)
-                raise
-            scope["rotor.identity"] = identity
-            result = await asyncio.to_thread(self._dispatch, operation, body, identity, audit)
+                raise result
             status, payload = 200, result
         except ClientGone:
             return
@@ -126,9 +122,24 @@ class AwsEndpoint:
         )
         await send({"type": "http.response.body", "body": data})
 
-    def _authenticate(self, request: aws_signature.SignedRequest) -> Identity:
-        verified = self.verifier.verify(request)
-        return self.authenticator.identify(verified.access_key_id, verified.security_token)
+    def _serve(
+        self,
+        request: aws_signature.SignedRequest,
+        operation: str,
+        scope: Scope,
+        audit: dict[str, Any],
+    ) -> dict[str, Any] | errors.RotorError:
+        """The call's answer, or the error that refused its credentials (returned, so the
+        caller backs off before raising it); a store outage is raised, with no back-off."""
+        try:
+            verified = self.verifier.verify(request)
+            identity = self.authenticator.identify(verified.access_key_id, verified.security_token)
+        except errors.ServiceUnavailable:
+            raise
+        except errors.RotorError as exc:
+            return exc
+        scope["rotor.identity"] = identity
+        return self._dispatch(operation, request.body, identity, audit)
 
     def _dispatch(
         self, operation: str, body: bytes, identity: Identity, audit: dict[str, Any]
