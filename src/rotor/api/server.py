@@ -21,6 +21,7 @@ import os
 import signal
 import socket
 import ssl
+import threading
 from pathlib import Path
 from types import FrameType
 from urllib.parse import urlsplit
@@ -263,12 +264,34 @@ def worker_settings(settings: Settings, index: int) -> Settings:
 
 def _worker(settings: Settings, sock: socket.socket, url: str, tls: tuple[str, str] | None) -> None:
     """A worker process: the store opened again (never shared across processes), then
-    served on the inherited socket."""
+    served on the inherited socket until its supervisor sends SIGTERM, or is gone.
+
+    In a process group of its own: a Ctrl-C (SIGINT to the terminal's group) reaches only
+    the supervisor, which stops each worker with one SIGTERM; a second signal arriving
+    while a worker's server winds down would break its graceful stop."""
+    os.setpgid(0, 0)
     logs.configure(settings)
+    _stop_with_supervisor()
     store = Store.open(settings, initialise=False)
     if _run(settings, store, sock, url, tls):
         logging.shutdown()
         os._exit(0)
+
+
+def _stop_with_supervisor() -> None:
+    """Stop this worker gracefully, as SIGTERM does, once its supervisor is gone (killed
+    with SIGKILL, or crashed): a worker left alone would go on serving the port, where the
+    next ``rotor serve`` could not bind, with nobody to stop it."""
+    supervisor = multiprocessing.parent_process()
+    if supervisor is None:
+        return
+
+    def watch() -> None:
+        multiprocessing.connection.wait([supervisor.sentinel])
+        log.error("the supervisor (pid %s) is gone: stopping", supervisor.pid)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="supervisor-watch", daemon=True).start()
 
 
 def _supervise(
@@ -306,6 +329,9 @@ def _supervise(
                 if process.pid is not None:
                     metrics.process_stopped(process.pid)
                 running[index] = start(index)
+    # Closed here first, the socket is gone once the workers close theirs: a connection
+    # made while they drain is refused at once, not queued for nobody to accept.
+    sock.close()
     for process in running.values():
         if process.is_alive() and process.pid is not None:
             os.kill(process.pid, signal.SIGTERM)
