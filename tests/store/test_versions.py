@@ -23,6 +23,19 @@ def test_put_moves_current_and_previous_follows(store: Store, secret: str) -> No
     assert versions.get_value(store, secret, stage="Previous").value == "two"
 
 
+def test_a_put_answers_what_a_later_read_sees(store: Store, secret: str) -> None:
+    # A write builds its answer from what it wrote instead of reading it back.
+    info, _ = versions.put_value(store, secret, "two", version_id="v2", stages=["Current", "x"])
+    again, created = versions.put_value(store, secret, "two", version_id="v2")
+    listed = versions.list_versions(store, secret).items[0]
+    assert not created
+    assert info == again == listed
+    assert info.stages == ("Current", "x")
+    read = versions.get_value(store, secret, version_id="v2")
+    assert (read.created_at, read.stages) == (info.created_at, info.stages)
+    assert secrets.get_secret(store, secret).updated_at == info.created_at
+
+
 def test_version_id_defaults_to_a_uuid4(store: Store, secret: str) -> None:
     info, _ = versions.put_value(store, secret, "x")
     assert len(info.version_id) == 36
