@@ -2,9 +2,10 @@
 
 Starts a server on a fresh data dir (SQLite unless ROTOR_DATABASE_URL is set),
 creates one secret, then drives `GET /v1/secrets/NAME:value` with wrk
-(`apt-get install wrk`) at each concurrency, and prints reads/s and latency.
-The same figure for OpenBao on this machine (2 cores, 16 connections) was about
-10,700 reads/s.
+(`apt-get install wrk`) at each concurrency, and prints reads/s, latency and the
+server's CPU time per read (all its processes: with `--workers N`, the supervisor
+and its N workers). CPU per read is the figure to compare on a busy machine, where
+reads/s depend on what else runs.
 
     .venv/bin/python bench/read_path.py [--seconds 10] [--connections 1,16,64] [--workers 1]
 """
@@ -32,8 +33,7 @@ def start_server(data_dir: Path, workers: int) -> tuple[subprocess.Popen[bytes],
         if not k.startswith("ROTOR_") or k == "ROTOR_DATABASE_URL"
     }
     command = [sys.executable, "-m", "rotor", "serve", "--data-dir", str(data_dir), "--port", "0"]
-    if workers > 1:
-        command += ["--workers", str(workers)]
+    command += ["--workers", str(workers)]
     process = subprocess.Popen(
         command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
@@ -59,6 +59,22 @@ def request(url: str, token: str, method: str, path: str, body: dict[str, object
         headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
     )
     urllib.request.urlopen(req, timeout=10).read()  # noqa: S310
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time of ``pid`` and its live descendants (Linux /proc)."""
+    total = 0.0
+    pending = [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
+        except OSError:
+            continue  # gone meanwhile
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        pending += [int(child) for child in children]
+    return total
 
 
 def run_wrk(
@@ -109,10 +125,15 @@ def main() -> None:
             f"rotor read path: GET {path}, bearer auth, {args.seconds}s per run, "
             f"{args.workers} worker(s), {os.cpu_count()} cores"
         )
-        print(f"{'connections':>11}  {'reads/s':>9}  {'p50':>8}  {'p99':>8}")
+        print(f"{'connections':>11}  {'reads/s':>9}  {'p50':>8}  {'p99':>8}  {'CPU/read':>9}")
         for connections in (int(c) for c in args.connections.split(",")):
+            cpu_before = cpu_seconds(process.pid)
             rate, p50, p99 = run_wrk(url, token, path, connections, args.seconds)
-            print(f"{connections:>11}  {rate:>9.0f}  {p50:>8}  {p99:>8}")
+            cpu_per_read = (cpu_seconds(process.pid) - cpu_before) / (rate * args.seconds)
+            print(
+                f"{connections:>11}  {rate:>9.0f}  {p50:>8}  {p99:>8}  "
+                f"{cpu_per_read * 1e6:>6.0f} µs"
+            )
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(30)
