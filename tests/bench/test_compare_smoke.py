@@ -1,0 +1,71 @@
+"""bench/compare.py --smoke runs end to end, so the benchmark cannot rot.
+
+It needs the peers (the `bench` extra: OpenBao's bao, moto's server, matplotlib; and wrk
+from apt), which `.[dev]` does not install: without them this test skips, saying which is
+missing. It checks what the run shows and writes, never the figures.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+
+
+def missing_peers() -> list[str]:
+    missing = [m for m in ("moto", "matplotlib") if importlib.util.find_spec(m) is None]
+    missing += [b for b in ("bao", "moto_server") if not (BIN / b).exists()]
+    return missing
+
+
+@pytest.mark.timeout(600)
+def test_smoke_run_prints_the_table_and_writes_json_and_png(tmp_path: Path) -> None:
+    if shutil.which("wrk") is None:
+        pytest.skip("wrk is not installed (apt-get install -y wrk)")
+    if missing := missing_peers():
+        pytest.skip(
+            f"the bench extra is not installed ({', '.join(missing)} missing): "
+            "pip install -c constraints.txt -e '.[bench]'"
+        )
+    done = subprocess.run(
+        [sys.executable, "bench/compare.py", "--smoke", "--no-install", "--out", str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=540,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    out = done.stdout
+    for path, target in [
+        ("read", "rotor"),
+        ("read", "OpenBao"),
+        ("read", "moto"),
+        ("read", "hello"),
+        ("write", "rotor"),
+        ("write", "OpenBao"),
+        ("write", "moto"),
+    ]:
+        assert re.search(rf"^{path}\s+{target}\s+\d", out, re.M), out
+    verdicts = re.findall(r"^(PASS|FAIL)  (.+)$", out, re.M)
+    assert len(verdicts) == 5, out
+    assert re.search(r"^rotor \(1 worker\)\s+\d+ MiB\s+[\d.]+ s$", out, re.M), out
+    assert re.search(r"^OpenBao \(dev\)\s+\d+ MiB\s+[\d.]+ s$", out, re.M), out
+    assert "load average" in out
+
+    report = json.loads((tmp_path / "compare-smoke.json").read_text())
+    assert report["smoke"] is True
+    assert set(report["medians"]) == {"read", "write"}
+    assert set(report["medians"]["read"]) == {"rotor", "OpenBao", "moto", "hello"}
+    assert set(report["targets"]) == {label for _, label in verdicts}
+    assert set(report["footprint"]) == {"rotor", "OpenBao"}
+    assert "before" in report["load_average"]
+    assert (tmp_path / "compare-smoke.png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
