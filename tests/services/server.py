@@ -37,8 +37,9 @@ import sqlalchemy as sa
 
 import rotor.client
 
-START_TIMEOUT = 30.0
-STOP_TIMEOUT = 15.0
+# Generous: a loaded machine starting several workers (each imports rotor) is slow.
+START_TIMEOUT = 120.0
+STOP_TIMEOUT = 60.0
 TAIL_LINES = 40
 
 
