@@ -149,6 +149,7 @@ class _BaseClient(abc.ABC, Generic[TransportT]):
         self._timeout = timeout
         self._verify = _connection.tls_verify(self.config, verify)
         self._transported = transport is not None
+        self._urls: _calls.URLs = {}
         self._connect(timeout=timeout, verify=self._verify, transport=transport)
 
     @classmethod
@@ -162,6 +163,7 @@ class _BaseClient(abc.ABC, Generic[TransportT]):
         twin = cls.__new__(cls)
         twin.config, twin.retry = other.config, other.retry
         twin._timeout, twin._verify, twin._transported = other._timeout, other._verify, False
+        twin._urls = {}
         twin._connect(timeout=other._timeout, verify=other._verify, transport=None)
         return twin
 
@@ -221,7 +223,7 @@ class Client(_BaseClient[httpx.BaseTransport], ClosesOnExit):
         self._http.close()
 
     def _send(self, call: _calls.Call[T]) -> T:
-        request = _calls.request(self._http, self.config, call)
+        request = _calls.request(self._http, self.config, call, self._urls)
         retries = 0
         while True:
             _calls.sign(self.config, call, request)
@@ -306,7 +308,7 @@ class AsyncClient(_BaseClient[httpx.AsyncBaseTransport]):
         await self.aclose()
 
     async def _send(self, call: _calls.Call[T]) -> T:
-        request = _calls.request(self._http, self.config, call)
+        request = _calls.request(self._http, self.config, call, self._urls)
         retries = 0
         while True:
             _calls.sign(self.config, call, request)
