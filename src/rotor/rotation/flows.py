@@ -34,11 +34,12 @@ import dataclasses
 import enum
 import json
 import re
-from typing import Any
-
-import yaml
+from typing import TYPE_CHECKING, Any
 
 from rotor import errors
+
+if TYPE_CHECKING:
+    import yaml
 
 #: The largest flow definition accepted, in bytes of UTF-8.
 MAX_FLOW_BYTES = 64 * 1024
@@ -206,6 +207,8 @@ def parse_flow(text: str) -> Flow:
         raise errors.InvalidParameter(
             f"flow definition is larger than {MAX_FLOW_BYTES // 1024} KiB"
         )
+    import yaml  # on first use, so that `rotor serve` starts without it
+
     try:
         document = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -244,6 +247,8 @@ def default_flow(function: str) -> Flow:
 
 
 def _yaml_problem(exc: yaml.YAMLError) -> str:
+    import yaml  # imported already by parse_flow
+
     if isinstance(exc, yaml.MarkedYAMLError):
         where = exc.problem_mark
         problem = exc.problem or exc.context or "syntax error"

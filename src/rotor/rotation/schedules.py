@@ -24,10 +24,12 @@ import dataclasses
 import datetime as dt
 import functools
 import re
-
-from croniter import croniter
+from typing import TYPE_CHECKING
 
 from rotor import errors
+
+if TYPE_CHECKING:
+    from croniter import croniter
 
 MINUTE = 60
 HOUR = 60 * MINUTE
@@ -237,11 +239,18 @@ def _normalize_cron(expression: str) -> str:
             "are not supported"
         )
     try:
-        croniter(normalized, _CRON_SAMPLE_START).get_next(dt.datetime)
+        _croniter(normalized, _CRON_SAMPLE_START).get_next(dt.datetime)
     except (ValueError, KeyError, IndexError, TypeError, OverflowError) as exc:
         # croniter's errors are ValueErrors; its text describes the expression only.
         raise errors.InvalidParameter(f"invalid cron expression {expression!r}: {exc}") from exc
     return normalized
+
+
+def _croniter(expression: str, start: dt.datetime) -> croniter:
+    """croniter's iterator; imported on first use, so that `rotor serve` starts without it."""
+    from croniter import croniter
+
+    return croniter(expression, start)
 
 
 @functools.lru_cache(maxsize=1024)
@@ -251,7 +260,7 @@ def cron_min_gap(expression: str) -> int:
     Looks at the first :data:`CRON_SAMPLE` occurrences from a fixed date; cached,
     as the scheduler rebuilds schedules on every pass.
     """
-    it = croniter(expression, _CRON_SAMPLE_START)
+    it = _croniter(expression, _CRON_SAMPLE_START)
     previous: dt.datetime = it.get_next(dt.datetime)
     smallest: int | None = None
     for _ in range(CRON_SAMPLE):
@@ -270,7 +279,7 @@ def cron_min_gap(expression: str) -> int:
 def cron_next(expression: str, after: dt.datetime) -> dt.datetime:
     """The first occurrence of ``expression`` strictly after ``after`` (UTC)."""
     after = check_aware(after, "after")
-    result: dt.datetime = croniter(expression, after).get_next(dt.datetime)
+    result: dt.datetime = _croniter(expression, after).get_next(dt.datetime)
     return result.astimezone(dt.UTC)
 
 
