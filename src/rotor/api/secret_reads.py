@@ -32,16 +32,27 @@ class Read:
 
 
 def read(
-    store: Store, settings: Settings, identity: Identity, request: Read, audit: dict[str, Any]
+    store: Store,
+    settings: Settings,
+    identity: Identity,
+    request: Read,
+    audit: dict[str, Any],
+    *,
+    with_rotation: bool = False,
 ) -> SecretValue:
     """The value ``request`` asks for, if ``identity`` may read it; ``audit`` gets the
-    action, the secret and the version read (whatever the outcome, what is known)."""
+    action, the secret and the version read (whatever the outcome, what is known).
+    ``with_rotation`` also reads the secret's rotation schedule (same query)."""
     audit["action"] = ACTION
     audit["secret_name"] = request.name
     resource = secret_resource(request.name, region=settings.region, account=settings.account_id)
     identity.require(ACTION, resource)
     value = versions.get_value(
-        store, request.name, stage=request.stage, version_id=request.version_id
+        store,
+        request.name,
+        stage=request.stage,
+        version_id=request.version_id,
+        with_rotation=with_rotation,
     )
     audit["version_id"] = value.version_id
     return value

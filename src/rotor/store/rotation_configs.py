@@ -39,6 +39,17 @@ class RotationConfig:
     delegated_secrets: frozenset[str] | None = None
 
 
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class RotationSchedule:
+    """What a read tells of a secret's rotation (the KMS dialect answers it with every
+    value), read in the value's own query (:func:`rotor.store.versions.get_value`)."""
+
+    enabled: bool
+    interval_seconds: int | None
+    last_rotated_at: dt.datetime | None
+    next_rotation_at: dt.datetime | None
+
+
 def _config(name: str, row: Any) -> RotationConfig:
     return RotationConfig(
         secret_name=name,

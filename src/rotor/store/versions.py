@@ -18,7 +18,7 @@ import sqlalchemy as sa
 
 from rotor import errors
 from rotor.clock import utcnow
-from rotor.store import events
+from rotor.store import events, rotation_configs
 from rotor.store import stages as stages_mod
 from rotor.store import tables as t
 from rotor.store.database import Store, bind_time, driver_sql
@@ -46,6 +46,12 @@ class SecretValue:
     secret_type: str
     #: The secret's ARN suffix (:func:`rotor.store.secrets.aws_arn`), also at no extra cost.
     arn_suffix: str
+    #: The store's access generation (:func:`rotor.store.principals.access_generation`) in
+    #: the snapshot the value was read from: what the reader's identity must be checked
+    #: against, without a round trip of its own.
+    access_generation: int
+    #: The secret's rotation schedule when asked for (``with_rotation``) and it has one.
+    rotation: rotation_configs.RotationSchedule | None = None
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
@@ -218,12 +224,24 @@ def _as_time(stored: dt.datetime | str) -> dt.datetime:
 
 # The read path runs two fixed queries straight on the driver: through SQLAlchemy's
 # execution layer they cost ten times what the database does. No transaction is
-# needed: the second query reads an immutable version by id.
+# needed: the second query reads an immutable version by id. The first also reads the
+# access generation, so the reader's cached identity is checked against the snapshot
+# the value comes from (:func:`rotor.api.secret_reads.read_folded`), and, for the KMS
+# dialect only, the rotation schedule (an outer join the native read does not pay for).
 _SECRET_AND_STAGES_SQL = (
-    "SELECT s.id, s.delete_after, s.secret_type, st.stage, st.version_id, s.arn_suffix "
+    "SELECT s.id, s.delete_after, s.secret_type, st.stage, st.version_id, s.arn_suffix, "
+    "(SELECT generation FROM access_generation WHERE id = 1) AS generation{rotation} "
     "FROM secrets s "
-    "LEFT OUTER JOIN stages st ON st.secret_id = s.id WHERE s.name = ?"
+    "LEFT OUTER JOIN stages st ON st.secret_id = s.id{join} WHERE s.name = ?"
 )
+_READ_SQL = {
+    False: _SECRET_AND_STAGES_SQL.format(rotation="", join=""),
+    True: _SECRET_AND_STAGES_SQL.format(
+        rotation=", rc.secret_id, rc.enabled, rc.interval_seconds, rc.last_rotated_at, "
+        "rc.next_rotation_at",
+        join=" LEFT OUTER JOIN rotation_configs rc ON rc.secret_id = s.id",
+    ),
+}
 _VERSION_SQL = (
     "SELECT version_id, created_at, value_type, master_key_id, data_key, ciphertext "
     "FROM versions WHERE secret_id = ? AND version_id = ?"
@@ -242,16 +260,31 @@ class _Fetched(NamedTuple):
     value_type: str
     created_at: dt.datetime
     version_id: str
+    access_generation: int
+    rotation: rotation_configs.RotationSchedule | None
 
 
-def _fetch_for_read(store: Store, name: str, pick: Callable[[dict[str, str]], str]) -> _Fetched:
+def _schedule(row: Any) -> rotation_configs.RotationSchedule | None:
+    if row[7] is None:
+        return None
+    return rotation_configs.RotationSchedule(
+        enabled=bool(row[8]),
+        interval_seconds=row[9],
+        last_rotated_at=None if row[10] is None else _as_time(row[10]),
+        next_rotation_at=None if row[11] is None else _as_time(row[11]),
+    )
+
+
+def _fetch_for_read(
+    store: Store, name: str, pick: Callable[[dict[str, str]], str], with_rotation: bool = False
+) -> _Fetched:
     """The secret's row, its stages and the version ``pick`` chooses from them."""
     paramstyle = "?" if store.is_sqlite else "%s"
     raw = store.raw_connection()
     try:
         cur = raw.cursor()
         try:
-            cur.execute(_SECRET_AND_STAGES_SQL.replace("?", paramstyle), (name,))
+            cur.execute(_READ_SQL[with_rotation].replace("?", paramstyle), (name,))
             rows = cur.fetchall()
             if not rows:
                 validate_name(name)
@@ -287,13 +320,21 @@ def _fetch_for_read(store: Store, name: str, pick: Callable[[dict[str, str]], st
         value_type=version[2],
         created_at=created,
         version_id=target,
+        access_generation=int(rows[0][6] or 0),
+        rotation=_schedule(rows[0]) if with_rotation else None,
     )
 
 
 def get_value(
-    store: Store, name: str, *, stage: str | None = None, version_id: str | None = None
+    store: Store,
+    name: str,
+    *,
+    stage: str | None = None,
+    version_id: str | None = None,
+    with_rotation: bool = False,
 ) -> SecretValue:
-    """Read a value by stage (default Current), by version id, or both (they must agree)."""
+    """Read a value by stage (default Current), by version id, or both (they must agree);
+    ``with_rotation`` reads the secret's rotation schedule in the same query."""
     if stage is None and version_id is None:
         stage = stages_mod.CURRENT
 
@@ -310,7 +351,7 @@ def get_value(
             )
         return target
 
-    read = _fetch_for_read(store, name, pick)
+    read = _fetch_for_read(store, name, pick, with_rotation)
     raw = store.envelope.open(read.sealed, version_context(read.secret_id, read.version_id))
     return SecretValue(
         name=name,
@@ -320,6 +361,8 @@ def get_value(
         stages=tuple(s for s, v in read.stages.items() if v == read.version_id),
         secret_type=read.secret_type,
         arn_suffix=read.arn_suffix,
+        access_generation=read.access_generation,
+        rotation=read.rotation,
     )
 
 

@@ -8,7 +8,7 @@ import base64
 from typing import Any
 
 from rotor.api import secret_reads
-from rotor.api.dialects.aliyun import rotation_actions, secret_actions
+from rotor.api.dialects.aliyun import secret_actions
 from rotor.api.dialects.aliyun.call import Call
 from rotor.api.dialects.aliyun.wire import (
     KmsError,
@@ -18,7 +18,7 @@ from rotor.api.dialects.aliyun.wire import (
     stages_out,
     timestamp,
 )
-from rotor.store import passwords, stages, versions
+from rotor.store import passwords, rotation_configs, stages, versions
 from rotor.store import secrets as secrets_store
 from rotor.store.paging import MAX_PAGE_SIZE
 
@@ -29,6 +29,21 @@ def _encode(value: str | bytes) -> tuple[str, str]:
     return value, versions.TEXT
 
 
+def _rotation_fields(schedule: rotation_configs.RotationSchedule | None) -> dict[str, str]:
+    """The rotation fields of a read (as :func:`rotation_actions.rotation_fields` answers
+    them elsewhere), from the schedule read with the value."""
+    if schedule is None:
+        return {"AutomaticRotation": "Disabled"}
+    out = {"AutomaticRotation": "Enabled" if schedule.enabled else "Disabled"}
+    if schedule.interval_seconds is not None:
+        out["RotationInterval"] = f"{schedule.interval_seconds}s"
+    if schedule.last_rotated_at is not None:
+        out["LastRotationDate"] = timestamp(schedule.last_rotated_at)
+    if schedule.enabled and schedule.next_rotation_at is not None:
+        out["NextRotationDate"] = timestamp(schedule.next_rotation_at)
+    return out
+
+
 def get_secret_value(call: Call) -> dict[str, Any]:
     name = call.secret_name()
     version_id = call.params.text("VersionId")
@@ -37,9 +52,12 @@ def get_secret_value(call: Call) -> dict[str, Any]:
         call.authorize("GetSecretValue", name)
         return {"SecretName": name}
     stage = stage_in(stage_text) if stage_text else (None if version_id else stages.CURRENT)
-    # The read every dialect goes through: authorized, fetched and audited alike.
+    # The read every dialect goes through: authorized, fetched and audited alike; the
+    # rotation fields come with the value, in the same query.
     read = secret_reads.Read(name, stage, version_id)
-    value = secret_reads.read(call.store, call.settings, call.identity, read, call.audit)
+    value = secret_reads.read(
+        call.store, call.settings, call.identity, read, call.audit, with_rotation=True
+    )
     data, kind = _encode(value.value)
     body: dict[str, Any] = {
         "SecretName": name,
@@ -49,7 +67,7 @@ def get_secret_value(call: Call) -> dict[str, Any]:
         "SecretType": value.secret_type,
         "VersionStages": stages_out(value.stages),
         "CreateTime": timestamp(value.created_at),
-        **rotation_actions.rotation_fields(call, name),
+        **_rotation_fields(value.rotation),
     }
     if call.params.boolean("FetchExtendedConfig"):
         body.update(secret_actions.extended_out(secrets_store.get_secret(call.store, name)))
