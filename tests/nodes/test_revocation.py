@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
+from rotor.client import _signing
 from tests.nodes.conftest import Cluster, admin_http, json_of, wait_until
 from tests.services.server import RunningServer, start_server, stop_server
 
@@ -61,15 +62,19 @@ def user_key(admin: httpx.Client, name: str, policy: str) -> tuple[str, str]:
     return key["access_key_id"], key["access_key_secret"]
 
 
-def statuses(node: RunningServer, key_id: str, secret: str) -> list[int]:
-    """The status of REQUESTS reads of app/db with that key, each on a new connection (so
-    every worker gets some)."""
+def statuses(node: RunningServer, key_id: str, secret: str, *, signed: bool = False) -> list[int]:
+    """The status of REQUESTS reads of app/db with that key (a bearer key, or ``signed``
+    with ROTOR-HMAC-SHA256), each on a new connection (so every worker gets some)."""
     found = []
     for _ in range(REQUESTS):
-        with httpx.Client(
-            base_url=node.url, headers={"Authorization": f"Bearer {key_id}.{secret}"}, timeout=30
-        ) as http:
-            found.append(http.get("/v1/secrets/app/db:value").status_code)
+        with httpx.Client(base_url=node.url, timeout=30) as http:
+            request = http.build_request("GET", "/v1/secrets/app/db:value")
+            request.headers["Authorization"] = (
+                _signing.authorization(request, access_key_id=key_id, access_key_secret=secret)
+                if signed
+                else f"Bearer {key_id}.{secret}"
+            )
+            found.append(http.send(request).status_code)
     return found
 
 
@@ -78,20 +83,22 @@ def answered_by(admin: httpx.Client, key_id: str) -> set[str]:
     return {e["node"] for e in events if e["access_key_id"] == key_id}
 
 
+@pytest.mark.parametrize("signed", [False, True], ids=["bearer", "signed"])
 def test_a_disabled_key_is_refused_everywhere_on_the_next_request(
-    pair: tuple[RunningServer, RunningServer],
+    pair: tuple[RunningServer, RunningServer], signed: bool
 ) -> None:
     changes, serves = pair
     with admin_http(changes) as admin:
         json_of(admin.post("/v1/secrets", json={"name": "app/db", "value": "v1"}), 201)
         key_id, secret = user_key(admin, "reader", "read-app")
-        assert statuses(serves, key_id, secret) == [200] * REQUESTS  # cached wherever served
+        # Cached wherever served.
+        assert statuses(serves, key_id, secret, signed=signed) == [200] * REQUESTS
         if changes is serves:  # the workers: more than one of them cached the key
             wait_until(lambda: len(answered_by(admin, key_id)) > 1, "reads on several workers")
         done(admin.post(f"/v1/access-keys/{key_id}:disable"))
-        assert statuses(serves, key_id, secret) == [401] * REQUESTS
+        assert statuses(serves, key_id, secret, signed=signed) == [401] * REQUESTS
         done(admin.post(f"/v1/access-keys/{key_id}:enable"))
-        assert statuses(serves, key_id, secret) == [200] * REQUESTS
+        assert statuses(serves, key_id, secret, signed=signed) == [200] * REQUESTS
 
 
 def test_a_revoked_policy_is_refused_everywhere_on_the_next_request(

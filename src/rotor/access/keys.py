@@ -27,6 +27,11 @@ which every change that can take a right away counts up, and a node whose cache
 was filled under another generation drops both caches first. So a key disabled or
 a policy revoked through one node is refused by every node from its next request
 on; ``credential_cache_seconds`` only bounds how long an unchanged entry is kept.
+A bearer read saves that round trip: it authenticates from the cache (``cached``)
+and its value's query reads the generation from the same snapshot
+(:func:`rotor.api.secret_reads.read_folded`), which answers only when that is the
+generation its :attr:`Identity.generation` was read under, and checks for real
+whatever went wrong under the cache.
 
 What stays visible: the first request with an id this node has not seen (or not
 within ``credential_cache_seconds``) reads the store, known or unknown, while a
@@ -83,6 +88,9 @@ class Identity:
     #: A secret's ARN in AWS form, for the policy statements that name ARNs
     #: (:func:`arn_lookup`); without it they match nothing.
     arn_of: policies.ArnOf | None = None
+    #: The access generation read before this identity was (-1: not from the store's
+    #: keys): it is what the store said as long as the generation has not moved since.
+    generation: int = -1
 
     def allows(self, action: str, resource: str) -> bool:
         return bool(self.layers) and policies.decide_all(self.layers, action, resource, self.arn_of)
@@ -237,13 +245,16 @@ class Authenticator:
         """Drop the caches if the store's access generation moved since they were filled;
         returns the generation read (what may be cached under it)."""
         generation = principals.access_generation(self.store)
+        self._adopt(generation)
+        return generation
+
+    def _adopt(self, generation: int) -> None:
         if generation != self._generation:
             with self._lock:
                 if generation != self._generation:
                     self._known.clear()
                     self._unknown.clear()
                     self._generation = generation
-        return generation
 
     def _load(self, key_id: str, generation: int) -> _Verified | None:
         """What is known of ``key_id``: from the cache, else read from the store and
@@ -278,6 +289,7 @@ class Authenticator:
                 layers=tuple(layers),
                 function_session=key.function_session,
                 arn_of=arn_lookup(self.store),
+                generation=generation,
             ),
         )
         with self._lock:
@@ -295,12 +307,14 @@ class Authenticator:
                 else:
                     cache.pop(key_id)
 
-    def key_secret(self, key_id: str) -> str | None:
+    def key_secret(self, key_id: str, *, cached: bool = False) -> str | None:
         """The secret of a usable key (for signature schemes), else None.
 
         The first step of every request's authentication, so the cache is checked against
-        the store's access generation here (:meth:`identify` then uses what this read)."""
-        generation = self._revalidate()
+        the store's access generation here (:meth:`identify` then uses what this read);
+        ``cached`` trusts the cache's generation instead, for a caller that checks the
+        identity's :attr:`~Identity.generation` against the store afterwards."""
+        generation = self._generation if cached else self._revalidate()
         verified = self._load(key_id, generation)
         return None if verified is None else verified.key.secret
 
@@ -325,14 +339,14 @@ class Authenticator:
         return verified.identity
 
     def authenticate_bearer(
-        self, authorization: str | None, security_token: str | None = None
+        self, authorization: str | None, security_token: str | None = None, *, cached: bool = False
     ) -> Identity:
         if not authorization or not authorization.startswith("Bearer "):
             raise errors.Unauthenticated()
         key_id, _, secret = authorization[7:].strip().partition(".")
         if not key_id or not secret or len(key_id) > 64:
             raise errors.Unauthenticated()
-        expected = self.key_secret(key_id)
+        expected = self.key_secret(key_id, cached=cached)
         matches = hmac.compare_digest(secret.encode(), (expected or _DUMMY_SECRET).encode())
         if expected is None or not matches:
             raise errors.Unauthenticated()
