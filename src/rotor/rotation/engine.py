@@ -53,7 +53,7 @@ from rotor.rotation import dry_runs, flows, invocation, outcomes, resolution
 from rotor.rotation import functions as registry
 from rotor.rotation.functions.base import Redactor, SecretsAccess
 from rotor.settings import Settings
-from rotor.store import rotation_configs, rotation_steps, rotations, secrets, stages, versions
+from rotor.store import rotation_configs, rotation_steps, rotations, stages, versions
 from rotor.store.database import Store
 from rotor.store.rotations import EventKind, Rotation, Status
 
@@ -94,7 +94,8 @@ class _Verdict:
 
 
 def _verdict(store: Store, rotation: Rotation, step: str) -> _Verdict:
-    on = secrets.get_secret(store, rotation.secret_name).stages
+    standing = rotation_steps.standing(store, rotation.id)
+    on = standing.stages
     version = rotation.version_id
     current = on.get(stages.CURRENT)
     if current == version:
@@ -103,7 +104,7 @@ def _verdict(store: Store, rotation: Rotation, step: str) -> _Verdict:
         return _Verdict(
             end=Status.ABANDONED, message="a new value was written while the rotation ran"
         )
-    exists = version in on.values() or versions.exists(store, rotation.secret_name, version)
+    exists = standing.version_exists
     if exists and on.get(stages.PENDING) != version:
         return _Verdict(
             end=Status.FAILED,
@@ -309,7 +310,7 @@ class Engine:
         )
         if not self._steps(run):
             return
-        on = secrets.get_secret(self.store, rotation.secret_name).stages
+        on = rotation_steps.standing(self.store, rotation.id).stages
         if on.get(stages.CURRENT) != rotation.version_id:
             message = "the flow ended without making the new version Current"
             self.outcomes.finish(rotation, Status.FAILED, None, message, "NotMadeCurrent")
@@ -398,9 +399,9 @@ class Engine:
                     f"{invocation.failure_message(exc, access)}"
                 ) from exc
         while True:
-            if not rotation_steps.start_step(self.store, rotation.id, self.owner, index):
+            attempt = rotation_steps.start_step(self.store, rotation.id, self.owner, index)
+            if attempt is None:
                 return None
-            attempt = rotations.get_rotation(self.store, rotation.id).attempts
             try:
                 return self._invoke(run, function_name, event)
             except Exception as exc:  # every failure is recorded; transient ones retried

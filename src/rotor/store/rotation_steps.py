@@ -8,6 +8,7 @@ and events, starting one) are :mod:`rotor.store.rotations`.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 from typing import Any
@@ -69,11 +70,46 @@ def claim(store: Store, rotation_id: str, owner: str, lease_seconds: float) -> b
 # -- steps ------------------------------------------------------------------------------
 
 
-def start_step(store: Store, rotation_id: str, owner: str, index: int) -> bool:
-    """Record an attempt of task ``index``; False if the rotation is no longer ours to run."""
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class Standing:
+    """Where a rotation's secret stands, read before each step."""
+
+    #: The secret's stages (stage -> version id).
+    stages: dict[str, str]
+    #: Whether the rotation's version has been written.
+    version_exists: bool
+
+
+def standing(store: Store, rotation_id: str) -> Standing:
+    """The stages of the rotation's secret and whether its version exists: the few rows a
+    step's check needs, not the whole secret."""
+    with store.read() as conn:
+        row = conn.execute(
+            sa.select(t.rotations.c.secret_id, t.rotations.c.version_id).where(
+                t.rotations.c.id == rotation_id
+            )
+        ).first()
+        if row is None:
+            raise errors.NotFound(f"rotation {rotation_id!r} not found")
+        on = stages_mod.stage_map(conn, row.secret_id)
+        exists = row.version_id in on.values() or (
+            conn.execute(
+                sa.select(t.versions.c.version_id).where(
+                    t.versions.c.secret_id == row.secret_id,
+                    t.versions.c.version_id == row.version_id,
+                )
+            ).first()
+            is not None
+        )
+    return Standing(stages=on, version_exists=exists)
+
+
+def start_step(store: Store, rotation_id: str, owner: str, index: int) -> int | None:
+    """Record an attempt of task ``index`` and return its number (1 for the first); None
+    if the rotation is no longer ours to run."""
     now = utcnow()
     with store.write() as conn:
-        result = conn.execute(
+        attempt = conn.execute(
             t.rotations.update()
             .where(
                 t.rotations.c.id == rotation_id,
@@ -82,9 +118,10 @@ def start_step(store: Store, rotation_id: str, owner: str, index: int) -> bool:
                 t.rotations.c.step_index == index,
             )
             .values(attempts=t.rotations.c.attempts + 1, updated_at=now)
-        )
-        if result.rowcount != 1:
-            return False
+            .returning(t.rotations.c.attempts)
+        ).scalar()
+        if attempt is None:
+            return None
         conn.execute(
             t.rotation_steps.update()
             .where(
@@ -96,7 +133,7 @@ def start_step(store: Store, rotation_id: str, owner: str, index: int) -> bool:
                 started_at=sa.func.coalesce(t.rotation_steps.c.started_at, now),
             )
         )
-        return True
+        return int(attempt)
 
 
 def step_succeeded(
