@@ -3,7 +3,11 @@ and :meth:`Scheduler.rotate`, the one call that starts a rotation now and runs i
 
 Every ``scheduler_interval_seconds`` it
 1. resumes running rotations whose runner's lease expired (a crashed process), and
-2. starts a rotation for every enabled schedule whose next rotation is due.
+2. starts a rotation for every enabled schedule whose next rotation is due,
+while the pool has room: a due rotation the pool has no room for stays due (nothing is
+claimed or started for it), and when the pool was full the scheduler looks again as
+soon as a rotation finishes, not a whole interval later, so a burst of due rotations
+runs back to back.
 
 Every rotation that starts, by schedule or on request (both API dialects, a
 configuration that rotates at once), starts through :meth:`Scheduler.rotate`: the
@@ -46,6 +50,10 @@ class Scheduler:
         self._in_flight: set[str] = set()
         self._lock = threading.Lock()
         self._stop = threading.Event()
+        #: Set to look for work now: stopping, or a rotation finished while work waited.
+        self._wake = threading.Event()
+        #: Work was left waiting for room in the pool since the last look.
+        self._saturated = False
         self._thread: threading.Thread | None = None
 
     # -- lifecycle --------------------------------------------------------------------
@@ -59,6 +67,7 @@ class Scheduler:
         for the running ones; False when some are still running (a step blocked in a
         database): they are abandoned, and their lease lets the next start resume them."""
         self._stop.set()
+        self._wake.set()
         if self._thread is not None:
             self._thread.join()
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -89,7 +98,8 @@ class Scheduler:
                 log.warning("store unavailable; the scheduler will try again")
             except Exception:
                 log.exception("scheduler tick failed; it will try again")
-            self._stop.wait(self.settings.scheduler_interval_seconds)
+            self._wake.wait(self.settings.scheduler_interval_seconds)
+            self._wake.clear()
 
     # -- work -------------------------------------------------------------------------
 
@@ -133,6 +143,7 @@ class Scheduler:
             if rotation_id in self._in_flight:
                 return False
             if len(self._in_flight) >= self.settings.rotation_workers:
+                self._saturated = True
                 return False  # picked up on a later tick
             self._in_flight.add(rotation_id)
         self._pool.submit(self._run, rotation_id)
@@ -148,13 +159,29 @@ class Scheduler:
             finally:
                 with self._lock:
                     self._in_flight.discard(rotation_id)
+                    waiting = self._saturated
+                if waiting:
+                    self._wake.set()  # room in the pool: look for what waits now
 
     def tick(self) -> None:
+        with self._lock:
+            self._saturated = False
         now = utcnow()
         for rotation_id in rotation_steps.resumable(self.engine.store, now):
-            self.submit(rotation_id)
+            if not self.submit(rotation_id) and self._full():
+                break
         for config in rotation_configs.due_configs(self.engine.store, now):
+            if self._full():
+                break  # still due: started when a rotation finishes
             self._consider(config)
+
+    def _full(self) -> bool:
+        """No room in the pool (and so work waits: the next finish looks again)."""
+        with self._lock:
+            full = len(self._in_flight) >= self.settings.rotation_workers
+            if full:
+                self._saturated = True
+            return full
 
     def _consider(self, config: rotation_configs.RotationConfig) -> None:
         store = self.engine.store
