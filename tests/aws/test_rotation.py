@@ -27,11 +27,14 @@ def _error(call: Any, **kwargs: Any) -> str:
 
 
 def _current_is(client: Any, name: str, token: str, timeout: float = 60) -> dict[str, Any]:
-    """DescribeSecret once version ``token`` is AWSCURRENT (and nothing else)."""
+    """DescribeSecret once version ``token`` is AWSCURRENT (and nothing else) and the
+    rotation has finished (its end step moves the stage; the rotation is recorded done,
+    with LastRotatedDate, in the engine's next transaction)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         described: dict[str, Any] = client.describe_secret(SecretId=name)
-        if described["VersionIdsToStages"].get(token) == ["AWSCURRENT"]:
+        current = described["VersionIdsToStages"].get(token) == ["AWSCURRENT"]
+        if current and "LastRotatedDate" in described:
             return described
         time.sleep(0.05)
     raise AssertionError(f"{token} did not become AWSCURRENT of {name} in {timeout}s")
