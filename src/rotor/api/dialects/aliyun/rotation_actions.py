@@ -22,16 +22,23 @@ MAX_ROTATION_INTERVAL = 8760 * schedules.HOUR
 
 
 def rotation_fields(call: Call, name: str) -> dict[str, str]:
-    config = rotation_configs.get_config(call.store, name)
-    if config is None:
+    return schedule_fields(rotation_configs.get_config(call.store, name))
+
+
+def schedule_fields(
+    schedule: rotation_configs.RotationConfig | rotation_configs.RotationSchedule | None,
+) -> dict[str, str]:
+    """The rotation fields the KMS API answers, of a configuration (or of the schedule a
+    value's read fetched with it)."""
+    if schedule is None:
         return {"AutomaticRotation": "Disabled"}
-    out = {"AutomaticRotation": "Enabled" if config.enabled else "Disabled"}
-    if config.interval_seconds is not None:
-        out["RotationInterval"] = f"{config.interval_seconds}s"
-    if config.last_rotated_at is not None:
-        out["LastRotationDate"] = timestamp(config.last_rotated_at)
-    if config.enabled and config.next_rotation_at is not None:
-        out["NextRotationDate"] = timestamp(config.next_rotation_at)
+    out = {"AutomaticRotation": "Enabled" if schedule.enabled else "Disabled"}
+    if schedule.interval_seconds is not None:
+        out["RotationInterval"] = f"{schedule.interval_seconds}s"
+    if schedule.last_rotated_at is not None:
+        out["LastRotationDate"] = timestamp(schedule.last_rotated_at)
+    if schedule.enabled and schedule.next_rotation_at is not None:
+        out["NextRotationDate"] = timestamp(schedule.next_rotation_at)
     return out
 
 

@@ -8,7 +8,7 @@ import base64
 from typing import Any
 
 from rotor.api import secret_reads
-from rotor.api.dialects.aliyun import secret_actions
+from rotor.api.dialects.aliyun import rotation_actions, secret_actions
 from rotor.api.dialects.aliyun.call import Call
 from rotor.api.dialects.aliyun.wire import (
     KmsError,
@@ -18,7 +18,7 @@ from rotor.api.dialects.aliyun.wire import (
     stages_out,
     timestamp,
 )
-from rotor.store import passwords, rotation_configs, stages, versions
+from rotor.store import passwords, stages, versions
 from rotor.store import secrets as secrets_store
 from rotor.store.paging import MAX_PAGE_SIZE
 
@@ -27,21 +27,6 @@ def _encode(value: str | bytes) -> tuple[str, str]:
     if isinstance(value, bytes):
         return base64.b64encode(value).decode(), versions.BINARY
     return value, versions.TEXT
-
-
-def _rotation_fields(schedule: rotation_configs.RotationSchedule | None) -> dict[str, str]:
-    """The rotation fields of a read (as :func:`rotation_actions.rotation_fields` answers
-    them elsewhere), from the schedule read with the value."""
-    if schedule is None:
-        return {"AutomaticRotation": "Disabled"}
-    out = {"AutomaticRotation": "Enabled" if schedule.enabled else "Disabled"}
-    if schedule.interval_seconds is not None:
-        out["RotationInterval"] = f"{schedule.interval_seconds}s"
-    if schedule.last_rotated_at is not None:
-        out["LastRotationDate"] = timestamp(schedule.last_rotated_at)
-    if schedule.enabled and schedule.next_rotation_at is not None:
-        out["NextRotationDate"] = timestamp(schedule.next_rotation_at)
-    return out
 
 
 def get_secret_value(call: Call) -> dict[str, Any]:
@@ -67,7 +52,7 @@ def get_secret_value(call: Call) -> dict[str, Any]:
         "SecretType": value.secret_type,
         "VersionStages": stages_out(value.stages),
         "CreateTime": timestamp(value.created_at),
-        **_rotation_fields(value.rotation),
+        **rotation_actions.schedule_fields(value.rotation),
     }
     if call.params.boolean("FetchExtendedConfig"):
         body.update(secret_actions.extended_out(secrets_store.get_secret(call.store, name)))
