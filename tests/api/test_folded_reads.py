@@ -110,6 +110,21 @@ def test_a_policy_changed_on_one_node_takes_effect_on_the_next_read_of_another(
     assert folded(store, settings, bearer_of(other, header)).value is not None
 
 
+def test_a_read_refused_on_its_second_attempt_audits_no_version_of_the_first(
+    store: Store, settings: Settings, secret: None
+) -> None:
+    """The read from the cache fetched a version under the old generation; the read
+    checked for real is refused, and its audit names the secret, not that version."""
+    _, header = reader(store, "reader-f")
+    other = keys.Authenticator(store, 60)
+    assert folded(store, settings, bearer_of(other, header)).value is not None
+    principals.put_policy(store, "reader-f-reads", READS_APP % "other")  # narrowed
+    audit: dict[str, object] = {}
+    outcome = secret_reads.read_folded(store, settings, bearer_of(other, header), REQUEST, audit)
+    assert isinstance(outcome.error, errors.AccessDenied)
+    assert audit == {"action": secret_reads.ACTION, "secret_name": "app/db"}
+
+
 def racing(
     store: Store, node: keys.Authenticator, header: str, key_id: str, at_cached: bool
 ) -> tuple[Callable[[bool], keys.Identity], list[bool]]:

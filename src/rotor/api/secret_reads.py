@@ -67,6 +67,7 @@ def read_folded(
     never answered. A store outage is raised."""
     for attempt in range(ATTEMPTS):
         cached = attempt == 0
+        audit.clear()  # what an attempt not answered noted (its version) is not this one's
         try:
             identity = authenticate(cached)
         except errors.ServiceUnavailable:
