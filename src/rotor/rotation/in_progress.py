@@ -11,14 +11,15 @@ rotation ends, is cancelled or abandoned, it is gone.
 
 from __future__ import annotations
 
-from rotor.store import rotations, versions
+from rotor.store import versions
 from rotor.store.database import Store
+from rotor.store.rotations import Rotation
 
 
-def pending_version(store: Store, name: str) -> str | None:
-    """The version id the running rotation of ``name`` is making, while no version of
-    that id exists yet; None when no rotation runs or its version was written."""
-    running = rotations.running_rotation(store, name)
+def pending_version(store: Store, name: str, running: Rotation | None) -> str | None:
+    """The version id ``running`` (the running rotation of ``name``, read by the caller,
+    who also needs it) is making, while no version of that id exists yet; None when no
+    rotation runs or its version was written."""
     if running is None or versions.exists(store, name, running.version_id):
         return None
     return running.version_id

@@ -29,10 +29,10 @@ from collections.abc import Callable
 from typing import Any
 
 from rotor.api.dialects.aws.call import Call
-from rotor.api.dialects.aws.wire import AwsError, invalid_parameter, stages_out, timestamp
+from rotor.api.dialects.aws.wire import AwsError, invalid_parameter, timestamp, versions_to_stages
 from rotor.rotation import configuration, in_progress, schedules
 from rotor.rotation.functions import lambda_handler
-from rotor.store import rotation_configs, rotations, stages, versions
+from rotor.store import rotation_configs, rotations, versions
 from rotor.store import secrets as secrets_store
 from rotor.store.rotation_configs import RotationConfig
 
@@ -138,13 +138,6 @@ def _rules(call: Call) -> configuration.RotationRequest | None:
     return configuration.RotationRequest(every=every, cron=cron, window=window)
 
 
-def _flag(call: Call, name: str, default: bool) -> bool:
-    value = call.body.values.get(name, default)
-    if not isinstance(value, bool):
-        raise invalid_parameter(name, "expected true or false")
-    return value
-
-
 def rotate_secret(call: Call) -> dict[str, Any]:
     name = call.secret_id()
     token = call.body.text("ClientRequestToken")
@@ -153,7 +146,7 @@ def rotate_secret(call: Call) -> dict[str, Any]:
     arn = call.body.text("RotationLambdaARN")
     function = function_name(arn) if arn else None
     rules = _rules(call)
-    immediately = _flag(call, "RotateImmediately", True)
+    immediately = call.body.flag("RotateImmediately", default=True)
     existing = rotation_configs.get_config(call.store, name)
     configuring = function is not None or rules is not None or not existing or not existing.enabled
     if configuring:
@@ -220,18 +213,18 @@ def _rules_out(config: RotationConfig) -> dict[str, Any]:
 
 
 def describe_rotation(call: Call, secret: secrets_store.Secret) -> dict[str, Any]:
-    """DescribeSecret's rotation fields. While a rotation runs whose version has no value
-    yet, ``VersionIdsToStages`` lists it with AWSPENDING and ``RotationEnabled`` is true
-    (:mod:`rotor.rotation.in_progress`), as AWS shows a rotation in progress."""
+    """DescribeSecret's ``VersionIdsToStages`` and rotation fields. While a rotation runs
+    whose version has no value yet, ``VersionIdsToStages`` lists it with AWSPENDING and
+    ``RotationEnabled`` is true (:mod:`rotor.rotation.in_progress`), as AWS shows a
+    rotation in progress."""
     config = rotation_configs.get_config(call.store, secret.name)
-    pending = in_progress.pending_version(call.store, secret.name)
-    running = pending is not None or rotations.running_rotation(call.store, secret.name)
-    answer: dict[str, Any] = {"RotationEnabled": bool(running or (config and config.enabled))}
-    if pending is not None:
-        on: dict[str, list[str]] = {pending: [stages.PENDING]}
-        for stage, version_id in sorted(secret.stages.items()):
-            on.setdefault(version_id, []).append(stage)
-        answer["VersionIdsToStages"] = {v: stages_out(s) for v, s in on.items()}
+    running = rotations.running_rotation(call.store, secret.name)
+    answer: dict[str, Any] = {
+        "VersionIdsToStages": versions_to_stages(
+            secret.stages, in_progress.pending_version(call.store, secret.name, running)
+        ),
+        "RotationEnabled": running is not None or bool(config and config.enabled),
+    }
     if config is None:
         return answer
     answer["RotationLambdaARN"] = lambda_handler.function_arn(

@@ -69,11 +69,9 @@ def list_secrets(call: Call) -> dict[str, Any]:
 
 def _entry(call: Call, secret: Secret) -> dict[str, Any]:
     entry = version_operations.secret_fields(call, secret)
-    entry["SecretVersionsToStages"] = version_operations.versions_to_stages(secret)
-    rotation = rotation_operations.describe_rotation(call, secret)
-    if "VersionIdsToStages" in rotation:  # a rotation's version that has no value yet
-        entry["SecretVersionsToStages"] = rotation.pop("VersionIdsToStages")
-    entry.update(rotation)
+    entry.update(rotation_operations.describe_rotation(call, secret))
+    # ListSecrets names DescribeSecret's map otherwise.
+    entry["SecretVersionsToStages"] = entry.pop("VersionIdsToStages")
     return entry
 
 

@@ -17,7 +17,7 @@ from rotor.store.secrets import Secret
 
 def secret_fields(call: Call, secret: Secret) -> dict[str, Any]:
     """What ``DescribeSecret`` and each ``ListSecrets`` entry say of a secret, but its
-    versions' stages (each names them its own way) and rotation."""
+    versions' stages and rotation (:func:`rotation_operations.describe_rotation`)."""
     answer: dict[str, Any] = {
         "ARN": call.arn(secret),
         "Name": secret.name,
@@ -31,21 +31,11 @@ def secret_fields(call: Call, secret: Secret) -> dict[str, Any]:
     return answer
 
 
-def versions_to_stages(secret: Secret) -> dict[str, list[str]]:
-    on: dict[str, list[str]] = {}
-    for stage, version_id in secret.stages.items():
-        on.setdefault(version_id, []).append(stage)
-    return {v: stages_out(sorted(s)) for v, s in on.items()}
-
-
 def describe_secret(call: Call) -> dict[str, Any]:
     name = call.secret_id()
     call.authorize("kms:DescribeSecret", name)
     secret = secrets_store.get_secret(call.store, name)
-    answer = secret_fields(call, secret)
-    answer["VersionIdsToStages"] = versions_to_stages(secret)
-    answer.update(rotation_operations.describe_rotation(call, secret))
-    return answer
+    return {**secret_fields(call, secret), **rotation_operations.describe_rotation(call, secret)}
 
 
 def list_secret_version_ids(call: Call) -> dict[str, Any]:

@@ -10,7 +10,7 @@ translated here.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from rotor import errors
@@ -116,6 +116,15 @@ def stage_out(stage: str) -> str:
 
 def stages_out(names: Iterable[str]) -> list[str]:
     return [stage_out(s) for s in names]
+
+
+def versions_to_stages(on: Mapping[str, str], pending: str | None = None) -> dict[str, list[str]]:
+    """A secret's stages (stage -> version id) as AWS maps them: version id -> its stages,
+    with ``pending`` (a rotation's version that has no value yet) under AWSPENDING."""
+    by_version: dict[str, list[str]] = {} if pending is None else {pending: [stages.PENDING]}
+    for stage, version_id in on.items():
+        by_version.setdefault(version_id, []).append(stage)
+    return {v: stages_out(sorted(s)) for v, s in by_version.items()}
 
 
 def stage_in(stage: str, name: str = "VersionStage") -> str:
