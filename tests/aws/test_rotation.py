@@ -12,6 +12,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 import rotor.client
+from rotor.api.dialects.aws import rotation_operations
 from tests.aws.conftest import name as _name
 from tests.aws.conftest import sm_client
 from tests.services.server import RunningServer
@@ -260,3 +261,22 @@ def test_rotating_and_configuring_need_their_own_rights(
     assert described["RotationEnabled"] is True
     assert described["RotationRules"]["AutomaticallyAfterDays"] == 30
     assert set(described["VersionIdsToStages"]) == {first, token}
+
+
+@pytest.mark.parametrize(
+    ("cron", "aws"),
+    [
+        ("0 8 * * 0", "cron(0 8 ? * 1 *)"),
+        ("0 8 * * 7", "cron(0 8 ? * 1 *)"),  # cron's other Sunday, not AWS's Saturday
+        ("0 8 * * 1-5", "cron(0 8 ? * 2-6 *)"),
+        ("0 8 * * 1,7", "cron(0 8 ? * 2,1 *)"),
+        ("0 8 * * 5#3", "cron(0 8 ? * 6#3 *)"),
+        ("0 8 * * */2", "cron(0 8 ? * */2 *)"),
+        ("30 4 1 * *", "cron(30 4 1 * ? *)"),
+        ("0 8 * * 5-7", None),  # AWS has no 7 for Sunday to end the range on
+    ],
+)
+def test_a_cron_schedule_is_written_as_aws_reads_it(cron: str, aws: str | None) -> None:
+    assert rotation_operations.cron_to_aws(cron) == aws
+    if aws is not None and "7" not in cron.split()[4]:  # back, but for 7 read as 0
+        assert rotation_operations.cron_from_aws(aws[len("cron(") : -1]) == cron

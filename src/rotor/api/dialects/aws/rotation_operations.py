@@ -45,8 +45,8 @@ _LAMBDA_ARN_RE = re.compile(
 _RATE_RE = re.compile(r"rate\(\s*(\d{1,4})\s+(day|days|hour|hours)\s*\)")
 _CRON_RE = re.compile(r"cron\((.*)\)")
 _DURATION_RE = re.compile(r"(\d{1,2})h")
-_AWS_WEEKDAY_RE = re.compile(r"(?<![#/\d])([1-7])(?!\d)")
-_CRON_WEEKDAY_RE = re.compile(r"(?<![#/\d])([0-6])(?!\d)")
+#: A day-of-week number: one digit, not a step (``/2``) nor an nth weekday (``#3``).
+_WEEKDAY_RE = re.compile(r"(?<![#/\d])(\d)(?!\d)")
 _RULES = frozenset({"AutomaticallyAfterDays", "ScheduleExpression", "Duration"})
 
 
@@ -79,18 +79,21 @@ def cron_from_aws(expression: str) -> str:
     minutes, hours, day, month, weekday, year = fields
     if year not in ("*", "?"):
         raise invalid_parameter("ScheduleExpression", "rotor schedules take * as the year")
-    weekday = _AWS_WEEKDAY_RE.sub(lambda m: str(int(m.group(1)) - 1), weekday)
+    weekday = _WEEKDAY_RE.sub(lambda m: str(int(m[1]) - 1) if m[1] in "1234567" else m[1], weekday)
     return " ".join(f.replace("?", "*") for f in (minutes, hours, day, month, weekday))
 
 
 def cron_to_aws(cron: str) -> str | None:
-    """rotor's five-field cron as AWS writes it; None for one AWS cannot write (an alias,
-    or seconds)."""
+    """rotor's five-field cron as AWS writes it (weekdays 0-6 from Sunday, and 7 for
+    Sunday again, as 1-7); None for one AWS cannot write (an alias, seconds, or a range
+    ending on Sunday as 7)."""
     fields = cron.split()
     if len(fields) != 5:
         return None
     minutes, hours, day, month, weekday = fields
-    weekday = _CRON_WEEKDAY_RE.sub(lambda m: str(int(m.group(1)) + 1), weekday)
+    if re.search(r"-7(?!\d)", weekday):
+        return None
+    weekday = _WEEKDAY_RE.sub(lambda m: str(int(m[1]) % 7 + 1), weekday)
     if weekday == "*":
         weekday = "?"
     elif day == "*":
