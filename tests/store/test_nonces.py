@@ -7,7 +7,11 @@ import concurrent.futures
 import datetime as dt
 import secrets
 import threading
+import time
 
+import pytest
+
+from rotor import errors
 from rotor.clock import utcnow
 from rotor.settings import Settings
 from rotor.store import nonces
@@ -74,3 +78,40 @@ def test_concurrent_claims_on_two_nodes_accept_each_nonce_exactly_once(
     accepted = sorted(n for n, ok in results if ok)
     assert accepted == sorted(wanted)
     assert len(results) == 2 * len(wanted)
+
+
+def test_a_failed_batch_fails_each_claim_with_an_error_of_its_own(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The store fails a batch of several claims: none is accepted, each request gets a
+    ServiceUnavailable, and no two share one error object (raised in several threads at
+    once, one object would gather every thread's traceback and carry one request's cause
+    into another's log)."""
+    first_writing, release = threading.Event(), threading.Event()
+    ledger = nonces.Ledger(store)
+
+    def failing(store: Store, claims: list[nonces.Claim]) -> list[bool]:
+        first_writing.set()
+        release.wait(60)
+        raise errors.ServiceUnavailable("the store is unavailable")
+
+    monkeypatch.setattr(nonces, "claim_nonces", failing)
+
+    def claim(nonce: str) -> BaseException | bool:
+        try:
+            return ledger.claim(KEY, nonce, later())
+        except errors.RotorError as exc:
+            return exc
+
+    with concurrent.futures.ThreadPoolExecutor(5) as pool:
+        writer = pool.submit(claim, "first")
+        assert first_writing.wait(60)
+        waiting = [pool.submit(claim, f"n{i}") for i in range(4)]
+        deadline = time.monotonic() + 60
+        while len(ledger._waiting) < 4 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert len(ledger._waiting) == 4  # one batch, written after the first fails
+        release.set()
+        results = [writer.result(60)] + [f.result(60) for f in waiting]
+    assert all(isinstance(r, errors.ServiceUnavailable) for r in results)
+    assert len({id(r) for r in results}) == len(results)

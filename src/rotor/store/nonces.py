@@ -21,6 +21,7 @@ import threading
 
 import sqlalchemy as sa
 
+from rotor import errors
 from rotor.store import tables as t
 from rotor.store.database import Store
 
@@ -78,7 +79,8 @@ class _Waiting:
     claim: Claim
     done: bool = False
     fresh: bool = False
-    error: BaseException | None = None
+    #: The batch was not stored: what this claim raises (a new error of its own).
+    failure: type[errors.ServerError] | None = None
 
 
 class Ledger:
@@ -86,7 +88,9 @@ class Ledger:
 
     The first request to find no transaction under way writes every claim waiting then
     (its own among them); the others wait for it, and whoever is still waiting when it
-    commits writes the next batch. A store error fails every claim of its batch.
+    commits writes the next batch. A store error fails every claim of its batch: the
+    writer raises it (its cause is logged once, with that request), each other claim a
+    new error of its own, so no request's error carries another's statement.
     """
 
     def __init__(self, store: Store) -> None:
@@ -108,20 +112,26 @@ class Ledger:
                 self._writing = True
                 batch, self._waiting = self._waiting, []
         if not mine.done:
-            self._write(batch)
-        if mine.error is not None:
-            raise mine.error
+            self._write(batch)  # raises the store's error, if any, in this request
+        if mine.failure is not None:
+            raise mine.failure("the store did not record the request's nonce")
         return mine.fresh
 
     def _write(self, batch: list[_Waiting]) -> None:
-        error: BaseException | None = None
-        results = [False] * len(batch)
+        results: list[bool] | None = None
+        failure: type[errors.ServerError] = errors.InternalError
         try:
             results = claim_nonces(self.store, [w.claim for w in batch])
-        except BaseException as exc:  # handed to every request of the batch
-            error = exc
-        with self._changed:
-            for waiting, fresh in zip(batch, results, strict=True):
-                waiting.done, waiting.fresh, waiting.error = True, fresh, error
-            self._writing = False
-            self._changed.notify_all()
+        except errors.ServiceUnavailable:
+            failure = errors.ServiceUnavailable
+            raise
+        finally:  # whatever happened, no claim of the batch waits forever
+            with self._changed:
+                for i, waiting in enumerate(batch):
+                    waiting.done = True
+                    if results is None:  # the writer raises the error itself, above this
+                        waiting.failure = failure
+                    else:
+                        waiting.fresh = results[i]
+                self._writing = False
+                self._changed.notify_all()
