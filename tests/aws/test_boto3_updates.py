@@ -131,3 +131,13 @@ def test_resource_policies_and_replication_are_refused_saying_why(
     assert says in message
     assert "docs/reference/aws-api.md#" in message
     assert "yet" not in message
+
+
+def test_an_update_refused_for_its_description_writes_no_value(client: Any) -> None:
+    name = _name()
+    first = client.create_secret(Name=name, SecretString="one", Description="old")["VersionId"]
+    with pytest.raises(client.exceptions.InvalidParameterException):
+        client.update_secret(SecretId=name, SecretString="two", Description="x" * 2049)
+    assert _versions(client, name) == {first: ["AWSCURRENT"]}
+    assert client.get_secret_value(SecretId=name)["SecretString"] == "one"
+    assert client.describe_secret(SecretId=name)["Description"] == "old"

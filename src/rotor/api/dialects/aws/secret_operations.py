@@ -21,7 +21,7 @@ from rotor.api.dialects.aws import (
 )
 from rotor.api.dialects.aws.call import Call
 from rotor.api.dialects.aws.wire import ACCESS_DENIED, AwsError, invalid_parameter, translate
-from rotor.store import paging, stages, versions
+from rotor.store import paging, stages
 from rotor.store import secrets as secrets_store
 from rotor.store.secrets import Secret
 
@@ -136,13 +136,11 @@ def update_secret(call: Call) -> dict[str, Any]:
         call.authorize("kms:PutSecretValue", name)
     call.authorize("kms:UpdateSecret", name)
     answer: dict[str, Any] = {"ARN": call.arn_of(name), "Name": name}
-    if value is not None:
-        version, _ = versions.put_value(
-            call.store, name, value, version_id=call.body.text("ClientRequestToken")
-        )
-        call.audit["version_id"] = answer["VersionId"] = version.version_id
+    # The description first: a refused one is refused before anything is written.
     if description is not None:
         secrets_store.update_secret(call.store, name, description=description)
+    if value is not None:
+        answer["VersionId"] = value_operations.put_version(call, name, value).version_id
     return answer
 
 

@@ -98,17 +98,23 @@ def put_secret_value(call: Call) -> dict[str, Any]:
         raise invalid_parameter("SecretString", "give SecretString or SecretBinary")
     wanted = call.body.strings("VersionStages")
     chosen = [stage_in(s, "VersionStages") for s in wanted] if wanted is not None else None
-    version, _ = versions.put_value(
-        call.store,
-        name,
-        value,
-        version_id=call.body.text("ClientRequestToken"),
-        stages=chosen,
-    )
-    call.audit["version_id"] = version.version_id
+    version = put_version(call, name, value, chosen)
     return {
         "ARN": call.arn_of(name),
         "Name": name,
         "VersionId": version.version_id,
         "VersionStages": stages_out(version.stages),
     }
+
+
+def put_version(
+    call: Call, name: str, value: str | bytes, on: list[str] | None = None
+) -> versions.VersionInfo:
+    """A new version of ``name`` holding ``value``, with the id ``ClientRequestToken``
+    if given and the stages ``on`` (Current by default), as PutSecretValue and
+    UpdateSecret write one; a token sent again with its value writes nothing."""
+    version, _ = versions.put_value(
+        call.store, name, value, version_id=call.body.text("ClientRequestToken"), stages=on
+    )
+    call.audit["version_id"] = version.version_id
+    return version
