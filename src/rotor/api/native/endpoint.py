@@ -160,13 +160,8 @@ class NativeEndpoint:
             outcome = await self._store_work(
                 secret_reads.read_folded, self.store, self.settings, authenticate, read, audit
             )
-        except errors.RotorError as exc:  # the store is unavailable
-            log_server_error(exc, scope)
-            await refuse(exc, scope, receive, send)
-            return
-        except Exception:
-            log.exception("unexpected error on GET %s", scope["path"])
-            await refuse(errors.InternalError(), scope, receive, send)
+        except Exception as exc:  # the store is unavailable, or a bug
+            await _refuse_read(exc, scope, receive, send)
             return
         if outcome.identity is None:
             scope.pop("rotor.audit")  # refused before any read, as on every other route
@@ -177,9 +172,7 @@ class NativeEndpoint:
         scope["rotor.identity"] = outcome.identity
         if outcome.value is None:
             assert outcome.error is not None
-            if outcome.error.http_status >= 500:
-                log_server_error(outcome.error, scope)
-            await refuse(outcome.error, scope, receive, send)
+            await _refuse_read(outcome.error, scope, receive, send)
             return
         await self._answer(outcome.value, scope, send)
 
@@ -197,14 +190,8 @@ class NativeEndpoint:
             value = await self._store_work(
                 secret_reads.read, self.store, self.settings, identity, read, audit
             )
-        except errors.RotorError as exc:
-            if exc.http_status >= 500:
-                log_server_error(exc, scope)
-            await refuse(exc, scope, receive, send)
-            return
-        except Exception:
-            log.exception("unexpected error on GET %s", scope["path"])
-            await refuse(errors.InternalError(), scope, receive, send)
+        except Exception as exc:
+            await _refuse_read(exc, scope, receive, send)
             return
         await self._answer(value, scope, send)
 
@@ -222,6 +209,16 @@ class NativeEndpoint:
             }
         )
         await send({"type": "http.response.body", "body": body})
+
+
+async def _refuse_read(exc: Exception, scope: Scope, receive: Receive, send: Send) -> None:
+    """Answer a read's error; a server's fault is logged, and a bug answers InternalError."""
+    if not isinstance(exc, errors.RotorError):
+        log.error("unexpected error on GET %s", scope["path"], exc_info=exc)
+        exc = errors.InternalError()
+    elif exc.http_status >= 500:
+        log_server_error(exc, scope)
+    await refuse(exc, scope, receive, send)
 
 
 def _text(value: bytes | None) -> str | None:
