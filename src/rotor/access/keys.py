@@ -51,8 +51,9 @@ import logging
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Generic, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 from rotor import errors
 from rotor.access import policies
@@ -71,6 +72,19 @@ CREDENTIALS_FILE = "admin-credentials.json"
 CACHE_LIMIT = 10_000
 _DUMMY_SECRET = secrets.token_urlsafe(30)
 _T = TypeVar("_T")
+
+
+class Signed(Protocol):
+    """What a signature scheme's verifier answers: whose key signed, and with what token."""
+
+    @property
+    def access_key_id(self) -> str: ...
+
+    @property
+    def security_token(self) -> str | None: ...
+
+
+_Signed = TypeVar("_Signed", bound=Signed)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
@@ -337,6 +351,21 @@ class Authenticator:
         elif security_token:
             raise KeyRefused("token-mismatch")  # a token that does not belong to this key
         return verified.identity
+
+    def identify_signed(
+        self, verify: Callable[[], _Signed]
+    ) -> tuple[_Signed, Identity] | errors.RotorError:
+        """Check a signed request (``verify``, a scheme's verifier on it) and identify its
+        key: the verified request and its identity, or the error that refused the
+        credentials, returned so the caller can back off before raising it. A store
+        outage is raised: the store's fault, not the caller's, so no back-off."""
+        try:
+            verified = verify()
+            return verified, self.identify(verified.access_key_id, verified.security_token)
+        except errors.ServiceUnavailable:
+            raise
+        except errors.RotorError as exc:
+            return exc
 
     def authenticate_bearer(
         self, authorization: str | None, security_token: str | None = None, *, cached: bool = False

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import json
 import logging
 import urllib.parse
@@ -150,13 +151,12 @@ class KmsEndpoint:
     ) -> dict[str, Any] | errors.RotorError:
         """The call's answer, or the error that refused its credentials (returned, so the
         caller backs off before raising it); a store outage is raised, with no back-off."""
-        try:
-            verified = self.verifier.verify(request)
-            identity = self.authenticator.identify(verified.access_key_id, verified.security_token)
-        except errors.ServiceUnavailable:
-            raise
-        except errors.RotorError as exc:
-            return exc
+        signed = self.authenticator.identify_signed(
+            functools.partial(self.verifier.verify, request)
+        )
+        if isinstance(signed, errors.RotorError):
+            return signed
+        verified, identity = signed
         scope["rotor.identity"] = identity
         audit["action"] = f"kms:{verified.action}"[:128]
         return self._dispatch(verified, identity, audit)

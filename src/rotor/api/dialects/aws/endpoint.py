@@ -13,6 +13,7 @@ and counts it under the dialect ``aws``.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -131,13 +132,12 @@ class AwsEndpoint:
     ) -> dict[str, Any] | errors.RotorError:
         """The call's answer, or the error that refused its credentials (returned, so the
         caller backs off before raising it); a store outage is raised, with no back-off."""
-        try:
-            verified = self.verifier.verify(request)
-            identity = self.authenticator.identify(verified.access_key_id, verified.security_token)
-        except errors.ServiceUnavailable:
-            raise
-        except errors.RotorError as exc:
-            return exc
+        signed = self.authenticator.identify_signed(
+            functools.partial(self.verifier.verify, request)
+        )
+        if isinstance(signed, errors.RotorError):
+            return signed
+        _, identity = signed
         scope["rotor.identity"] = identity
         return self._dispatch(operation, request.body, identity, audit)
 
