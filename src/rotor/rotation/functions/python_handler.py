@@ -238,6 +238,8 @@ def _runner_input(
             "python_path": list(options.python_path),
             "request_id": context.request_id,
             "timeout": options.timeout,
+            # Taken before the process starts: its start-up and the handler's import count.
+            "deadline": time.time() + options.timeout,
             "rotor_url": context.api_url,
             "credentials": {
                 "access_key_id": credentials.access_key_id,

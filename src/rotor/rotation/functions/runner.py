@@ -90,7 +90,7 @@ class LambdaContext:
     """The ``context`` argument of a Lambda-style ``lambda_handler(event, context)``."""
 
     def __init__(
-        self, *, request_id: str, function_name: str, function_arn: str, timeout: float
+        self, *, request_id: str, function_name: str, function_arn: str, deadline: float
     ) -> None:
         self.aws_request_id = request_id
         self.function_name = function_name
@@ -101,10 +101,11 @@ class LambdaContext:
         self.log_stream_name = f"rotor/{request_id}"
         self.identity = None
         self.client_context = None
-        self._deadline = time.monotonic() + timeout
+        #: When rotor kills the process (wall-clock seconds, the only clock both share).
+        self._deadline = deadline
 
     def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self._deadline - time.monotonic()) * 1000))
+        return max(0, int((self._deadline - time.time()) * 1000))
 
 
 class LoadError(Exception):
@@ -135,7 +136,7 @@ def main() -> int:
                 request_id=str(spec["request_id"]),
                 function_name=str(spec["function_name"]),
                 function_arn=str(spec["function_arn"]),
-                timeout=float(spec["timeout"]),
+                deadline=float(spec["deadline"]),
             )
         else:
             context = _context(spec)

@@ -1,0 +1,47 @@
+"""``lambda-handler``: a real Lambda-style handler file, run in a real child process."""
+
+from __future__ import annotations
+
+import dataclasses
+import textwrap
+from pathlib import Path
+
+from rotor.rotation.functions.lambda_handler import LambdaHandler
+from rotor.store import secrets
+from rotor.store.database import Store
+from tests.rotation.functions.conftest import MakeContext, registration
+
+IMPORT_SECONDS = 1.0
+TIMEOUT_SECONDS = 30.0
+
+
+def test_the_remaining_time_counts_from_rotors_deadline_not_the_handlers_start(
+    tmp_path: Path, store: Store, make_context: MakeContext
+) -> None:
+    # The process's start-up and the handler's import (boto3's is slow) are time the
+    # handler no longer has: Lambda's clock starts at the invocation, and so does rotor's
+    # kill deadline.
+    handler = tmp_path / "index.py"
+    handler.write_text(
+        textwrap.dedent(
+            f"""
+            import time
+            time.sleep({IMPORT_SECONDS})
+
+            def lambda_handler(event, context):
+                print("remaining", context.get_remaining_time_in_millis(), flush=True)
+            """
+        )
+    )
+    secrets.create_secret(store, name="app/db", value="v1")
+    function = registration(
+        "lambda-handler", handler=f"{handler}:lambda_handler", timeout_seconds=TIMEOUT_SECONDS
+    )
+    harness = make_context("app/db", function=function, request_id="version-0002")
+    event = {"SecretName": "app/db", "Step": "test", "VersionId": "version-0002"}
+
+    LambdaHandler().invoke(event, dataclasses.replace(harness.context, function=function))
+
+    (line,) = [line for line in harness.lines if line.startswith("remaining")]
+    remaining = int(line.split()[1])
+    assert 0 < remaining <= (TIMEOUT_SECONDS - IMPORT_SECONDS) * 1000
