@@ -236,6 +236,8 @@ def test_rotating_and_configuring_need_their_own_rights(
     reader = _principal(admin, rotor_server, ["kms:GetSecretValue", "kms:DescribeSecret"])
     for call in (reader.rotate_secret, reader.cancel_rotate_secret):
         assert _error(call, SecretId=name) == "AccessDeniedException"
+        # Refused alike whether the secret exists or not: a refusal says nothing of it.
+        assert _error(call, SecretId=f"{name}/missing") == "AccessDeniedException"
     rotator = _principal(admin, rotor_server, ["kms:RotateSecret", "kms:DescribeSecret"])
     # Naming a function configures rotation, which kms:RotateSecret alone may not.
     assert _error(rotator.rotate_secret, SecretId=name, RotationLambdaARN=FUNCTION) == (

@@ -150,12 +150,12 @@ def rotate_secret(call: Call) -> dict[str, Any]:
     function = function_name(arn) if arn else None
     rules = _rules(call)
     immediately = call.body.flag("RotateImmediately", default=True)
-    existing = rotation_configs.get_config(call.store, name)
+    call.authorize(ROTATE, name)  # before the store is asked: a refusal tells nothing of it
+    existing = rotation_configs.get_config(call.store, name)  # an unknown secret: not found
     configuring = function is not None or rules is not None or not existing or not existing.enabled
     if configuring:
         call.authorize(CONFIGURE, name)
-    call.authorize(ROTATE, name)
-    secrets_store.get_secret(call.store, name)  # an unknown secret: not found, first
+        call.audit["action"] = ROTATE  # allowed both: audited as the call it is
     if existing is None and function is None:
         raise AwsError(
             "InvalidRequestException",
