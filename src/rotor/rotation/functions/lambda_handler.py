@@ -37,7 +37,11 @@ from rotor.rotation.functions.base import (
     step_of,
     version_of,
 )
-from rotor.rotation.functions.python_handler import HandlerOptions, PythonHandler
+from rotor.rotation.functions.python_handler import (
+    HandlerOptions,
+    PythonHandler,
+    credential_variables,
+)
 
 #: rotor's steps and the names Lambda's rotation handlers know them by.
 STEPS = {
@@ -73,19 +77,20 @@ class LambdaHandler(PythonHandler):
         return {"function_name": name, "function_arn": arn}
 
     def environment(self, context: InvocationContext, credentials: Credentials) -> dict[str, str]:
-        env = {
+        return {
             **super().environment(context, credentials),
-            "AWS_ACCESS_KEY_ID": credentials.access_key_id,
-            "AWS_SECRET_ACCESS_KEY": credentials.access_key_secret,
+            **credential_variables(
+                credentials,
+                key_id="AWS_ACCESS_KEY_ID",
+                secret="AWS_SECRET_ACCESS_KEY",
+                token="AWS_SESSION_TOKEN",
+            ),
             "AWS_REGION": context.region,
             "AWS_DEFAULT_REGION": context.region,
             "SECRETS_MANAGER_ENDPOINT": context.api_url,
             "AWS_ENDPOINT_URL_SECRETSMANAGER": context.api_url,
             "AWS_ENDPOINT_URL_SECRETS_MANAGER": context.api_url,
         }
-        if credentials.security_token:
-            env["AWS_SESSION_TOKEN"] = credentials.security_token
-        return env
 
     def invoke(self, event: dict[str, Any], context: InvocationContext) -> dict[str, Any] | None:
         super().invoke(event, context)  # a Lambda handler's result carries nothing

@@ -166,14 +166,15 @@ class PythonHandler:
 
     def environment(self, context: InvocationContext, credentials: Credentials) -> dict[str, str]:
         """The variables the handler's process gets beyond the runner's own."""
-        env = {
+        return {
             "ROTOR_URL": context.api_url,
-            "ROTOR_ACCESS_KEY_ID": credentials.access_key_id,
-            "ROTOR_ACCESS_KEY_SECRET": credentials.access_key_secret,
+            **credential_variables(
+                credentials,
+                key_id="ROTOR_ACCESS_KEY_ID",
+                secret="ROTOR_ACCESS_KEY_SECRET",
+                token="ROTOR_SECURITY_TOKEN",
+            ),
         }
-        if credentials.security_token:
-            env["ROTOR_SECURITY_TOKEN"] = credentials.security_token
-        return env
 
     def invoke(self, event: dict[str, Any], context: InvocationContext) -> dict[str, Any] | None:
         options = HandlerOptions.of(context)
@@ -222,6 +223,17 @@ class PythonHandler:
         raise errors.FunctionFailed(
             context.secrets.redact(_failure_message(outcome)), retryable=_retryable(outcome)
         )
+
+
+def credential_variables(
+    credentials: Credentials, *, key_id: str, secret: str, token: str
+) -> dict[str, str]:
+    """The credentials under the variable names a convention's SDK reads (the token's
+    only when there is one)."""
+    env = {key_id: credentials.access_key_id, secret: credentials.access_key_secret}
+    if credentials.security_token:
+        env[token] = credentials.security_token
+    return env
 
 
 def _runner_input(
