@@ -12,6 +12,7 @@ import botocore.session
 import pytest
 
 from rotor.access import policies
+from rotor.access.keys import Identity
 
 REGION, ACCOUNT = "local", "rotor"
 ARN = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:"
@@ -202,3 +203,21 @@ def test_without_a_lookup_an_arn_deny_still_denies_and_an_arn_allow_allows_nothi
     assert not policies.decide([document], "kms:DescribeSecret", resource("app/db"))
     assert policies.decide([document], "kms:GetSecretValue", resource("other/db"), Lookups())
     assert not policies.decide([document], "kms:GetSecretValue", resource("app/db"), Lookups())
+
+
+def test_an_identity_given_the_arn_does_not_look_it_up() -> None:
+    """A listing has each secret's ARN in its rows: an identity told it decides alike,
+    with no lookup per secret."""
+    lookups = Lookups()
+    identity = Identity(
+        principal_id="p",
+        principal_name="reader",
+        access_key_id="k",
+        layers=((policy(("Allow", "secretsmanager:ListSecrets", f"{ARN}app/*")),),),
+        arn_of=lookups,
+    )
+    for name, suffix in SUFFIXES.items():
+        told = identity.allows("kms:ListSecrets", resource(name), arn=f"{ARN}{name}-{suffix}")
+        assert told == name.startswith("app/")
+        assert told == identity.allows("kms:ListSecrets", resource(name))
+    assert lookups.calls == len(SUFFIXES)  # only the calls not told the ARN

@@ -211,3 +211,19 @@ def test_an_aws_action_rotor_has_not_grants_nothing(
     with pytest.raises(ClientError) as caught:
         nobody.boto.describe_secret(SecretId=name)
     assert caught.value.response["Error"]["Code"] == "AccessDeniedException"
+
+
+def test_an_aws_policy_on_a_prefix_lists_only_its_secrets_through_kms(
+    client: Any, principal: MakePrincipal
+) -> None:
+    """The KMS listing decides each secret with the ARN from its own row."""
+    base = _name()
+    for where in ("app/x", "app/y", "other/x"):
+        client.create_secret(Name=f"{base}/{where}", SecretString="v")
+    lister = principal(("Allow", "secretsmanager:ListSecrets", f"{ARN}{base}/app/*"))
+    by_name = json.dumps([{"Key": "SecretName", "Values": [base]}])
+    listed = lister.kms.list_secrets(kms_models.ListSecretsRequest(filters=by_name)).body
+    assert sorted(s.secret_name for s in listed.secret_list.secret) == [
+        f"{base}/app/x",
+        f"{base}/app/y",
+    ]

@@ -106,8 +106,12 @@ class Identity:
     #: keys): it is what the store said as long as the generation has not moved since.
     generation: int = -1
 
-    def allows(self, action: str, resource: str) -> bool:
-        return bool(self.layers) and policies.decide_all(self.layers, action, resource, self.arn_of)
+    def allows(self, action: str, resource: str, *, arn: str | None = None) -> bool:
+        """Whether the policies allow ``action`` on ``resource``; ``arn`` is the secret's
+        AWS-form ARN where the caller has it already (a listing's rows), so a statement
+        naming ARNs costs no lookup of it."""
+        arn_of = self.arn_of if arn is None else (lambda _resource: arn)
+        return bool(self.layers) and policies.decide_all(self.layers, action, resource, arn_of)
 
     def require(self, action: str, resource: str) -> None:
         if not self.allows(action, resource):

@@ -162,7 +162,14 @@ def list_secrets(call: Call) -> dict[str, Any]:
     shown = [
         s
         for s in secrets_store.every_secret(call.store, include_pending_deletion=True)
-        if keep(s) and call.identity.allows("kms:ListSecrets", call.arn(s.name))
+        if keep(s)
+        and call.identity.allows(
+            "kms:ListSecrets",
+            call.arn(s.name),
+            arn=secrets_store.aws_arn(
+                s.name, s.arn_suffix, region=call.settings.region, account=call.settings.account_id
+            ),
+        )
     ]
     items = []
     for secret in shown[(number - 1) * size : number * size]:
