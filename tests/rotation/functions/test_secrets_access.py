@@ -47,6 +47,27 @@ def test_a_delegated_secret_is_read_only(store: Store) -> None:
     assert access.get_secret_stages("db/app")[stages.PENDING] == "v2"
 
 
+def test_finish_makes_the_version_current_and_drops_its_pending(store: Store) -> None:
+    secrets.create_secret(store, name="db/app", value="a")
+    access = SecretsAccess(store, "db/app", frozenset(), Redactor())
+    first = access.get_secret_stages("db/app")[stages.CURRENT]
+    access.put_pending("db/app", "next", "v2")
+    access.finish("db/app", "v2", expected_current=first)
+    assert access.get_secret_stages("db/app") == {stages.CURRENT: "v2", stages.PREVIOUS: first}
+
+
+def test_pending_is_dropped_only_from_a_version_made_current(store: Store) -> None:
+    secrets.create_secret(store, name="db/app", value="a")
+    access = SecretsAccess(store, "db/app", frozenset(), Redactor())
+    first = access.get_secret_stages("db/app")[stages.CURRENT]
+    access.put_pending("db/app", "next", "v2")
+    access.drop_pending("db/app", "v2")  # not Current: a handler that did not finish
+    assert access.get_secret_stages("db/app") == {stages.CURRENT: first, stages.PENDING: "v2"}
+    stages.update_stage(store, "db/app", stages.CURRENT, move_to_version="v2")
+    access.drop_pending("db/app", "v2")
+    assert access.get_secret_stages("db/app") == {stages.CURRENT: "v2", stages.PREVIOUS: first}
+
+
 @pytest.mark.parametrize("value", ["plain text", "[1, 2]", '{"MasterSecret": 5}', b"\x00\x01"])
 def test_a_current_value_naming_nothing_delegates_nothing(store: Store, value: str | bytes) -> None:
     secrets.create_secret(store, name="db/app", value=value)

@@ -164,19 +164,21 @@ class SecretsAccess:
         self._check(name, write=True)
         on = self.get_secret_stages(name)
         if on.get(stages.CURRENT) != version_id:
-            stages.update_stage(
+            on = stages.update_stage(
                 self._store,
                 name,
                 stages.CURRENT,
                 move_to_version=version_id,
                 remove_from_version=expected_current,
             )
-        self.drop_pending(name, version_id)
+        self._drop_pending(name, version_id, on)
 
     def drop_pending(self, name: str, version_id: str) -> None:
         """Remove Pending from ``version_id`` once it is Current (what the end leaves)."""
         self._check(name, write=True)
-        on = self.get_secret_stages(name)
+        self._drop_pending(name, version_id, self.get_secret_stages(name))
+
+    def _drop_pending(self, name: str, version_id: str, on: dict[str, str]) -> None:
         if on.get(stages.PENDING) == version_id == on.get(stages.CURRENT):
             stages.update_stage(self._store, name, stages.PENDING, remove_from_version=version_id)
 
