@@ -315,8 +315,12 @@ def update_secret(
         row = load_row(conn, name, for_update=True)
         if add_tags is not None or remove_tags:
             gone = set(remove_tags)
-            current = _secrets_from_rows(conn, [row])[0].tags
-            merged = {k: v for k, v in current.items() if k not in gone}
+            current = conn.execute(
+                sa.select(t.secret_tags.c.key, t.secret_tags.c.value).where(
+                    t.secret_tags.c.secret_id == row.id
+                )
+            )
+            merged = {key: value for key, value in current if key not in gone}
             new_tags = validate_tags({**merged, **(add_tags or {})})
         changes: dict[str, Any] = {"updated_at": utcnow()}
         if description is not None:
