@@ -263,16 +263,13 @@ class Authenticator:
         """Drop the caches if the store's access generation moved since they were filled;
         returns the generation read (what may be cached under it)."""
         generation = principals.access_generation(self.store)
-        self._adopt(generation)
-        return generation
-
-    def _adopt(self, generation: int) -> None:
         if generation != self._generation:
             with self._lock:
                 if generation != self._generation:
                     self._known.clear()
                     self._unknown.clear()
                     self._generation = generation
+        return generation
 
     def _load(self, key_id: str, generation: int) -> _Verified | None:
         """What is known of ``key_id``: from the cache, else read from the store and
