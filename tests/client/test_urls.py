@@ -21,6 +21,7 @@ def _call(path: str, params: tuple[tuple[str, str], ...] = ()) -> _calls.Call[ob
         ("/v1/secrets", (("page_size", "10"), ("page_token", "a b&c=d/é"), ("prefix", "x+y"))),
         ("/v1/secrets/sp%20ace%2Fslash", (("version_id", "v1"), ("version_id", "v2"))),
         ("/v1/nodes?already=1", ()),
+        ("/v1/nodes?already=1&same=0", (("same", "1"), ("new", "2"))),
     ],
 )
 def test_url_is_the_one_httpx_builds(
