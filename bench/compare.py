@@ -46,8 +46,8 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
-from read_path import cpu_seconds, request, start_server
-from write_path import durability, run_wrk
+from read_path import cpu_seconds, request, run_wrk, start_server
+from write_path import durability
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = Path(__file__).resolve().parent

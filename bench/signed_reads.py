@@ -39,6 +39,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+from bench.read_path import cpu_seconds
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
@@ -101,12 +102,6 @@ def aws(server: RunningServer) -> Request:
 
 
 SCHEMES: dict[str, Signer] = {"bearer": bearer, "hmac": hmac_signed, "kms": kms, "aws": aws}
-
-
-def cpu_seconds(pid: int) -> float:
-    """The process's user + system CPU time so far (all its threads)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def drive(server: RunningServer, requests: list[Request], connections: int) -> float:

@@ -32,15 +32,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from read_path import cpu_seconds
+
 
 def clean_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith("ROTOR_")}
-
-
-def cpu_s(pid: int) -> float:
-    """User + system CPU seconds of a live process so far (``/proc/PID/stat``)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def first_200(data_dir: Path) -> tuple[float, float, subprocess.Popen[bytes]]:
@@ -63,7 +59,7 @@ def first_200(data_dir: Path) -> tuple[float, float, subprocess.Popen[bytes]]:
             time.sleep(0.005)
             continue
         if status == 200:
-            return time.perf_counter() - start, cpu_s(process.pid), process
+            return time.perf_counter() - start, cpu_seconds(process.pid), process
     process.kill()
     raise SystemExit("rotor serve did not answer")
 

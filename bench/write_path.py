@@ -18,56 +18,20 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import secrets
 import shutil
 import signal
-import subprocess
 import tempfile
 from pathlib import Path
 
 import sqlalchemy as sa
-from read_path import request, start_server
+from read_path import cpu_seconds, request, run_wrk, start_server
 
 _WRITE_SCRIPT = """
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 wrk.body = '{"value": "%s"}'
 """
-
-
-def cpu_seconds(pid: int) -> float:
-    """The process's user + system CPU time so far (all its threads)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def run_wrk(
-    url: str, token: str, path: str, connections: int, seconds: int, extra: list[str]
-) -> tuple[float, str, str, int]:
-    """Requests/s, p50, p99 and the number of requests (every one must succeed)."""
-    command = ["wrk", f"-t{min(2, connections)}", f"-c{connections}", f"-d{seconds}s"]
-    out = subprocess.run(
-        [*command, "--latency", "-H", f"Authorization: Bearer {token}", *extra, url + path],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    if "Non-2xx" in out:
-        raise SystemExit(f"failed requests:\n{out}")
-
-    def find(pattern: str, text: str = out) -> str:
-        found = re.search(pattern, text, re.M)
-        assert found is not None, out
-        return found.group(1)
-
-    latency = out.split("Latency Distribution", 1)[1]
-    return (
-        float(find(r"Requests/sec:\s+([\d.]+)")),
-        find(r"^\s*50%\s+(\S+)", latency),
-        find(r"^\s*99%\s+(\S+)", latency),
-        int(find(r"(\d+) requests in")),
-    )
 
 
 def durability() -> str:
