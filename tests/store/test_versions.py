@@ -1,9 +1,11 @@
 from __future__ import annotations
 
 import pytest
+import sqlalchemy as sa
 
 from rotor import errors
 from rotor.store import secrets, stages, versions
+from rotor.store import tables as t
 from rotor.store.database import Store
 
 
@@ -34,6 +36,26 @@ def test_a_put_answers_what_a_later_read_sees(store: Store, secret: str) -> None
     read = versions.get_value(store, secret, version_id="v2")
     assert (read.created_at, read.stages) == (info.created_at, info.stages)
     assert secrets.get_secret(store, secret).updated_at == info.created_at
+
+
+def test_a_puts_times_are_stored_as_sqlalchemy_stores_them(store: Store, secret: str) -> None:
+    # The write sends its times straight to the driver: in the text SQLAlchemy writes on
+    # SQLite, so a query binding the same time (through SQLAlchemy) finds them.
+    info, _ = versions.put_value(store, secret, "two", version_id="v2")
+    with store.read() as conn:
+        found = conn.execute(
+            sa.select(t.versions.c.version_id).where(t.versions.c.created_at == info.created_at)
+        ).scalars()
+        assert list(found) == ["v2"]
+        touched = conn.execute(
+            sa.select(t.secrets.c.name).where(t.secrets.c.updated_at == info.created_at)
+        ).scalars()
+        assert list(touched) == [secret]
+        seq, at = conn.execute(
+            sa.select(t.events.c.seq, t.events.c.at).order_by(t.events.c.seq.desc()).limit(1)
+        ).one()
+        same = conn.execute(sa.select(t.events.c.seq).where(t.events.c.at == at)).scalars()
+        assert seq in list(same)
 
 
 def test_version_id_defaults_to_a_uuid4(store: Store, secret: str) -> None:

@@ -88,7 +88,9 @@ def bind_time(conn: sa.Connection, at: dt.datetime) -> Any:
     """An aware time as SQLAlchemy would send it to this driver (in UTC; text on SQLite)."""
     binder = _TIME_BINDERS.get(conn.dialect.name)
     if binder is None:
-        made = UTCDateTime().bind_processor(conn.dialect)
+        # The dialect's own implementation: the bare type's would leave the time to the
+        # driver, and sqlite3 writes it in another text ("...+00:00", no zero microseconds).
+        made = UTCDateTime().dialect_impl(conn.dialect).bind_processor(conn.dialect)
         assert made is not None  # a TypeDecorator always has one (its process_bind_param)
         binder = _TIME_BINDERS[conn.dialect.name] = made
     return binder(at)
