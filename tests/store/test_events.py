@@ -19,13 +19,13 @@ from rotor.store import (
     events,
     notifications,
     rekey,
-    rotation_configs,
     secrets,
     stages,
     versions,
 )
 from rotor.store import tables as t
 from rotor.store.database import Store
+from tests.store.conftest import put_daily_rotation
 
 
 def subscribe(store: Store, types: list[str], prefix: str = "") -> notifications.Subscription:
@@ -179,20 +179,7 @@ def test_signing_secrets_are_sealed_and_rewrapped_with_the_master_key(store: Sto
 def test_an_overdue_rotation_is_noted_once_per_due_time(store: Store) -> None:
     secrets.create_secret(store, name="late/db", value="v")
     due = utcnow() - dt.timedelta(days=1)
-    rotation_configs.put_config(
-        store,
-        "late/db",
-        enabled=True,
-        function="generated-password",
-        parameters={},
-        interval_seconds=86400,
-        cron=None,
-        window_seconds=None,
-        flow=None,
-        next_rotation_at=due,
-        configured_by=None,
-        delegated_secrets=None,
-    )
+    put_daily_rotation(store, "late/db", next_rotation_at=due)
     assert events.note_overdue(store, "late/db", due)
     assert not events.note_overdue(store, "late/db", due)
     later = due + dt.timedelta(hours=1)

@@ -8,26 +8,14 @@ import datetime as dt
 from rotor.clock import utcnow
 from rotor.store import rotation_configs, secrets, versions
 from rotor.store.database import Store
+from tests.store.conftest import put_daily_rotation
 
 
 def test_the_schedule_read_with_the_value_is_the_configuration(store: Store) -> None:
     secrets.create_secret(store, name="app/rotated", value="v1")
     assert versions.get_value(store, "app/rotated", with_rotation=True).rotation is None
     due = utcnow().replace(microsecond=0) + dt.timedelta(days=1)
-    rotation_configs.put_config(
-        store,
-        "app/rotated",
-        enabled=True,
-        function="generated-password",
-        parameters={},
-        interval_seconds=86400,
-        cron=None,
-        window_seconds=None,
-        flow=None,
-        next_rotation_at=due,
-        configured_by=None,
-        delegated_secrets=None,
-    )
+    put_daily_rotation(store, "app/rotated", next_rotation_at=due)
     value = versions.get_value(store, "app/rotated", with_rotation=True)
     config = rotation_configs.get_config(store, "app/rotated")
     assert config is not None
