@@ -24,6 +24,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
+from rotor.api import server as serving
 from tests.nodes.conftest import FAST, json_of, new_master_key, wait_until
 from tests.nodes.test_requests import Recording, hmac_client, send
 from tests.services.postgres import PostgresServer, temporary_database
@@ -353,3 +354,10 @@ def test_the_workers_stop_when_their_supervisor_is_killed(
 def json_of_response(response: httpx.Response) -> httpx.Response:
     json_of(response)
     return response
+
+
+def test_a_worker_that_keeps_dying_at_its_start_is_started_again_ever_later() -> None:
+    delays = [serving.restart_delay(deaths) for deaths in range(12)]
+    assert delays[0] == 0  # it had run steadily: at once
+    assert delays[1:7] == [1, 2, 4, 8, 16, 30]
+    assert set(delays[7:]) == {30}  # capped

@@ -22,6 +22,7 @@ import signal
 import socket
 import ssl
 import threading
+import time
 from pathlib import Path
 from types import FrameType
 from urllib.parse import urlsplit
@@ -255,6 +256,11 @@ class _Server(uvicorn.Server):
 
 #: How long a stopping supervisor waits for its workers (their own grace periods first).
 WORKER_STOP_SECONDS = 30.0
+#: A worker that dies within this long of its start is started again only after a delay,
+#: doubling from the first to the last of RESTART_DELAYS with each such death in a row: one
+#: that fails at every start (a store unreachable, a bad setting) is not respawned in a loop.
+WORKER_STEADY_SECONDS = 10.0
+RESTART_DELAYS = (1.0, 2.0, 4.0, 8.0, 16.0, 30.0)
 
 
 def worker_settings(settings: Settings, index: int) -> Settings:
@@ -294,11 +300,19 @@ def _stop_with_supervisor() -> None:
     threading.Thread(target=watch, name="supervisor-watch", daemon=True).start()
 
 
+def restart_delay(quick_deaths: int) -> float:
+    """Seconds before a dead worker is started again, after ``quick_deaths`` deaths in a
+    row each within WORKER_STEADY_SECONDS of its start (0: it had run steadily)."""
+    if not quick_deaths:
+        return 0.0
+    return RESTART_DELAYS[min(quick_deaths, len(RESTART_DELAYS)) - 1]
+
+
 def _supervise(
     settings: Settings, sock: socket.socket, url: str, tls: tuple[str, str] | None
 ) -> None:
-    """Run ``settings.workers`` worker processes on ``sock``; start again one that dies;
-    on SIGTERM or SIGINT stop them all. Each worker is a node of its own to the store
+    """Run ``settings.workers`` worker processes on ``sock``; start again one that dies
+    (after :func:`restart_delay`, if it died soon after its start); on SIGTERM or SIGINT stop them all. Each worker is a node of its own to the store
     (leases, nonces, the access generation), so they follow the rules several nodes do."""
     context = multiprocessing.get_context("spawn")
     stopping = False
@@ -319,16 +333,32 @@ def _supervise(
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     running = {index: start(index) for index in range(1, settings.workers + 1)}
+    started = dict.fromkeys(running, time.monotonic())
+    quick_deaths = dict.fromkeys(running, 0)
+    restart_at: dict[int, float] = {}  # dead workers, by when they start again
     while not stopping:
-        multiprocessing.connection.wait([p.sentinel for p in running.values()], timeout=0.5)
-        for index, process in list(running.items()):
-            if not stopping and not process.is_alive():
-                log.error(
-                    "worker %d exited with status %s; starting it again", index, process.exitcode
-                )
-                if process.pid is not None:
-                    metrics.process_stopped(process.pid)
-                running[index] = start(index)
+        now = time.monotonic()
+        for index in [i for i, when in restart_at.items() if when <= now]:
+            del restart_at[index]
+            running[index], started[index] = start(index), time.monotonic()
+        wake = min([0.5, *(when - now for when in restart_at.values())])
+        alive = [p.sentinel for i, p in running.items() if i not in restart_at]
+        multiprocessing.connection.wait(alive, timeout=max(wake, 0.0))
+        for index, process in running.items():
+            if stopping or index in restart_at or process.is_alive():
+                continue
+            if process.pid is not None:
+                metrics.process_stopped(process.pid)
+            ran = time.monotonic() - started[index]
+            quick_deaths[index] = quick_deaths[index] + 1 if ran < WORKER_STEADY_SECONDS else 0
+            delay = restart_delay(quick_deaths[index])
+            log.error(
+                "worker %d exited with status %s; starting it again%s",
+                index,
+                process.exitcode,
+                f" in {delay:.0f} s" if delay else "",
+            )
+            restart_at[index] = time.monotonic() + delay
     # Closed here first, the socket is gone once the workers close theirs: a connection
     # made while they drain is refused at once, not queued for nobody to accept.
     sock.close()
