@@ -70,3 +70,22 @@ def test_an_http_function_and_bad_registrations(cli: Invoke, uid: str) -> None:
         assert result.exit_code == 2, result.output
         assert result.stderr.startswith("Error: ")
     ok(cli("function", "remove", name))
+
+
+def test_a_lambda_handler_is_registered_as_its_kind(cli: Invoke, uid: str, tmp_path: Path) -> None:
+    handler = tmp_path / "rotate.py"
+    handler.write_text("def lambda_handler(event, context):\n    return None\n")
+    name = f"lambda-{uid}"
+    registered = ok(
+        cli(
+            "function", "register", name, "--kind", "lambda-handler",
+            "--handler", f"{handler}:lambda_handler",
+        )
+    )  # fmt: skip
+    assert registered.stdout.strip() == f"Registered lambda-handler {name}."
+    shown = json.loads(ok(cli("function", "show", name, "--json")).stdout)
+    assert (shown["kind"], shown["handler"]) == ("lambda-handler", f"{handler}:lambda_handler")
+    refused = cli("function", "register", f"bad-{uid}", "--kind", "lambda")
+    assert refused.exit_code == 2, refused.output
+    assert "python-handler, lambda-handler, http-function" in refused.stderr
+    ok(cli("function", "remove", name))
