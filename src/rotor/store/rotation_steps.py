@@ -82,26 +82,23 @@ class Standing:
 
 def standing(store: Store, rotation_id: str) -> Standing:
     """The stages of the rotation's secret and whether its version exists: the few rows a
-    step's check needs, not the whole secret."""
+    step's check needs, not the whole secret, in one statement."""
+    version_exists = sa.exists().where(
+        t.versions.c.secret_id == t.rotations.c.secret_id,
+        t.versions.c.version_id == t.rotations.c.version_id,
+    )
     with store.read() as conn:
-        row = conn.execute(
-            sa.select(t.rotations.c.secret_id, t.rotations.c.version_id).where(
-                t.rotations.c.id == rotation_id
+        rows = conn.execute(
+            sa.select(t.stages.c.stage, t.stages.c.version_id, version_exists.label("found"))
+            .select_from(
+                t.rotations.outerjoin(t.stages, t.stages.c.secret_id == t.rotations.c.secret_id)
             )
-        ).first()
-        if row is None:
-            raise errors.NotFound(f"rotation {rotation_id!r} not found")
-        on = stages_mod.stage_map(conn, row.secret_id)
-        exists = row.version_id in on.values() or (
-            conn.execute(
-                sa.select(t.versions.c.version_id).where(
-                    t.versions.c.secret_id == row.secret_id,
-                    t.versions.c.version_id == row.version_id,
-                )
-            ).first()
-            is not None
-        )
-    return Standing(stages=on, version_exists=exists)
+            .where(t.rotations.c.id == rotation_id)
+        ).all()
+    if not rows:
+        raise errors.NotFound(f"rotation {rotation_id!r} not found")
+    on = {r.stage: r.version_id for r in rows if r.stage is not None}
+    return Standing(stages=on, version_exists=bool(rows[0].found))
 
 
 def start_step(store: Store, rotation_id: str, owner: str, index: int) -> int | None:
