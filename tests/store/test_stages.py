@@ -17,6 +17,7 @@ def secret(store: Store) -> str:
 def test_moving_current_moves_previous_atomically(store: Store, secret: str) -> None:
     after = stages.update_stage(store, secret, "Current", move_to_version="v2")
     assert after == {"Current": "v2", "Previous": "v1", "Pending": "v2"}
+    assert secrets.get_secret(store, secret).stages == after  # the answer is what was written
     assert versions.get_value(store, secret).value == "two"
 
 
@@ -36,12 +37,14 @@ def test_remove_from_must_name_the_holder(store: Store, secret: str) -> None:
         stages.update_stage(store, secret, "Pending", remove_from_version="v1")
     after = stages.update_stage(store, secret, "Pending", remove_from_version="v2")
     assert after == {"Current": "v1"}
+    assert secrets.get_secret(store, secret).stages == after
 
 
 def test_custom_stage_moves_between_versions(store: Store, secret: str) -> None:
     stages.update_stage(store, secret, "canary", move_to_version="v2")
     after = stages.update_stage(store, secret, "canary", move_to_version="v1")
     assert after["canary"] == "v1"
+    assert secrets.get_secret(store, secret).stages == after
     assert versions.get_value(store, secret, stage="canary").value == "one"
 
 

@@ -129,14 +129,16 @@ def update_stage(
             ).first()
             if found is None:
                 raise errors.NotFound(f"version {move_to_version!r} of secret {name!r} not found")
-            attach(conn, row.id, stage, move_to_version)
+            after = moved(before, stage, move_to_version)
+            write_moves(conn, row.id, before, after)
         else:
             conn.execute(
                 t.stages.delete().where(t.stages.c.secret_id == row.id, t.stages.c.stage == stage)
             )
+            after = {s: v for s, v in before.items() if s != stage}
         conn.execute(t.secrets.update().where(t.secrets.c.id == row.id).values(updated_at=utcnow()))
+        # Pruning deletes only unstaged versions: ``after`` is what was written, under the lock.
         prune_unstaged(conn, row.id, store.settings.max_unstaged_versions)
-        after = stage_map(conn, row.id)
         if after != before:
             changed = {"version_id": move_to_version or remove_from_version, "stages": after}
             events.record(conn, store, events.SECRET_CHANGED, name, changed)
