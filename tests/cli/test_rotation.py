@@ -83,6 +83,11 @@ def start_failing_rotation(
     return wait_for_failed_attempt(client, name)
 
 
+def rotate_requests(client: rotor.client.Client, name: str) -> int:
+    """How many kms:RotateSecret requests on ``name`` the audit log holds so far."""
+    return len(client.list_audit_events(secret=name, action="kms:RotateSecret").items)
+
+
 # -- enable and rotate ---------------------------------------------------------------------------
 
 
@@ -337,12 +342,17 @@ def test_rotate_follows_a_running_rotation_until_it_is_cancelled(
     cli: Invoke, client: rotor.client.Client, name: str, tmp_path: Path
 ) -> None:
     running = start_failing_rotation(client, name, tmp_path)
+    asked_before = rotate_requests(client, name)
 
-    def cancel_soon() -> None:
-        time.sleep(0.6)
+    def cancel_once_followed() -> None:
+        # Once the CLI's rotate request is on record, it has found the running rotation
+        # and follows it: cancel then, not after a fixed delay the CLI may not have met.
+        deadline = time.monotonic() + 60
+        while rotate_requests(client, name) == asked_before and time.monotonic() < deadline:
+            time.sleep(0.05)
         client.cancel_rotation(name)
 
-    canceller = threading.Thread(target=cancel_soon)
+    canceller = threading.Thread(target=cancel_once_followed)
     canceller.start()
     try:
         result = cli("rotate", name)
