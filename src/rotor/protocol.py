@@ -1,7 +1,8 @@
 """Facts of rotor's own wire protocol that the server and the client must agree on.
 
 The client never imports the server's packages; both import this module, which
-imports nothing of rotor: what a secret name may be, and the string a
+imports nothing of rotor: what a secret name may be, the kinds of a rotation function,
+and the string a
 ``ROTOR-HMAC-SHA256`` request signature covers (the scheme is described in
 :mod:`rotor.access.rotor_signature`).
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import typing
 import urllib.parse
 
 #: The characters of a secret name, as the contents of a regex character class.
@@ -23,6 +25,10 @@ ALGORITHM = "ROTOR-HMAC-SHA256"
 SECURITY_TOKEN_HEADER = "X-Rotor-Security-Token"
 #: The most query parameters a signed request may carry.
 MAX_QUERY_PARAMETERS = 1000
+
+#: The kinds of a registered rotation function.
+FunctionKind = typing.Literal["python-handler", "lambda-handler", "http-function"]
+FUNCTION_KINDS: tuple[FunctionKind, ...] = typing.get_args(FunctionKind)
 
 
 def name_problem(name: object) -> str | None:

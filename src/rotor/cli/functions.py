@@ -7,7 +7,7 @@ A rotation configuration names a registered function (``rotor rotation enable NA
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -18,18 +18,14 @@ from rotor import errors
 from rotor.cli import render
 from rotor.cli.connection import Connection, connected
 from rotor.cli.render import JsonOption, iso_time, when
+from rotor.protocol import FUNCTION_KINDS, FunctionKind
 
 app = typer.Typer(
     help="Register, list, show and remove custom rotation functions.", no_args_is_help=True
 )
 
-Kind = Literal["python-handler", "lambda-handler", "http-function"]
 #: The kinds ``--kind`` takes, each as the client's literal.
-KINDS: dict[str, Kind] = {
-    "python-handler": "python-handler",
-    "lambda-handler": "lambda-handler",
-    "http-function": "http-function",
-}
+KINDS: dict[str, FunctionKind] = {kind: kind for kind in FUNCTION_KINDS}
 
 FunctionArgument = Annotated[
     str,

@@ -18,7 +18,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from rotor import errors
+from rotor import errors, protocol
 from rotor.clock import utcnow
 from rotor.store import tables as t
 from rotor.store import versions
@@ -26,11 +26,11 @@ from rotor.store.database import Store
 
 log = logging.getLogger(__name__)
 
-PYTHON_HANDLER = "python-handler"
+KINDS = protocol.FUNCTION_KINDS
+PYTHON_HANDLER: protocol.FunctionKind = "python-handler"
 #: A Python handler in AWS Lambda's convention (``lambda_handler(event, context)``).
-LAMBDA_HANDLER = "lambda-handler"
-HTTP_FUNCTION = "http-function"
-KINDS = (PYTHON_HANDLER, LAMBDA_HANDLER, HTTP_FUNCTION)
+LAMBDA_HANDLER: protocol.FunctionKind = "lambda-handler"
+HTTP_FUNCTION: protocol.FunctionKind = "http-function"
 #: The kinds a first-release configuration named directly (:func:`adopt_unregistered`).
 LEGACY_KINDS = (PYTHON_HANDLER, HTTP_FUNCTION)
 NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}"

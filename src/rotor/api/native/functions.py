@@ -8,7 +8,7 @@ needs ``rotor:AttachFunction`` on it (:mod:`rotor.access.delegation`).
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
@@ -19,6 +19,7 @@ from rotor.access.keys import Identity
 from rotor.api import openapi
 from rotor.api.native import access, callers, request_bodies, shapes
 from rotor.api.openapi import BODY_FAILURES, failures
+from rotor.protocol import FunctionKind
 from rotor.rotation import functions as installed
 from rotor.rotation import registrations
 from rotor.store import functions
@@ -30,7 +31,7 @@ FUNCTION = "/functions/{name}"
 
 
 class RegisterFunction(request_bodies.Body):
-    kind: Literal["python-handler", "lambda-handler", "http-function"] = Field(
+    kind: FunctionKind = Field(
         description="python-handler (a handler(event, context) run in its own process), "
         "lambda-handler (the same, in AWS Lambda's convention: a rotation handler written "
         "for AWS Secrets Manager) or http-function (an endpoint that gets each step's event "
