@@ -59,6 +59,11 @@ def insert_events(store: Store, events: Sequence[AuditEvent]) -> None:
         (at(e), *(getattr(e, name) for name in _COLUMNS[1:-1]), e.node or store.node)
         for e in events
     ]
+    with store.writing():
+        _insert(store, rows)
+
+
+def _insert(store: Store, rows: list[tuple[object, ...]]) -> None:
     raw = store.raw_connection()
     try:
         cur = raw.cursor()

@@ -1,0 +1,75 @@
+"""SQLite's writers queue on the store's WriterLock, across threads and store handles."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import threading
+from pathlib import Path
+
+import pytest
+
+from rotor.store import secrets, versions
+from rotor.store.database import Store, WriterLock
+from tests.conftest import make_settings
+
+
+def _locked_elsewhere(path: Path) -> bool:
+    """Whether another open file (as another process has) finds ``path`` locked."""
+    fd = os.open(path, os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
+def test_the_file_is_locked_while_held_and_nested_holds_keep_it(tmp_path: Path) -> None:
+    lock = WriterLock(tmp_path / "db-writer.lock")
+    with lock.held():
+        assert _locked_elsewhere(tmp_path / "db-writer.lock")
+        with lock.held():
+            pass
+        assert _locked_elsewhere(tmp_path / "db-writer.lock")  # the outer hold is not over
+    assert not _locked_elsewhere(tmp_path / "db-writer.lock")
+    lock.close()
+
+
+def test_a_write_waits_for_another_handles_write_then_commits(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path)
+    first, second = Store.open(settings), Store.open(settings, initialise=False)
+    try:
+        secrets.create_secret(first, name="w/one", secret_type="Generic", value="v0")
+        assert first.writer.path == settings.data_dir / "rotor.db-writer.lock"
+        entered, release = threading.Event(), threading.Event()
+        written: list[str] = []
+
+        def hold() -> None:
+            with first.write():
+                entered.set()
+                release.wait(30)
+
+        holder = threading.Thread(target=hold)
+        holder.start()
+        assert entered.wait(30)
+        writer = threading.Thread(
+            target=lambda: written.append(versions.put_value(second, "w/one", "v1")[0].version_id)
+        )
+        writer.start()
+        assert _locked_elsewhere(first.writer.path)
+        assert written == []  # still waiting: the first handle's transaction is open
+        release.set()
+        holder.join(30)
+        writer.join(30)
+        assert versions.get_value(first, "w/one").version_id == written[0]
+    finally:
+        first.close()
+        second.close()
+
+
+def test_postgresql_writes_take_no_file_lock(store: Store) -> None:
+    if store.is_sqlite:
+        pytest.skip("PostgreSQL only")
+    assert store.writer.path is None
