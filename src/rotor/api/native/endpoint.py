@@ -13,11 +13,15 @@ machinery would be most of what a read costs. Anything else about a read (unknow
 repeated query parameters) goes to the documented route, which calls the same handler.
 A plain read with a bearer key is authenticated and read together
 (:func:`rotor.api.secret_reads.read_folded`), saving the access generation's round trip.
+A plain write (``POST /v1/secrets/NAME:versions``, ``Content-Type: application/json``,
+no query, a body the route's model takes) is answered here too, through the route's
+handler (:func:`rotor.api.native.secrets.write_value`); any other goes to the route.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import re
 from collections.abc import Callable
@@ -25,6 +29,7 @@ from typing import Any, TypeVar
 from urllib.parse import parse_qsl
 
 from fastapi import FastAPI
+from fastapi.responses import JSONResponse
 from starlette.types import Receive, Scope, Send
 
 from rotor import errors, protocol
@@ -32,7 +37,8 @@ from rotor.access import rotor_signature
 from rotor.access.keys import Authenticator, Identity
 from rotor.api import secret_reads
 from rotor.api.front import forward, log_server_error, read_body, refuse
-from rotor.api.native import shapes
+from rotor.api.native import request_bodies, shapes
+from rotor.api.native import secrets as secret_routes
 from rotor.api.throttle import Throttle
 from rotor.settings import Settings
 from rotor.store import versions
@@ -42,6 +48,7 @@ log = logging.getLogger("rotor.api")
 
 _READ_PATH = re.compile(rf"/v1/secrets/([{protocol.NAME_CHARACTERS}]+):value")
 _READ_PARAMETERS = frozenset({"stage", "version_id"})
+_WRITE_PATH = re.compile(rf"/v1/secrets/([{protocol.NAME_CHARACTERS}]+):versions")
 _T = TypeVar("_T")
 
 
@@ -62,6 +69,14 @@ def plain_read(path: str, query_string: bytes) -> secret_reads.Read | None:
         return None
     given = dict(pairs)
     return secret_reads.Read(match.group(1), given.get("stage"), given.get("version_id"))
+
+
+def plain_write(scope: Scope, headers: dict[bytes, bytes]) -> str | None:
+    """The secret a plain write request puts a value in, or None for anything else."""
+    if scope["query_string"] or headers.get(b"content-type") != b"application/json":
+        return None
+    match = _WRITE_PATH.fullmatch(scope["path"])
+    return None if match is None else match.group(1)
 
 
 class NativeEndpoint:
@@ -131,6 +146,9 @@ class NativeEndpoint:
             if read is not None:
                 await self._read(read, identity, scope, receive, send)
                 return
+        if scope["method"] == "POST" and (name := plain_write(scope, headers)) is not None:
+            await self._write(name, identity, body, scope, receive, send)
+            return
         await forward(self.app, scope, receive, send, body=body, limit=self.max_body)
 
     async def _store_work(self, work: Callable[..., _T], *args: Any) -> _T:
@@ -195,6 +213,37 @@ class NativeEndpoint:
             return
         await self._answer(value, scope, send)
 
+    async def _write(
+        self,
+        name: str,
+        identity: Identity,
+        body: bytes | None,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+    ) -> None:
+        if body is None:
+            body = await read_body(scope, receive, send, self.max_body)
+            if body is None:
+                return
+        try:  # as the framework parses it; what the model refuses, the route answers
+            parsed = request_bodies.PutValue.model_validate(json.loads(body))
+        except Exception:
+            await forward(self.app, scope, receive, send, body=body, limit=self.max_body)
+            return
+        audit: dict[str, object] = {}
+        scope["rotor.audit"] = audit
+        try:
+            answer, status = await asyncio.to_thread(
+                secret_routes.write_value, self.store, self.settings, identity, name, parsed, audit
+            )
+        except Exception as exc:
+            await _refuse_read(exc, scope, receive, send)
+            return
+        response = JSONResponse(answer, status_code=status)
+        response.headers["X-Request-Id"] = scope["rotor.request_id"]
+        await response(scope, receive, send)
+
     async def _answer(self, value: versions.SecretValue, scope: Scope, send: Send) -> None:
         body = shapes.value_body(value)
         await send(
@@ -212,9 +261,10 @@ class NativeEndpoint:
 
 
 async def _refuse_read(exc: Exception, scope: Scope, receive: Receive, send: Send) -> None:
-    """Answer a read's error; a server's fault is logged, and a bug answers InternalError."""
+    """Answer a read's or write's error; a server's fault is logged, and a bug answers
+    InternalError."""
     if not isinstance(exc, errors.RotorError):
-        log.error("unexpected error on GET %s", scope["path"], exc_info=exc)
+        log.error("unexpected error on %s %s", scope["method"], scope["path"], exc_info=exc)
         exc = errors.InternalError()
     elif exc.http_status >= 500:
         log_server_error(exc, scope)

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from rotor import errors
-from rotor.access.keys import Identity
+from rotor.access.keys import Identity, secret_resource
 from rotor.api import openapi, secret_reads
 from rotor.api.native import callers, paths, request_bodies, shapes
 from rotor.api.openapi import BODY_FAILURES, SECRET_FAILURES, failures
+from rotor.settings import Settings
 from rotor.store import deletion, stages, versions
 from rotor.store import secrets as secrets_store
 from rotor.store.database import Store
@@ -128,14 +129,46 @@ def get_value(
 def put_value(
     request: Request, name: str, body: request_bodies.PutValue, _: Caller
 ) -> JSONResponse:
-    callers.authorize(request, "kms:PutSecretValue", secret=name)
+    # A plain write is answered by the native endpoint before routing, through the same
+    # handler; this route documents the operation and answers the rest (bodies the model
+    # refuses, other content types, query parameters).
+    audit: dict[str, object] = {}
+    request.scope["rotor.audit"] = audit
+    answer, status = write_value(
+        _store(request),
+        request.app.state.settings,
+        request.scope["rotor.identity"],
+        name,
+        body,
+        audit,
+    )
+    return JSONResponse(answer, status_code=status)
+
+
+def write_value(
+    store: Store,
+    settings: Settings,
+    identity: Identity,
+    name: str,
+    body: request_bodies.PutValue,
+    audit: dict[str, object],
+) -> tuple[dict[str, Any], int]:
+    """Put a value as ``identity``: the answer's JSON and status (201 a new version, 200
+    this version id already held this value); notes the action, secret and version in
+    ``audit`` for the request's audit event."""
+    audit["action"] = "kms:PutSecretValue"
+    audit["secret_name"] = name
+    identity.require(
+        "kms:PutSecretValue",
+        secret_resource(name, region=settings.region, account=settings.account_id),
+    )
     value = body.decoded(required=True)
     assert value is not None
     version, created = versions.put_value(
-        _store(request), name, value, version_id=body.version_id, stages=body.stages
+        store, name, value, version_id=body.version_id, stages=body.stages
     )
-    callers.note_version(request, version.version_id)
-    return JSONResponse(shapes.version_json(version), status_code=201 if created else 200)
+    audit["version_id"] = version.version_id
+    return shapes.version_json(version), 201 if created else 200
 
 
 @router.get(
