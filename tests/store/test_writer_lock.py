@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from rotor import errors
 from rotor.store import secrets, versions
 from rotor.store.database import Store, WriterLock
 from tests.conftest import make_settings
@@ -73,3 +74,21 @@ def test_postgresql_writes_take_no_file_lock(store: Store) -> None:
     if store.is_sqlite:
         pytest.skip("PostgreSQL only")
     assert store.writer.path is None
+
+
+def test_writes_after_a_refusal_or_a_failure_inside_one_are_sound(store: Store) -> None:
+    secrets.create_secret(store, name="w/two", secret_type="Generic", value="v0")
+    with pytest.raises(errors.NotFound):
+        versions.put_value(store, "w/none", "x")
+
+    def buggy() -> None:
+        with store.write() as conn:  # a bug, mid-transaction
+            conn.exec_driver_sql("UPDATE secrets SET description = 'half' WHERE name = 'w/two'")
+            raise RuntimeError("bug")
+
+    with pytest.raises(RuntimeError):
+        buggy()
+    assert secrets.get_secret(store, "w/two").description == ""  # rolled back
+    version, created = versions.put_value(store, "w/two", "v1")
+    assert created
+    assert versions.get_value(store, "w/two").version_id == version.version_id

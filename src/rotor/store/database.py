@@ -118,7 +118,8 @@ class WriterLock:
         self._fd: int | None = None
 
     @contextlib.contextmanager
-    def held(self) -> Iterator[None]:
+    def held(self) -> Iterator[bool]:
+        """Hold the lock; gives whether this is the thread's outermost hold."""
         if not self._threads.acquire(timeout=SQLITE_BUSY_TIMEOUT_MS / 1000):
             raise errors.ServiceUnavailable("the store is unavailable: its writer is busy")
         try:
@@ -126,7 +127,7 @@ class WriterLock:
                 self._lock_file(self.path)
             self._depth += 1
             try:
-                yield
+                yield self._depth == 1
             finally:
                 self._depth -= 1
                 if self._depth == 0 and self._fd is not None:
@@ -173,6 +174,7 @@ class Store:
         self.driver_error: type[Exception] = engine.dialect.loaded_dbapi.Error
         #: Held by every write transaction on SQLite (:class:`WriterLock`).
         self.writer = WriterLock(_writer_lock_path(engine))
+        self._writer_conn: sa.Connection | None = None
 
     @classmethod
     def open(cls, settings: Settings, *, initialise: bool = True) -> Store:
@@ -201,6 +203,10 @@ class Store:
         return store
 
     def close(self) -> None:
+        if self._writer_conn is not None:
+            with self.writer.held():
+                self._writer_conn.close()
+                self._writer_conn = None
         self.engine.dispose()
         self.writer.close()
 
@@ -225,24 +231,47 @@ class Store:
 
     @contextlib.contextmanager
     def write(self) -> Iterator[sa.Connection]:
-        """A write transaction: committed on success, rolled back on any error."""
-        with self.writing(), self._write() as conn:
-            yield conn
+        """A write transaction: committed on success, rolled back on any error.
 
-    def writing(self) -> contextlib.AbstractContextManager[None]:
-        """Held around a write transaction: the :class:`WriterLock` on SQLite, nothing on
-        PostgreSQL (whose writers lock the rows they change)."""
-        return self.writer.held() if self.is_sqlite else contextlib.nullcontext()
-
-    @contextlib.contextmanager
-    def _write(self) -> Iterator[sa.Connection]:
+        On SQLite it runs on the one connection this handle keeps for its writes, which
+        take turns on the :class:`WriterLock` anyway: a pool checkout and return per write
+        cost as much as two of its statements."""
         try:
-            with self.engine.connect() as conn:
-                conn = conn.execution_options(rotor_write=True)
-                with conn.begin():
-                    yield conn
+            with self.writing() as outermost:
+                if outermost:
+                    with self._kept_writer_transaction() as conn:
+                        yield conn
+                else:
+                    with self.engine.connect() as conn:
+                        conn = conn.execution_options(rotor_write=True)
+                        with conn.begin():
+                            yield conn
         except sa.exc.OperationalError as exc:
             raise errors.ServiceUnavailable("the store is unavailable") from exc
+
+    def writing(self) -> contextlib.AbstractContextManager[bool]:
+        """Held around a write transaction: the :class:`WriterLock` on SQLite, nothing on
+        PostgreSQL (whose writers lock the rows they change); gives whether this is the
+        outermost hold (always False on PostgreSQL)."""
+        return self.writer.held() if self.is_sqlite else contextlib.nullcontext(False)
+
+    @contextlib.contextmanager
+    def _kept_writer_transaction(self) -> Iterator[sa.Connection]:
+        """A transaction on the kept write connection (held under the WriterLock); after
+        a failure of the driver or a bug, the connection is closed and the next write
+        opens another."""
+        if self._writer_conn is None:
+            self._writer_conn = self.engine.connect().execution_options(rotor_write=True)
+        conn = self._writer_conn
+        try:
+            with conn.begin():
+                yield conn
+        except errors.RotorError:
+            raise  # refused by the caller's rules: rolled back, the connection is sound
+        except BaseException:
+            self._writer_conn = None
+            conn.close()
+            raise
 
     def raw_connection(self) -> Any:
         """A pooled driver connection, for the read path's fixed queries; close() returns it."""
