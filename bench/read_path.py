@@ -13,6 +13,7 @@ reads/s depend on what else runs.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import re
@@ -23,15 +24,28 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Sequence
 from pathlib import Path
 
 
-def start_server(data_dir: Path, workers: int) -> tuple[subprocess.Popen[bytes], str, str]:
+def server_env(database_url: str | None = None) -> dict[str, str]:
+    """This environment without ROTOR_* but the database (``database_url`` if given)."""
     env = {
         k: v
         for k, v in os.environ.items()
         if not k.startswith("ROTOR_") or k == "ROTOR_DATABASE_URL"
     }
+    if database_url is not None:
+        env["ROTOR_DATABASE_URL"] = database_url
+    return env
+
+
+def start_server(
+    data_dir: Path, workers: int, database_url: str | None = None
+) -> tuple[subprocess.Popen[bytes], str, str]:
+    """``rotor serve`` on a free port, on ``data_dir`` (and ``database_url`` if given):
+    the process, its URL and the admin's key as a bearer token."""
+    env = server_env(database_url)
     command = [sys.executable, "-m", "rotor", "serve", "--data-dir", str(data_dir), "--port", "0"]
     command += ["--workers", str(workers)]
     process = subprocess.Popen(
@@ -77,18 +91,42 @@ def cpu_seconds(pid: int) -> float:
     return total
 
 
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Wrk:
+    """One wrk run: requests/s, wrk's p50 and p99 (``1.25ms``), requests completed, how
+    many of them were not 2xx, and wrk's whole output (a script's lines too)."""
+
+    rate: float
+    p50: str
+    p99: str
+    requests: int
+    failures: int
+    out: str
+
+
 def run_wrk(
-    url: str, token: str, path: str, connections: int, seconds: int, extra: list[str]
-) -> tuple[float, str, str, int]:
-    """Requests/s, p50, p99 and the number of requests (every one must succeed)."""
+    url: str,
+    token: str,
+    path: str,
+    connections: int,
+    seconds: int,
+    extra: Sequence[str],
+    *,
+    fatal: bool = True,
+    script_args: Sequence[str] = (),
+) -> Wrk:
+    """One wrk run; a non-2xx answer ends the benchmark unless ``fatal`` is false (then
+    it is counted). ``script_args`` go to a ``-s`` script's ``init``."""
     command = ["wrk", f"-t{min(2, connections)}", f"-c{connections}", f"-d{seconds}s"]
+    command += ["--latency", "-H", f"Authorization: Bearer {token}", *extra, url + path]
     out = subprocess.run(
-        [*command, "--latency", "-H", f"Authorization: Bearer {token}", *extra, url + path],
+        [*command, "--", *script_args] if script_args else command,
         capture_output=True,
         text=True,
         check=True,
     ).stdout
-    if "Non-2xx" in out:
+    failed = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if failed and fatal:
         raise SystemExit(f"failed requests:\n{out}")
 
     def find(pattern: str, text: str = out) -> str:
@@ -97,11 +135,13 @@ def run_wrk(
         return found.group(1)
 
     latency = out.split("Latency Distribution", 1)[1]
-    return (
-        float(find(r"Requests/sec:\s+([\d.]+)")),
-        find(r"^\s*50%\s+(\S+)", latency),
-        find(r"^\s*99%\s+(\S+)", latency),
-        int(find(r"(\d+) requests in")),
+    return Wrk(
+        rate=float(find(r"Requests/sec:\s+([\d.]+)")),
+        p50=find(r"^\s*50%\s+(\S+)", latency),
+        p99=find(r"^\s*99%\s+(\S+)", latency),
+        requests=int(find(r"(\d+) requests in")),
+        failures=int(failed.group(1)) if failed else 0,
+        out=out,
     )
 
 
@@ -127,10 +167,10 @@ def main() -> None:
         print(f"{'connections':>11}  {'reads/s':>9}  {'p50':>8}  {'p99':>8}  {'CPU/read':>9}")
         for connections in (int(c) for c in args.connections.split(",")):
             cpu_before = cpu_seconds(process.pid)
-            rate, p50, p99, count = run_wrk(url, token, path, connections, args.seconds, [])
-            cpu_per_read = (cpu_seconds(process.pid) - cpu_before) / count
+            run = run_wrk(url, token, path, connections, args.seconds, [])
+            cpu_per_read = (cpu_seconds(process.pid) - cpu_before) / run.requests
             print(
-                f"{connections:>11}  {rate:>9.0f}  {p50:>8}  {p99:>8}  "
+                f"{connections:>11}  {run.rate:>9.0f}  {run.p50:>8}  {run.p99:>8}  "
                 f"{cpu_per_read * 1e6:>6.0f} µs"
             )
     finally:

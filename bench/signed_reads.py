@@ -25,83 +25,18 @@ Run from the repository root (it reuses the test suite's server starter):
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import http.client
-import json
 import os
-import secrets
 import statistics
 import tempfile
 import threading
 import time
 import urllib.parse
-from collections.abc import Callable
 from pathlib import Path
 
-import httpx
 from bench.read_path import cpu_seconds
-from botocore.auth import SigV4Auth
-from botocore.awsrequest import AWSRequest
-from botocore.credentials import Credentials
+from bench.signing import SCHEMES, SECRET, Request
 from tests.services.server import RunningServer, start_server, stop_server
-
-from rotor.access import aliyun_string_to_sign
-from rotor.client import _signing
-
-SECRET = "bench/signed"
-READ_TARGET = f"/v1/secrets/{SECRET}:value"
-#: A request: (method, target, headers, body).
-Request = tuple[str, str, dict[str, str], bytes]
-Signer = Callable[[RunningServer], Request]
-
-
-def bearer(server: RunningServer) -> Request:
-    token = f"{server.access_key_id}.{server.access_key_secret}"
-    return "GET", READ_TARGET, {"Authorization": f"Bearer {token}"}, b""
-
-
-def hmac_signed(server: RunningServer) -> Request:
-    request = httpx.Request("GET", server.url + READ_TARGET)
-    value = _signing.authorization(
-        request, access_key_id=server.access_key_id, access_key_secret=server.access_key_secret
-    )
-    return "GET", READ_TARGET, {"Authorization": value}, b""
-
-
-def kms(server: RunningServer) -> Request:
-    params = {
-        "Action": "GetSecretValue",
-        "Version": "2016-01-20",
-        "Format": "JSON",
-        "SecretName": SECRET,
-        "AccessKeyId": server.access_key_id,
-        "SignatureMethod": aliyun_string_to_sign.RPC_V1_METHOD,
-        "SignatureVersion": aliyun_string_to_sign.RPC_V1_VERSION,
-        "SignatureNonce": secrets.token_hex(16),
-        "Timestamp": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-    }
-    to_sign = aliyun_string_to_sign.rpc_v1_string_to_sign("GET", params)
-    params["Signature"] = aliyun_string_to_sign.rpc_v1_signature(server.access_key_secret, to_sign)
-    return "GET", "/?" + urllib.parse.urlencode(params), {}, b""
-
-
-def aws(server: RunningServer) -> Request:
-    body = json.dumps({"SecretId": SECRET}).encode()
-    request = AWSRequest(
-        method="POST",
-        url=server.url + "/",
-        data=body,
-        headers={
-            "X-Amz-Target": "secretsmanager.GetSecretValue",
-            "Content-Type": "application/x-amz-json-1.1",
-        },
-    )
-    credentials = Credentials(server.access_key_id, server.access_key_secret)
-    SigV4Auth(credentials, "secretsmanager", "us-east-1").add_auth(request)
-    return "POST", "/", dict(request.headers.items()), body
-
-
-SCHEMES: dict[str, Signer] = {"bearer": bearer, "hmac": hmac_signed, "kms": kms, "aws": aws}
 
 
 def drive(server: RunningServer, requests: list[Request], connections: int) -> float:
@@ -156,7 +91,7 @@ def main() -> None:
             for round_ in range(args.rounds + 1):  # round 0 warms up
                 for scheme in schemes:
                     count = args.requests if round_ else min(args.requests, 300)
-                    batch = [SCHEMES[scheme](server) for _ in range(count)]
+                    batch = [SCHEMES[scheme](server, SECRET) for _ in range(count)]
                     before = cpu_seconds(server.process.pid)
                     elapsed = drive(server, batch, args.connections)
                     used = cpu_seconds(server.process.pid) - before

@@ -34,8 +34,9 @@ wrk.body = '{"value": "%s"}'
 """
 
 
-def durability() -> str:
-    url = os.environ.get("ROTOR_DATABASE_URL")
+def durability(url: str | None = None) -> str:
+    """The store's durability settings (``url``'s, else ROTOR_DATABASE_URL's, else SQLite's)."""
+    url = url or os.environ.get("ROTOR_DATABASE_URL")
     if not url:
         return "SQLite, journal_mode = WAL, synchronous = NORMAL"
     engine = sa.create_engine(url)
@@ -70,10 +71,10 @@ def main() -> None:
                 ("read", f"/v1/secrets/{name}:value", []),
             ):
                 before = cpu_seconds(process.pid)
-                rate, p50, p99, count = run_wrk(url, token, path, connections, args.seconds, extra)
-                per = (cpu_seconds(process.pid) - before) / count * 1e6
+                run = run_wrk(url, token, path, connections, args.seconds, extra)
+                per = (cpu_seconds(process.pid) - before) / run.requests * 1e6
                 print(
-                    f"{label:>5}  {connections:>5}  {rate:>7.0f}  {p50:>8}  {p99:>8}"
+                    f"{label:>5}  {connections:>5}  {run.rate:>7.0f}  {run.p50:>8}  {run.p99:>8}"
                     f"  {per:>6.0f} µs"
                 )
     finally:
