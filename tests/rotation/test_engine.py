@@ -354,3 +354,27 @@ def test_two_processes_racing_start_exactly_one_rotation(
     assert sorted(r for r in results if not r.startswith("created")) == ["RotationInProgress"] * 3
     history = rotations.list_rotations(engine.store, account).items
     assert len(history) == 1
+
+
+def test_a_write_between_attempts_abandons_at_the_next_attempt_without_recording_it(
+    engine: Engine, account: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The check of the stages is in the transaction that records each attempt, so a
+    # retry sees a value written while it waited, and nothing counts as attempted.
+    def fails_once_meanwhile_written(*args: object, **kwargs: object) -> object:
+        monkeypatch.undo()
+        manual = json.dumps(ACCOUNT | {"AccountPassword": "manual"})
+        versions.put_value(engine.store, account, manual, version_id="manual")
+        raise errors.ServiceUnavailable("transient")
+
+    monkeypatch.setattr(engine, "_invoke", fails_once_meanwhile_written)
+    rotation, _ = engine.start(account, started_by="test")
+    done = engine.run(rotation.id)
+    assert done.status is Status.ABANDONED
+    assert done.steps[0].attempts == 1
+    assert [e.kind for e in rotations.list_events(engine.store, rotation.id)] == [
+        "started",
+        "step_failed",
+        "abandoned",
+    ]
+    assert versions.get_value(engine.store, account).version_id == "manual"

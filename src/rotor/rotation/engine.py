@@ -26,7 +26,8 @@ delegates (:mod:`rotor.access.delegation`) against the rights its configurer hol
 at that moment; a rotation whose delegation is no longer allowed fails before any
 step, Current untouched.
 
-Before every step the engine re-reads the stages:
+Before every attempt of a step the engine re-reads the stages, in the transaction that
+records the attempt (nothing is recorded when they say stop):
 - the rotation's version is already Current: the rotation is done, nothing runs;
 - Current moved to another version (a value written out of band): abandoned;
 - the version exists but is neither Current nor Pending: failed, nothing runs.
@@ -41,6 +42,7 @@ from __future__ import annotations
 
 import contextvars
 import dataclasses
+import enum
 import logging
 import threading
 import uuid
@@ -81,6 +83,15 @@ def retryable(exc: BaseException) -> bool:
     return not isinstance(exc, _PERMANENT)
 
 
+class _Stop(enum.Enum):
+    """Why a task's attempts stopped without output."""
+
+    #: The rotation's version is Current already: nothing more to run.
+    DONE = "done"
+    #: The rotation ended (failed, cancelled, abandoned) or is no longer this runner's.
+    ENDED = "ended"
+
+
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class _Verdict:
     """What the stages say before a step."""
@@ -92,9 +103,13 @@ class _Verdict:
     message: str | None = None
     code: str | None = None
 
+    @property
+    def go(self) -> bool:
+        """Whether the step may run."""
+        return not self.done and self.end is None
 
-def _verdict(store: Store, rotation: Rotation, step: str) -> _Verdict:
-    standing = rotation_steps.standing(store, rotation.id)
+
+def _verdict(standing: rotation_steps.Standing, rotation: Rotation, step: str) -> _Verdict:
     on = standing.stages
     version = rotation.version_id
     current = on.get(stages.CURRENT)
@@ -358,23 +373,16 @@ class Engine:
                 if left_out is not None:
                     run.skipped.append(f"{label}: {left_out}")
                     continue
-            else:
-                verdict = _verdict(self.store, rotation, task.step)
-                if verdict.end is not None:
-                    self.outcomes.finish(
-                        rotation, verdict.end, label, verdict.message, verdict.code
-                    )
-                    return False
-                if verdict.done:
-                    break
             event = flow.build_event(task, run.payload, run.local)
             if flow.passthrough_payload or (run.dry_run and task.step != "new"):
                 event.setdefault("VersionId", rotation.version_id)
             if run.dry_run:
                 event["DryRun"] = True
             output = self._attempt(run, index, label, task, event)
-            if output is None:
-                return False  # finished (failed/cancelled) or no longer ours
+            if output is _Stop.DONE:
+                break
+            if output is _Stop.ENDED:
+                return False  # finished (failed/cancelled/abandoned) or no longer ours
             run.local.update(output)
             if run.dry_run:
                 run.ran.append(label)
@@ -385,9 +393,11 @@ class Engine:
 
     def _attempt(
         self, run: _Pass, index: int, label: str, task: flows.Task, event: dict[str, Any]
-    ) -> dict[str, Any] | None:
-        """Call the task's function until it succeeds; None when the rotation ended
-        instead. A dry run calls it once, and raises InvalidParameter if it fails."""
+    ) -> dict[str, Any] | _Stop:
+        """Call the task's function until it succeeds; DONE when the stages say the
+        rotation is done before an attempt, ENDED when it ended instead. Each attempt starts
+        with the check of the stages (:func:`_verdict`), in the transaction that records it.
+        A dry run calls it once, and raises InvalidParameter if it fails."""
         rotation, access = run.rotation, run.access
         function_name = self._task_function(task, rotation.function)
         if run.dry_run:
@@ -399,9 +409,22 @@ class Engine:
                     f"{invocation.failure_message(exc, access)}"
                 ) from exc
         while True:
-            attempt = rotation_steps.start_step(self.store, rotation.id, self.owner, index)
-            if attempt is None:
-                return None
+            started = rotation_steps.start_step(
+                self.store,
+                rotation.id,
+                self.owner,
+                index,
+                lambda standing: _verdict(standing, rotation, task.step).go,
+            )
+            if started is None:
+                return _Stop.ENDED
+            if started.attempt is None:
+                verdict = _verdict(started.standing, rotation, task.step)
+                if verdict.end is None:
+                    return _Stop.DONE
+                self.outcomes.finish(rotation, verdict.end, label, verdict.message, verdict.code)
+                return _Stop.ENDED
+            attempt = started.attempt
             try:
                 return self._invoke(run, function_name, event)
             except Exception as exc:  # every failure is recorded; transient ones retried
@@ -415,18 +438,18 @@ class Engine:
                 if not retryable(exc):
                     message = f"{label} failed (not retried): {message}"
                     self.outcomes.finish(rotation, Status.FAILED, label, message, code)
-                    return None
+                    return _Stop.ENDED
                 if attempt >= self.settings.rotation_attempts:
                     self.outcomes.finish(
                         rotation, Status.FAILED, label, f"{label} failed: {message}", code
                     )
-                    return None
+                    return _Stop.ENDED
             delay = min(
                 self.settings.rotation_retry_seconds * 2 ** (attempt - 1),
                 self.settings.rotation_retry_max_seconds,
             )
             if run.wake.wait(delay):
-                return None  # cancelled, or the server is stopping: resumed later
+                return _Stop.ENDED  # cancelled, or the server is stopping: resumed later
 
     def _invoke(self, run: _Pass, function_name: str, event: dict[str, Any]) -> dict[str, Any]:
         """One call; what the function logs goes to the history (a dry run: its report)."""

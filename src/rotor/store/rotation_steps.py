@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
@@ -83,29 +84,61 @@ class Standing:
 def standing(store: Store, rotation_id: str) -> Standing:
     """The stages of the rotation's secret and whether its version exists: the few rows a
     step's check needs, not the whole secret, in one statement."""
+    with store.read() as conn:
+        return _standing(conn, rotation_id)[0]
+
+
+def _standing(conn: sa.Connection, rotation_id: str) -> tuple[Standing, sa.Row[Any]]:
+    """The standing and the rotation's row (its status, lease owner and step index)."""
     version_exists = sa.exists().where(
         t.versions.c.secret_id == t.rotations.c.secret_id,
         t.versions.c.version_id == t.rotations.c.version_id,
     )
-    with store.read() as conn:
-        rows = conn.execute(
-            sa.select(t.stages.c.stage, t.stages.c.version_id, version_exists.label("found"))
-            .select_from(
-                t.rotations.outerjoin(t.stages, t.stages.c.secret_id == t.rotations.c.secret_id)
-            )
-            .where(t.rotations.c.id == rotation_id)
-        ).all()
+    rows = conn.execute(
+        sa.select(
+            t.stages.c.stage,
+            t.stages.c.version_id,
+            version_exists.label("found"),
+            t.rotations.c.status,
+            t.rotations.c.lease_owner,
+            t.rotations.c.step_index,
+        )
+        .select_from(
+            t.rotations.outerjoin(t.stages, t.stages.c.secret_id == t.rotations.c.secret_id)
+        )
+        .where(t.rotations.c.id == rotation_id)
+    ).all()
     if not rows:
         raise errors.NotFound(f"rotation {rotation_id!r} not found")
     on = {r.stage: r.version_id for r in rows if r.stage is not None}
-    return Standing(stages=on, version_exists=bool(rows[0].found))
+    return Standing(stages=on, version_exists=bool(rows[0].found)), rows[0]
 
 
-def start_step(store: Store, rotation_id: str, owner: str, index: int) -> int | None:
-    """Record an attempt of task ``index`` and return its number (1 for the first); None
-    if the rotation is no longer ours to run."""
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class Started:
+    """What :func:`start_step` found and did."""
+
+    standing: Standing
+    #: The attempt's number (1 for the first); None when the check refused the standing
+    #: (no attempt recorded).
+    attempt: int | None
+
+
+def start_step(
+    store: Store, rotation_id: str, owner: str, index: int, check: Callable[[Standing], bool]
+) -> Started | None:
+    """Read where the rotation's secret stands and, if ``check`` passes it, record an
+    attempt of task ``index``, in one transaction; None if the rotation is no longer ours
+    to run (nothing recorded)."""
     now = utcnow()
     with store.write() as conn:
+        found, row = _standing(conn, rotation_id)
+        ours = row.status == Status.RUNNING and row.lease_owner == owner
+        if not ours or row.step_index != index:
+            return None
+        if not check(found):
+            return Started(standing=found, attempt=None)
+        # Guarded again: on PostgreSQL another node may have claimed it since the read.
         attempt = conn.execute(
             t.rotations.update()
             .where(
@@ -130,7 +163,7 @@ def start_step(store: Store, rotation_id: str, owner: str, index: int) -> int | 
                 started_at=sa.func.coalesce(t.rotation_steps.c.started_at, now),
             )
         )
-        return int(attempt)
+        return Started(standing=found, attempt=int(attempt))
 
 
 def step_succeeded(
