@@ -11,7 +11,7 @@ import pytest
 
 from rotor import errors
 from rotor.store import secrets, versions
-from rotor.store.database import Store, WriterLock
+from rotor.store.database import Store, WriterLock, driver_execute
 from tests.conftest import make_settings
 
 
@@ -92,3 +92,31 @@ def test_writes_after_a_refusal_or_a_failure_inside_one_are_sound(store: Store) 
     version, created = versions.put_value(store, "w/two", "v1")
     assert created
     assert versions.get_value(store, "w/two").version_id == version.version_id
+
+
+def test_driver_statements_run_in_the_writes_transaction(store: Store) -> None:
+    secrets.create_secret(store, name="w/three", secret_type="Generic")
+    touch = "UPDATE secrets SET description = ? WHERE name = ?"
+
+    def rolled_back() -> None:
+        with store.write() as conn:
+            assert driver_execute(conn, touch, ("gone", "w/three")) == []
+            raise errors.InvalidParameter("refused after the statement")
+
+    with pytest.raises(errors.InvalidParameter):
+        rolled_back()
+    assert secrets.get_secret(store, "w/three").description == ""
+    with store.write() as conn:
+        driver_execute(conn, touch, ("kept", "w/three"))
+        rows = driver_execute(conn, "SELECT description FROM secrets WHERE name = ?", ("w/three",))
+    assert rows == [("kept",)]
+    assert secrets.get_secret(store, "w/three").description == "kept"
+
+
+def test_a_drivers_operational_error_is_unavailable_as_sqlalchemys_is(tmp_path: Path) -> None:
+    store = Store.open(make_settings(tmp_path))
+    try:
+        with pytest.raises(errors.ServiceUnavailable), store.write() as conn:
+            driver_execute(conn, "SELECT * FROM a_table_that_is_not_there")
+    finally:
+        store.close()

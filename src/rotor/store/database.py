@@ -23,7 +23,7 @@ import functools
 import logging
 import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +83,21 @@ def driver_sql(conn: sa.Connection, statement: str) -> str:
     """A fixed statement written with ``?`` placeholders, in the connection's driver's
     paramstyle (for :meth:`sa.Connection.exec_driver_sql`)."""
     return statement if conn.dialect.name == "sqlite" else _pyformat(statement)
+
+
+def driver_execute(
+    conn: sa.Connection, statement: str, params: Sequence[Any] = ()
+) -> list[tuple[Any, ...]]:
+    """Run a fixed statement (``?`` placeholders) on the driver's own cursor, in ``conn``'s
+    transaction, and return its rows (none for a statement without): SQLAlchemy's
+    execution layer costs more than the statement itself. Errors are the driver's
+    (:meth:`Store.write` answers a lost database as ServiceUnavailable all the same)."""
+    cur = conn.connection.cursor()
+    try:
+        cur.execute(driver_sql(conn, statement), params)
+        return list(cur.fetchall()) if cur.description is not None else []
+    finally:
+        cur.close()
 
 
 @functools.cache
@@ -172,6 +187,9 @@ class Store:
         self.is_sqlite = engine.dialect.name == "sqlite"
         #: The DB-API driver's base exception (for the read path's direct queries).
         self.driver_error: type[Exception] = engine.dialect.loaded_dbapi.Error
+        #: The driver's error for a database lost or busy (what SQLAlchemy wraps as
+        #: OperationalError), raised by :func:`driver_execute`.
+        self._driver_unavailable: type[Exception] = engine.dialect.loaded_dbapi.OperationalError
         #: Held by every write transaction on SQLite (:class:`WriterLock`).
         self.writer = WriterLock(_writer_lock_path(engine))
         self._writer_conn: sa.Connection | None = None
@@ -246,7 +264,7 @@ class Store:
                         conn = conn.execution_options(rotor_write=True)
                         with conn.begin():
                             yield conn
-        except sa.exc.OperationalError as exc:
+        except (sa.exc.OperationalError, self._driver_unavailable) as exc:
             raise errors.ServiceUnavailable("the store is unavailable") from exc
 
     def writing(self) -> contextlib.AbstractContextManager[bool]:

@@ -31,7 +31,7 @@ import sqlalchemy as sa
 from rotor import errors
 from rotor.clock import utcnow
 from rotor.store import tables as t
-from rotor.store.database import Store, bind_time, driver_sql
+from rotor.store.database import Store, bind_time, driver_execute
 
 ROTATION_STARTED = "rotation.started"
 ROTATION_SUCCEEDED = "rotation.succeeded"
@@ -72,7 +72,7 @@ MAX_BATCH = 100
 
 # Every change records an event: its statements go straight to the driver (as the read
 # path's do), without building and caching SQLAlchemy expressions each time.
-_ORDER_SQL = "SELECT pg_advisory_xact_lock(%s)"
+_ORDER_SQL = "SELECT pg_advisory_xact_lock(?)"
 _INSERT_SQL = (
     "INSERT INTO events (id, type, secret_name, at, node, data) "
     "VALUES (?, ?, ?, ?, ?, ?) RETURNING seq"
@@ -124,11 +124,12 @@ def record(
     """Add an event to the log, and its outbox rows, inside the caller's write transaction
     (call it last in that transaction: see the module's note on order)."""
     if not store.is_sqlite:
-        conn.exec_driver_sql(_ORDER_SQL, (_ORDER_LOCK,))
+        driver_execute(conn, _ORDER_SQL, (_ORDER_LOCK,))
     now = utcnow()
     body = {"secret": secret_name, **(data or {})} if secret_name is not None else dict(data or {})
-    seq = conn.exec_driver_sql(
-        driver_sql(conn, _INSERT_SQL),
+    [(seq,)] = driver_execute(
+        conn,
+        _INSERT_SQL,
         (
             f"evt_{uuid.uuid4().hex}",
             event_type,
@@ -137,10 +138,10 @@ def record(
             store.node,
             json.dumps(body, separators=(",", ":")),
         ),
-    ).scalar_one()
+    )
     subscribed = [
         sid
-        for sid, types, prefix in conn.exec_driver_sql(_SUBSCRIPTIONS_SQL)
+        for sid, types, prefix in driver_execute(conn, _SUBSCRIPTIONS_SQL)
         if matches(json.loads(types), prefix, event_type, secret_name)
     ]
     if subscribed:

@@ -21,7 +21,7 @@ from rotor.clock import utcnow
 from rotor.store import events, rotation_configs
 from rotor.store import stages as stages_mod
 from rotor.store import tables as t
-from rotor.store.database import Store, bind_time, driver_sql
+from rotor.store.database import Store, bind_time, driver_execute, driver_sql
 from rotor.store.envelope import Sealed, version_context
 from rotor.store.names import load_row, validate_name
 from rotor.store.paging import Page, decode_offset, encode_token, validate_page_size
@@ -101,8 +101,9 @@ def insert_version(
 ) -> None:
     kind, raw = check_value(value)
     sealed = store.envelope.seal(raw, version_context(secret_id, version_id))
-    conn.exec_driver_sql(
-        driver_sql(conn, _INSERT_SQL),
+    driver_execute(
+        conn,
+        _INSERT_SQL,
         (
             secret_id,
             version_id,
@@ -125,8 +126,8 @@ def _decrypt(store: Store, secret_id: str, row: Any) -> str | bytes:
     return raw
 
 
-# A write runs fixed statements straight on the driver too (through SQLAlchemy's
-# expression layer, building and caching them cost most of a write's CPU), and reads
+# A write runs fixed statements straight on the driver's cursor too (through SQLAlchemy's
+# layers, building and executing them cost most of a write's CPU), and reads
 # each thing once: the secret's row (locked), then its stages and newest version's
 # time in one query, taken under the lock. What it answers is known without reading
 # it back.
@@ -162,17 +163,16 @@ def put_value(
         raise errors.InvalidParameter("Previous cannot be given; it follows Current")
     vid = version_id or str(uuid.uuid4())
     with store.write() as conn:
-        row = conn.exec_driver_sql(driver_sql(conn, _LOCK[store.is_sqlite]), (name,)).first()
-        if row is None:
+        rows = driver_execute(conn, _LOCK[store.is_sqlite], (name,))
+        if not rows:
             raise errors.NotFound(f"secret {name!r} not found")
+        row = rows[0]
         secret_id = row[0]
         if row[1] is not None:
             raise errors.SecretPendingDeletion(
                 f"secret {name!r} is scheduled for deletion; restore it first"
             )
-        found = conn.exec_driver_sql(
-            driver_sql(conn, _STAGES_AND_NEWEST_SQL), (secret_id, secret_id)
-        ).all()
+        found = driver_execute(conn, _STAGES_AND_NEWEST_SQL, (secret_id, secret_id))
         on = {r[0]: r[1] for r in found if r[0] is not None}
         if version_id is not None:  # a generated id is new; a given one may exist
             existing = conn.exec_driver_sql(
@@ -197,7 +197,7 @@ def put_value(
         for stage in wanted:
             after = stages_mod.moved(after, stage, vid)
         stages_mod.write_moves(conn, secret_id, on, after)
-        conn.exec_driver_sql(driver_sql(conn, _TOUCH_SQL), (bind_time(conn, now), secret_id))
+        driver_execute(conn, _TOUCH_SQL, (bind_time(conn, now), secret_id))
         stages_mod.prune_unstaged(conn, secret_id, store.settings.max_unstaged_versions)
         changed = {"version_id": vid, "stages": after}
         events.record(conn, store, events.SECRET_CHANGED, name, changed)
