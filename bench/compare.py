@@ -19,7 +19,7 @@ ratios and PASS/FAIL against every target, and writes compare.json (every run) a
 compare.png to --out (docs/benchmarks/; --smoke writes compare-smoke.*). Everything it
 started is stopped by PID.
 
-    .venv/bin/python bench/compare.py [--rounds 3] [--seconds 10] [--burst 10000] [--scale]
+    .venv/bin/python bench/compare.py [--rounds 3] [--seconds 10] [--burst 10000] [--scale 100000]
     .venv/bin/python bench/compare.py --smoke      # 1 round of 1 s runs, small burst
 """
 
@@ -130,7 +130,7 @@ def measure(target: Target, path: str, args: argparse.Namespace, last: Run | Non
             path,
             args.work,
             args.seconds,
-            last.rps if last else 1500.0,
+            last.rps if last else 3000.0,
             lambda extra, script_args, fatal: run_wrk(
                 target.url,
                 target.token,
@@ -295,6 +295,16 @@ def footprint(data_dir: Path) -> dict[str, dict[str, float]]:
     }
 
 
+_last_phase = [time.monotonic()]
+
+
+def phase(what: str) -> None:
+    """Say how long ``what`` took (since the last phase's end)."""
+    now = time.monotonic()
+    print(f"{what}: {now - _last_phase[0]:.0f} s", flush=True)
+    _last_phase[0] = now
+
+
 def arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -312,19 +322,22 @@ def arguments() -> argparse.Namespace:
     )
     parser.add_argument("--burst", type=int, default=10_000, help="rotations due at once")
     parser.add_argument(
-        "--scale", action=argparse.BooleanOptionalAction, default=True, help="100,000 secrets"
+        "--scale",
+        type=int,
+        default=100_000,
+        help="secrets of the scale run, read against 100 (0: no scale run)",
     )
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks")
     parser.add_argument(
         "--smoke",
         action="store_true",
-        help="1 round of 1 s, 4 connections, 1 worker, a burst of 20, no --scale",
+        help="1 round of 1 s, 4 connections, 1 worker, a burst of 20, --scale 0",
     )
     parser.add_argument("--no-install", action="store_true", help="fail instead of installing")
     args = parser.parse_args()
     if args.smoke:
         args.rounds, args.seconds, args.connections, args.workers = 1, 1, 4, 1
-        args.burst, args.scale = 20, False
+        args.burst, args.scale = 20, 0
     if args.stores is None:
         postgres = any(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
         args.stores = "sqlite,postgres" if postgres else "sqlite"
@@ -368,6 +381,7 @@ def main() -> None:
                         if path in target.routes:
                             done = runs[path].setdefault(target.name, [])
                             done.append(measure(target, path, args, done[-1] if done else None))
+            phase("the interleaved rounds")
             report["moto_refusals"] = moto_refusals(work / "moto.log")
             bao = targets[len(rotors)]
             report["rotations"] = rotation_figures(
@@ -376,9 +390,11 @@ def main() -> None:
                 work,
                 args,
             )
+            phase("the rotations and bursts")
             report["client"] = client_figures(rotors[0].url, rotors[0].token, args.smoke)
             if args.scale:
                 report["scale"] = scale_figures(work, args)
+                phase("the scale run")
             load_after = os.getloadavg()
         # Every server is stopped now: each of these starts alone.
         report["footprint"] = footprint(work / "rotor")

@@ -3,7 +3,7 @@ its own nonce, into a file that a wrk Lua script sends line by line, each once.
 
 wrk runs for a fixed time, so the file must hold more requests than the server answers
 in that time: it is sized from the last rate seen on that path (``--seconds`` x 1.5 x
-rate, at least 2,000 requests), and a run that used them all is run again with twice as
+rate, at least 2,000 requests; the first run of a path guesses 3,000/s), and a run that used them all is run again with twice as
 many (a thread that has none left stops, and the script prints EXHAUSTED; sending one
 again would be a replay, which the server must refuse).
 """
