@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from rotor import errors
-from rotor.store import secrets, stages, versions
+from rotor.store import events, secrets, stages, versions
 from rotor.store.database import Store
 
 
@@ -82,3 +82,30 @@ def test_one_version_per_stage(store: Store, secret: str) -> None:
 def test_nothing_to_do_is_refused(store: Store, secret: str) -> None:
     with pytest.raises(errors.InvalidParameter, match="move_to_version"):
         stages.update_stage(store, secret, "Pending")
+
+
+def test_make_current_moves_current_and_drops_pending_in_one_change(
+    store: Store, secret: str
+) -> None:
+    seq = events.last_seq(store)
+    after = stages.make_current(store, secret, "v2", expected_current="v1")
+    assert after == {"Current": "v2", "Previous": "v1"}
+    assert secrets.get_secret(store, secret).stages == after  # the answer is what was written
+    (changed,) = events.after(store, seq)
+    assert (changed.type, changed.data["stages"]) == (events.SECRET_CHANGED, after)
+    # Again (a retried end): nothing to do, nothing recorded, no refusal.
+    assert stages.make_current(store, secret, "v2", expected_current="v1") == after
+    assert events.after(store, seq) == [changed]
+
+
+def test_make_current_only_from_the_expected_current(store: Store, secret: str) -> None:
+    versions.put_value(store, secret, "three", version_id="v3")  # Current moved out of band
+    with pytest.raises(errors.InvalidParameter):
+        stages.make_current(store, secret, "v2", expected_current="v1")
+    with pytest.raises(errors.NotFound):
+        stages.make_current(store, secret, "v9", expected_current="v3")
+    assert secrets.get_secret(store, secret).stages == {
+        "Current": "v3",
+        "Previous": "v1",
+        "Pending": "v2",
+    }

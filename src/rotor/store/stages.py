@@ -145,6 +145,49 @@ def update_stage(
         return after
 
 
+def make_current(
+    store: Store, name: str, version_id: str, *, expected_current: str | None
+) -> dict[str, str]:
+    """A rotation's end, in one transaction: move Current to ``version_id`` (only from
+    ``expected_current`` when given; nothing when it is there already) and remove Pending
+    from it. Returns the secret's stages afterwards.
+
+    What :func:`update_stage` of Current then of Pending does, with one event for both.
+    """
+    validate_name(name)
+    with store.write() as conn:
+        row = load_row(conn, name, for_update=True)
+        before = stage_map(conn, row.id)
+        after = before
+        if before.get(CURRENT) != version_id:
+            if expected_current is not None and before.get(CURRENT) != expected_current:
+                raise errors.InvalidParameter(
+                    f"stage {CURRENT!r} is not on version {expected_current!r} of secret {name!r}"
+                )
+            found = conn.execute(
+                sa.select(t.versions.c.version_id).where(
+                    t.versions.c.secret_id == row.id, t.versions.c.version_id == version_id
+                )
+            ).first()
+            if found is None:
+                raise errors.NotFound(f"version {version_id!r} of secret {name!r} not found")
+            after = moved(before, CURRENT, version_id)
+            write_moves(conn, row.id, before, after)
+        if after.get(PENDING) == version_id:
+            conn.execute(
+                t.stages.delete().where(t.stages.c.secret_id == row.id, t.stages.c.stage == PENDING)
+            )
+            after = {s: v for s, v in after.items() if s != PENDING}
+        if after == before:
+            return after
+        conn.execute(t.secrets.update().where(t.secrets.c.id == row.id).values(updated_at=utcnow()))
+        prune_unstaged(conn, row.id, store.settings.max_unstaged_versions)
+        events.record(
+            conn, store, events.SECRET_CHANGED, name, {"version_id": version_id, "stages": after}
+        )
+        return after
+
+
 # The unstaged versions beyond the newest N, deleted in one statement. SQLite needs a
 # LIMIT before an OFFSET (-1: none); PostgreSQL takes an OFFSET alone.
 _PRUNE_SQL = (

@@ -162,16 +162,7 @@ class SecretsAccess:
     def finish(self, name: str, version_id: str, *, expected_current: str | None) -> None:
         """Move Current to ``version_id`` (only from ``expected_current``) and drop Pending."""
         self._check(name, write=True)
-        on = self.get_secret_stages(name)
-        if on.get(stages.CURRENT) != version_id:
-            on = stages.update_stage(
-                self._store,
-                name,
-                stages.CURRENT,
-                move_to_version=version_id,
-                remove_from_version=expected_current,
-            )
-        self._drop_pending(name, version_id, on)
+        stages.make_current(self._store, name, version_id, expected_current=expected_current)
 
     def drop_pending(self, name: str, version_id: str) -> None:
         """Remove Pending from ``version_id`` once it is Current (what the end leaves)."""
