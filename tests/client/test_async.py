@@ -387,8 +387,8 @@ def test_tls_verified_by_default(tls_server: RunningServer, certificates: tls.Ce
 def test_default_timeouts() -> None:
     async def main() -> None:
         async with AsyncClient("http://127.0.0.1:1", access_key_id="k", access_key_secret="s") as c:
-            assert c._http.timeout == rotor.client.DEFAULT_TIMEOUT
-            assert (c._http.timeout.connect, c._http.timeout.read) == (5.0, 30.0)
+            assert c._timeout == rotor.client.DEFAULT_TIMEOUT
+            assert (c._timeout.connect, c._timeout.read) == (5.0, 30.0)
 
     asyncio.run(main())
 

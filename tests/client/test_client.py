@@ -287,4 +287,4 @@ def test_default_timeouts() -> None:
     timeout = rotor.client.DEFAULT_TIMEOUT
     assert (timeout.connect, timeout.read) == (5.0, 30.0)
     with rotor.client.Client("http://127.0.0.1:1", access_key_id="k", access_key_secret="s") as c:
-        assert c._http.timeout == timeout
+        assert c._timeout == timeout

@@ -252,3 +252,21 @@ def test_no_retry_when_disabled() -> None:
     )
     with client, pytest.raises(errors.ServerUnreachable):
         client.healthz()
+
+
+def test_requests_carry_the_timeouts() -> None:
+    script = Script(httpx.Response(200, json={"events": [], "next": 7}))
+    timeout = httpx.Timeout(3.0, connect=1.0)
+    with rotor.client.Client(
+        "http://rotor.test",
+        access_key_id="RKID",
+        access_key_secret="keysecret",
+        timeout=timeout,
+        transport=httpx.MockTransport(script),
+    ) as client:
+        client.list_events(since=1, wait=20)
+        client.list_events()
+    held, plain = (request.extensions["timeout"] for request in script.requests)
+    assert plain == timeout.as_dict()
+    # A long poll's read timeout is longer by the time the server may hold the answer back.
+    assert held == {**timeout.as_dict(), "read": 23.0}

@@ -30,8 +30,8 @@ def test_url_is_the_one_httpx_builds(
     with httpx.Client(base_url=base) as http:
         expected = http.build_request("GET", path, params=params or None).url
         urls: _calls.URLs = {}
-        first = _calls.url(http, _call(path, params), urls)
-        again = _calls.url(http, _call(path, params), urls)
+        first = _calls.url(http.base_url, _call(path, params), urls)
+        again = _calls.url(http.base_url, _call(path, params), urls)
     assert str(first) == str(expected)
     assert first.raw_path == expected.raw_path
     assert again is first
@@ -41,5 +41,5 @@ def test_url_cache_stays_bounded() -> None:
     urls: _calls.URLs = {}
     with httpx.Client(base_url="http://127.0.0.1:8200") as http:
         for n in range(1000):
-            _calls.url(http, _call(f"/v1/secrets/s{n}"), urls)
+            _calls.url(http.base_url, _call(f"/v1/secrets/s{n}"), urls)
     assert 0 < len(urls) <= 256

@@ -15,6 +15,8 @@ import dataclasses
 import json
 import os
 import ssl
+import urllib.parse
+import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -231,6 +233,20 @@ def tls_verify(
         raise errors.InvalidParameter(
             f"cannot read the CA bundle {bundle} (from {source}): {exc.strerror or exc}"
         ) from None
+
+
+def proxy(url: str) -> str | None:
+    """The proxy the environment names for ``url``, as httpx.Client's ``trust_env`` finds it:
+    ``HTTPS_PROXY`` or ``HTTP_PROXY`` by the URL's scheme, else ``ALL_PROXY``; none for a
+    host ``NO_PROXY`` lists."""
+    split = urllib.parse.urlsplit(url)
+    if urllib.request.proxy_bypass(split.netloc):
+        return None
+    proxies = urllib.request.getproxies()
+    found = proxies.get(split.scheme) or proxies.get("all")
+    if not found:
+        return None
+    return found if "://" in found else f"http://{found}"
 
 
 def _check_url(url: str, source: str) -> str:
