@@ -65,6 +65,7 @@ from compare_scale import scale_figures
 from compare_signed import SIGNED, Signer
 from compare_signed import run_signed as signed_run
 from read_path import cpu_seconds, request, run_wrk, server_env, start_server
+from tests.services.postgres import run_postgres_server, temporary_database
 from write_path import durability
 
 BENCH = Path(__file__).resolve().parent
@@ -131,6 +132,7 @@ def measure(target: Target, path: str, args: argparse.Namespace, last: Run | Non
             args.work,
             args.seconds,
             last.rps if last else 3000.0,
+            min(2, args.connections),  # run_wrk's -t
             lambda extra, script_args, fatal: run_wrk(
                 target.url,
                 target.token,
@@ -139,7 +141,7 @@ def measure(target: Target, path: str, args: argparse.Namespace, last: Run | Non
                 args.seconds,
                 extra,
                 fatal=fatal,
-                script_args=[*script_args[:1], str(min(2, args.connections))],
+                script_args=script_args,
             ),
         )
     else:
@@ -162,8 +164,6 @@ def measure(target: Target, path: str, args: argparse.Namespace, last: Run | Non
 @contextmanager
 def postgres_url() -> Iterator[str]:
     """A fresh database on a throwaway PostgreSQL, as the test suite starts one."""
-    from tests.services.postgres import run_postgres_server, temporary_database
-
     with run_postgres_server() as server, temporary_database(server) as name:
         yield server.url(name)
 

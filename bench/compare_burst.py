@@ -22,6 +22,7 @@ from typing import Any
 import sqlalchemy as sa
 from compare_report import to_ms
 from read_path import run_wrk
+from tests.conftest import admin_identity
 
 from rotor.clock import utcnow
 from rotor.settings import Settings
@@ -34,8 +35,6 @@ GENERATED = "generated-password"
 
 def seed(store: Store, count: int) -> None:
     """``count`` secrets with a daily generated-password rotation, next due in a year."""
-    from tests.conftest import admin_identity
-
     admin = admin_identity(store).principal_id
     later = utcnow() + dt.timedelta(days=365)
     for i in range(count):

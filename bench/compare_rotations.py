@@ -23,14 +23,13 @@ import json
 import statistics
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from compare_burst import burst
 from compare_peers import call
-from compare_report import to_ms
-from read_path import run_wrk
+from tests.services.mariadb import run_mariadb_server
 
 #: (name, url, bearer token) of each rotor under test.
 Rotor = tuple[str, str, str]
@@ -162,23 +161,13 @@ def sql_floor(server: Any, rounds: int) -> dict[str, float]:
     }
 
 
-@contextmanager
-def mariadb() -> Iterator[Any]:
-    from tests.services.mariadb import run_mariadb_server
-
-    with run_mariadb_server("bench") as server:
-        yield server
-
-
 def rotation_figures(
     rotors: list[Rotor], bao: tuple[str, str], work: Path, args: argparse.Namespace
 ) -> dict[str, Any]:
     """Every rotation figure, by rotor (its name) and OpenBao."""
-    from compare_burst import burst
-
     seconds = args.seconds
     out: dict[str, Any] = {"single_user": {}, "alternating": {}, "burst": {}}
-    with mariadb() as server:
+    with run_mariadb_server("bench") as server:
         bao_url, bao_token = bao
         roles = bao_roles(bao_url, bao_token, server, max(CLIENTS))
         headers = {"X-Vault-Token": bao_token}
@@ -201,8 +190,3 @@ def rotation_figures(
     for rotor in rotors:
         out["burst"][rotor[0]] = burst(rotor, work, args)
     return out
-
-
-def read_p99_ms(url: str, token: str, connections: int, seconds: int) -> float:
-    run = run_wrk(url, token, "/v1/secrets/bench/db:value", connections, seconds, [])
-    return to_ms(run.p99)

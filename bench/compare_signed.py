@@ -91,17 +91,18 @@ def run_signed(
     work: Path,
     seconds: int,
     last_rate: float,
+    threads: int,
     wrk: Callable[[list[str], list[str], bool], Wrk],
 ) -> Wrk:
-    """One wrk run of pre-signed ``scheme`` reads (``wrk(extra, script_args, fatal)``)."""
+    """One wrk run of pre-signed ``scheme`` reads, by wrk's ``threads`` threads
+    (``wrk(extra, script_args, fatal)`` runs wrk)."""
     script = work / "signed.lua"
     script.write_text(LUA)
     count = max(2000, int(last_rate * seconds * 1.5))
     while True:
         file = work / f"{scheme}.requests"
         signer.write(scheme, count, file)
-        # Two threads: run_wrk's -t2 (fewer only below two connections).
-        run = wrk(["-s", str(script)], [str(file), "2"], False)
+        run = wrk(["-s", str(script)], [str(file), str(threads)], False)
         if "EXHAUSTED" not in run.out:
             if run.failures:
                 raise SystemExit(f"failed {scheme} requests:\n{run.out}")
