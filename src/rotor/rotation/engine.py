@@ -252,15 +252,15 @@ class Engine:
 
     def run(self, rotation_id: str) -> Rotation:
         """Run (or resume) a rotation to its end, unless another live runner holds it."""
-        before = rotations.get_rotation(self.store, rotation_id)
+        lease = self.settings.rotation_lease_seconds
+        claim = rotation_steps.take(self.store, rotation_id, self.owner, lease)
+        if not claim.taken:
+            return claim.before
         # Every line logged while it runs names it: here, in its lease's thread, in a driver.
-        with log_context.rotation(rotation_id, before.secret_name):
-            return self._run_as_runner(rotation_id, before)
+        with log_context.rotation(rotation_id, claim.before.secret_name):
+            return self._run_as_runner(rotation_id, claim.before)
 
     def _run_as_runner(self, rotation_id: str, before: Rotation) -> Rotation:
-        lease = self.settings.rotation_lease_seconds
-        if not rotation_steps.claim(self.store, rotation_id, self.owner, lease):
-            return rotations.get_rotation(self.store, rotation_id)
         if before.lease_owner is not None and before.lease_owner != self.owner:
             message = (
                 f"resumed by node {self.store.node} at task {before.step_index + 1}; "
@@ -280,7 +280,7 @@ class Engine:
         )
         heartbeat.start()
         try:
-            self._run(rotation_id, wake)
+            self._run(before, wake)
         except errors.ServiceUnavailable:
             log.warning("store unavailable while rotating %s; it will be resumed", rotation_id)
             return before  # what is known; the store cannot say more now
@@ -302,8 +302,8 @@ class Engine:
             except errors.RotorError:
                 log.warning("could not renew the lease of rotation %s", rotation_id)
 
-    def _run(self, rotation_id: str, wake: threading.Event) -> None:
-        rotation = rotations.get_rotation(self.store, rotation_id)
+    def _run(self, rotation: Rotation, wake: threading.Event) -> None:
+        """Run the rotation (as read when its lease was taken) from its next step."""
         flow = flows.Flow.from_json(rotation.flow)
         try:
             granted = resolution.delegation_of(self.store, self.settings, rotation, flow)

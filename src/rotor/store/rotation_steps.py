@@ -21,7 +21,7 @@ from rotor.clock import utcnow
 from rotor.store import stages as stages_mod
 from rotor.store import tables as t
 from rotor.store.database import Store
-from rotor.store.rotations import EventKind, Status, insert_event
+from rotor.store.rotations import EventKind, Rotation, Status, insert_event, read_rotation
 
 # -- leases -----------------------------------------------------------------------------
 
@@ -46,26 +46,50 @@ def resumable(store: Store, now: dt.datetime) -> list[str]:
 
 def claim(store: Store, rotation_id: str, owner: str, lease_seconds: float) -> bool:
     """Take (or renew) the rotation's lease; False when another live runner holds it."""
-    now = utcnow()
     with store.write() as conn:
-        result = conn.execute(
-            t.rotations.update()
-            .where(
-                t.rotations.c.id == rotation_id,
-                t.rotations.c.status == Status.RUNNING,
-                sa.or_(
-                    t.rotations.c.lease_owner.is_(None),
-                    t.rotations.c.lease_owner == owner,
-                    t.rotations.c.lease_expires_at < now,
-                ),
-            )
-            .values(
-                lease_owner=owner,
-                lease_expires_at=now + dt.timedelta(seconds=lease_seconds),
-                node=store.node,
-            )
+        return _claim(conn, store, rotation_id, owner, lease_seconds)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class Claim:
+    """What :func:`take` found and did."""
+
+    #: The rotation as it was before the claim (its lease holder then, its progress).
+    before: Rotation
+    #: Whether the lease is the caller's now.
+    taken: bool
+
+
+def take(store: Store, rotation_id: str, owner: str, lease_seconds: float) -> Claim:
+    """Read the rotation and take its lease (:func:`claim`), in one transaction that locks
+    its row: the progress read is the one the lease holder resumes from."""
+    with store.write() as conn:
+        before = read_rotation(conn, rotation_id, for_update=True)
+        return Claim(before=before, taken=_claim(conn, store, rotation_id, owner, lease_seconds))
+
+
+def _claim(
+    conn: sa.Connection, store: Store, rotation_id: str, owner: str, lease_seconds: float
+) -> bool:
+    now = utcnow()
+    result = conn.execute(
+        t.rotations.update()
+        .where(
+            t.rotations.c.id == rotation_id,
+            t.rotations.c.status == Status.RUNNING,
+            sa.or_(
+                t.rotations.c.lease_owner.is_(None),
+                t.rotations.c.lease_owner == owner,
+                t.rotations.c.lease_expires_at < now,
+            ),
         )
-        return result.rowcount == 1
+        .values(
+            lease_owner=owner,
+            lease_expires_at=now + dt.timedelta(seconds=lease_seconds),
+            node=store.node,
+        )
+    )
+    return result.rowcount == 1
 
 
 # -- steps ------------------------------------------------------------------------------

@@ -347,14 +347,22 @@ def create_rotation(
 
 def get_rotation(store: Store, rotation_id: str) -> Rotation:
     with store.read() as conn:
-        row = conn.execute(
-            sa.select(t.rotations, t.secrets.c.name)
-            .join(t.secrets, t.secrets.c.id == t.rotations.c.secret_id)
-            .where(t.rotations.c.id == rotation_id)
-        ).first()
-        if row is None:
-            raise errors.NotFound(f"rotation {rotation_id!r} not found")
-        return _rotation(conn, row, row.name)
+        return read_rotation(conn, rotation_id)
+
+
+def read_rotation(conn: sa.Connection, rotation_id: str, *, for_update: bool = False) -> Rotation:
+    """The rotation, inside a transaction (``for_update``: locking its row, in a write)."""
+    query = (
+        sa.select(t.rotations, t.secrets.c.name)
+        .join(t.secrets, t.secrets.c.id == t.rotations.c.secret_id)
+        .where(t.rotations.c.id == rotation_id)
+    )
+    if for_update:
+        query = query.with_for_update(of=t.rotations)
+    row = conn.execute(query).first()
+    if row is None:
+        raise errors.NotFound(f"rotation {rotation_id!r} not found")
+    return _rotation(conn, row, row.name)
 
 
 def running_rotation(store: Store, name: str) -> Rotation | None:
