@@ -1,4 +1,4 @@
-"""A bearer read authenticates from the cache and checks the access generation its value's
+"""A read, bearer or signed, authenticates from the cache and checks the access generation its value's
 query read (:func:`rotor.api.secret_reads.read_folded`): a change made through another
 node is still seen on the very next read, and a value read under another generation than
 the identity's is never answered.
@@ -8,15 +8,18 @@ Each "node" is an :class:`~rotor.access.keys.Authenticator` of its own on one st
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 
+import httpx
 import pytest
 
 from rotor import errors
-from rotor.access import keys
+from rotor.access import keys, rotor_signature
 from rotor.api import secret_reads
+from rotor.client import _signing
 from rotor.settings import Settings
-from rotor.store import principals, secrets, versions
+from rotor.store import nonces, principals, secrets, versions
 from rotor.store.database import Store
 
 READS_APP = (
@@ -37,7 +40,7 @@ def reader(store: Store, name: str) -> tuple[str, str]:
 
 def folded(
     store: Store, settings: Settings, authenticate: Callable[[bool], keys.Identity]
-) -> secret_reads.Outcome:
+) -> secret_reads.Outcome[versions.SecretValue]:
     return secret_reads.read_folded(store, settings, authenticate, REQUEST, {})
 
 
@@ -174,3 +177,152 @@ def test_a_generation_that_keeps_moving_is_never_answered(
 
     with pytest.raises(errors.ServiceUnavailable):
         folded(store, settings, authenticate)
+
+
+# -- signed reads: rotor's HMAC signature, each request with a nonce ---------------------
+
+
+def signed_header(key_id: str, secret: str) -> str:
+    request = httpx.Request("GET", "http://rotor.test/v1/secrets/app/db:value")
+    return _signing.authorization(request, access_key_id=key_id, access_key_secret=secret)
+
+
+def signed_of(
+    node: keys.Authenticator, header: str, claims: list[str]
+) -> Callable[[bool], keys.Identity]:
+    """A signed read's authentication, as the native endpoint's: one ClaimOnce per request
+    over the node's ledger; ``claims`` gets each nonce claimed in the store."""
+
+    def counted(key_id: str, nonce: str, until: dt.datetime) -> bool:
+        claims.append(nonce)
+        return node.nonces.claim(key_id, nonce, until)
+
+    once: nonces.ClaimOnce[dt.datetime] = nonces.ClaimOnce(counted)
+    verifier = rotor_signature.Verifier(node)
+
+    def authenticate(cached: bool) -> keys.Identity:
+        return verifier.authenticate(
+            authorization=header,
+            method="GET",
+            path="/v1/secrets/app/db:value",
+            query="",
+            body=b"",
+            security_token=None,
+            cached=cached,
+            claim_nonce=once.claim,
+        )
+
+    return authenticate
+
+
+def signed_reader(store: Store, name: str) -> tuple[str, str]:
+    key_id, header = reader(store, name)
+    return key_id, header.removeprefix("Bearer ").split(".", 1)[1]
+
+
+def test_a_cached_signed_read_pays_no_round_trip_for_the_generation(
+    store: Store, settings: Settings, secret: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key_id, key_secret = signed_reader(store, "signer-a")
+    node = keys.Authenticator(store, 60)
+    claims: list[str] = []
+    first = folded(store, settings, signed_of(node, signed_header(key_id, key_secret), claims))
+    assert first.value is not None
+    calls: list[None] = []
+    original = principals.access_generation
+    monkeypatch.setattr(
+        principals, "access_generation", lambda s: calls.append(None) or original(s)
+    )
+    header = signed_header(key_id, key_secret)
+    outcome = folded(store, settings, signed_of(node, header, claims))
+    assert outcome.value is not None
+    assert outcome.value.value == "v1"
+    assert calls == []
+    assert len(claims) == 2
+
+
+def test_a_signed_read_sees_a_key_disabled_and_a_policy_changed_on_another_node(
+    store: Store, settings: Settings, secret: None
+) -> None:
+    """Each refusal comes on the very next signed request, with its nonce claimed once
+    though the request was verified twice (from the cache, then against the store)."""
+    key_id, key_secret = signed_reader(store, "signer-b")
+    other = keys.Authenticator(store, 60)
+    claims: list[str] = []
+
+    def read_signed() -> secret_reads.Outcome[versions.SecretValue]:
+        claims.clear()
+        header = signed_header(key_id, key_secret)
+        return folded(store, settings, signed_of(other, header, claims))
+
+    assert read_signed().value is not None  # cached there
+    principals.set_access_key_status(store, key_id, principals.DISABLED)
+    outcome = read_signed()
+    assert outcome.identity is None
+    assert isinstance(outcome.error, keys.KeyRefused)
+    assert len(claims) == 1
+    principals.set_access_key_status(store, key_id, principals.ACTIVE)
+    assert read_signed().value is not None
+    principals.put_policy(store, "signer-b-reads", READS_APP % "other")  # narrowed
+    outcome = read_signed()
+    assert outcome.identity is not None
+    assert isinstance(outcome.error, errors.AccessDenied)
+    assert len(claims) == 1
+    principals.put_policy(store, "signer-b-reads", READS_APP % "app")
+    assert read_signed().value is not None
+    assert len(claims) == 1
+
+
+def test_a_replayed_signed_read_is_refused_on_every_node(
+    store: Store, settings: Settings, secret: None
+) -> None:
+    key_id, key_secret = signed_reader(store, "signer-c")
+    one, other = keys.Authenticator(store, 60), keys.Authenticator(store, 60)
+    header = signed_header(key_id, key_secret)
+    assert folded(store, settings, signed_of(one, header, [])).value is not None
+    for node in (one, other):
+        outcome = folded(store, settings, signed_of(node, header, []))
+        assert outcome.identity is None
+        assert isinstance(outcome.error, errors.Unauthenticated)
+
+
+def test_a_signed_read_under_a_moving_generation_gives_up_claiming_once(
+    store: Store, settings: Settings, secret: None
+) -> None:
+    key_id, key_secret = signed_reader(store, "signer-d")
+    node = keys.Authenticator(store, 60)
+    claims: list[str] = []
+    authenticate = signed_of(node, signed_header(key_id, key_secret), claims)
+
+    def moving(cached: bool) -> keys.Identity:
+        identity = authenticate(cached)
+        principals.put_policy(store, "signer-d-reads", READS_APP % "app")  # counts up
+        return identity
+
+    with pytest.raises(errors.ServiceUnavailable):
+        folded(store, settings, moving)
+    assert len(claims) == 1
+
+
+def test_a_claim_asked_again_answers_the_first_claim() -> None:
+    answers = iter([True, False])
+    asked: list[str] = []
+
+    def claim(key_id: str, nonce: str, until: float) -> bool:
+        asked.append(nonce)
+        return next(answers)
+
+    once: nonces.ClaimOnce[float] = nonces.ClaimOnce(claim)
+    assert once.claim("RK1", "n1", 1.0) is True
+    assert once.claim("RK1", "n1", 1.0) is True
+    assert asked == ["n1"]
+
+    def failing(key_id: str, nonce: str, until: float) -> bool:
+        asked.append(nonce)
+        raise errors.InternalError("the store did not record the request's nonce")
+
+    broken: nonces.ClaimOnce[float] = nonces.ClaimOnce(failing)
+    for _ in range(2):
+        with pytest.raises(errors.InternalError):
+            broken.claim("RK1", "n2", 1.0)
+    assert asked == ["n1", "n2"]

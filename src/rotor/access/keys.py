@@ -27,11 +27,12 @@ which every change that can take a right away counts up, and a node whose cache
 was filled under another generation drops both caches first. So a key disabled or
 a policy revoked through one node is refused by every node from its next request
 on; ``credential_cache_seconds`` only bounds how long an unchanged entry is kept.
-A bearer read saves that round trip: it authenticates from the cache (``cached``)
-and its value's query reads the generation from the same snapshot
-(:func:`rotor.api.secret_reads.read_folded`), which answers only when that is the
-generation its :attr:`Identity.generation` was read under, and checks for real
-whatever went wrong under the cache.
+A read saves that round trip, whatever its credentials (bearer, or any signature
+scheme): it authenticates from the cache (``cached``) and its value's query reads the
+generation from the same snapshot (:func:`rotor.api.secret_reads.folded`), which
+answers only when that is the generation its :attr:`Identity.generation` was read
+under, and checks for real whatever went wrong under the cache (a signed request is
+verified again then, its nonce claimed once).
 
 What stays visible: the first request with an id this node has not seen (or not
 within ``credential_cache_seconds``) reads the store, known or unknown, while a
@@ -328,8 +329,12 @@ class Authenticator:
         The first step of every request's authentication, so the cache is checked against
         the store's access generation here (:meth:`identify` then uses what this read);
         ``cached`` trusts the cache's generation instead, for a caller that checks the
-        identity's :attr:`~Identity.generation` against the store afterwards."""
-        generation = self._generation if cached else self._revalidate()
+        identity's :attr:`~Identity.generation` against the store afterwards (a cache never
+        checked yet is checked all the same, so every identity has a generation of the
+        store's: :func:`rotor.api.secret_reads.read` compares it with its value's)."""
+        generation = self._generation
+        if not cached or generation < 0:
+            generation = self._revalidate()
         verified = self._load(key_id, generation)
         return None if verified is None else verified.key.secret
 

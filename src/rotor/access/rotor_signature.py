@@ -139,11 +139,16 @@ class Verifier:
         query: str,
         body: bytes,
         security_token: str | None,
+        cached: bool = False,
+        claim_nonce: NonceClaim | None = None,
     ) -> Identity:
         """The identity of a correctly signed, fresh, first-seen request; else Unauthenticated.
 
         The nonce is recorded last, so a request refused for any other reason does not
-        use it up (nor write to the store).
+        use it up (nor write to the store); ``claim_nonce`` records it instead of the
+        verifier's own (a request's :class:`rotor.store.nonces.ClaimOnce`). ``cached``
+        trusts the credential cache's generation
+        (:meth:`~rotor.access.keys.Authenticator.key_secret`), for a caller that checks it.
         """
         auth = parse_authorization(authorization)
         try:
@@ -158,7 +163,7 @@ class Verifier:
             )
         except (UnicodeDecodeError, ValueError):  # an undecodable query
             raise errors.Unauthenticated() from None
-        secret = self.authenticator.key_secret(auth.access_key_id)
+        secret = self.authenticator.key_secret(auth.access_key_id, cached=cached)
         expected = signature(secret or _DUMMY_SECRET, text)
         matches = hmac.compare_digest(expected.encode(), auth.signature.encode())
         if secret is None or not matches:
@@ -169,6 +174,7 @@ class Verifier:
         identity = self.authenticator.identify(auth.access_key_id, security_token)
         # Remember the nonce until this timestamp can no longer pass.
         until = dt.datetime.fromtimestamp(sent + self._max_skew, dt.UTC)
-        if not self._claim_nonce(auth.access_key_id, auth.nonce, until):
+        claim = claim_nonce or self._claim_nonce
+        if not claim(auth.access_key_id, auth.nonce, until):
             raise errors.Unauthenticated()
         return identity

@@ -11,6 +11,10 @@ its own queued on the single writer. A :class:`Ledger` commits the claims that a
 together in one transaction (group commit): a request's claim waits for the
 transaction that holds it, so nothing is answered before its nonce is stored, but
 sixteen concurrent requests cost one write rather than sixteen queued ones.
+
+A read may verify its request more than once (from the credential cache, then checked
+against the store: :func:`rotor.api.secret_reads.folded`); :class:`ClaimOnce` makes its
+nonce claimed once whatever the number, the first claim's answer standing.
 """
 
 from __future__ import annotations
@@ -18,12 +22,17 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import threading
+from collections.abc import Callable
+from typing import Generic, TypeVar
 
 import sqlalchemy as sa
 
 from rotor import errors
 from rotor.store import tables as t
 from rotor.store.database import Store
+
+#: When a claim may be forgotten: a time, or Unix seconds, as the scheme's verifier says it.
+_Until = TypeVar("_Until")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -135,3 +144,27 @@ class Ledger:
                         waiting.fresh = results[i]
                 self._writing = False
                 self._changed.notify_all()
+
+
+class ClaimOnce(Generic[_Until]):
+    """One request's claims through ``claim``: each (key, nonce) is claimed once, and
+    asking again answers what the first claim answered (or raises what it raised), so a
+    request verified twice never refuses itself as its own replay, nor claims twice."""
+
+    def __init__(self, claim: Callable[[str, str, _Until], bool]) -> None:
+        self._claim = claim
+        self._answers: dict[tuple[str, str], bool | Exception] = {}
+
+    def claim(self, access_key_id: str, nonce: str, expires_at: _Until) -> bool:
+        pair = (access_key_id, nonce)
+        answer = self._answers.get(pair)
+        if answer is None:
+            try:
+                answer = self._claim(access_key_id, nonce, expires_at)
+            except Exception as exc:
+                self._answers[pair] = exc
+                raise
+            self._answers[pair] = answer
+        if isinstance(answer, Exception):
+            raise answer
+        return answer

@@ -11,8 +11,9 @@ given once each) is answered right here through :func:`rotor.api.secret_reads.re
 the handler every dialect's read goes through: the framework's routing and dependency
 machinery would be most of what a read costs. Anything else about a read (unknown or
 repeated query parameters) goes to the documented route, which calls the same handler.
-A plain read with a bearer key is authenticated and read together
-(:func:`rotor.api.secret_reads.read_folded`), saving the access generation's round trip.
+A plain read, bearer or signed, is authenticated and read together
+(:func:`rotor.api.secret_reads.read_folded`), saving the access generation's round trip;
+a signed one claims its nonce once however many times it is verified.
 A plain write (``POST /v1/secrets/NAME:versions``, ``Content-Type: application/json``,
 no query, a body the route's model takes) is answered here too, through the route's
 handler (:func:`rotor.api.native.secrets.write_value`); any other goes to the route.
@@ -21,6 +22,8 @@ handler (:func:`rotor.api.native.secrets.write_value`); any other goes to the ro
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
+import functools
 import json
 import logging
 import re
@@ -41,7 +44,7 @@ from rotor.api.native import request_bodies, shapes
 from rotor.api.native import secrets as secret_routes
 from rotor.api.throttle import Throttle
 from rotor.settings import Settings
-from rotor.store import versions
+from rotor.store import nonces, versions
 from rotor.store.database import Store
 
 log = logging.getLogger("rotor.api")
@@ -110,10 +113,10 @@ class NativeEndpoint:
         token = _text(headers.get(b"x-rotor-security-token"))
         body: bytes | None = None
         signed = rotor_signature.is_signed(authorization)
-        if not signed and scope["method"] == "GET":
+        if scope["method"] == "GET":
             read = plain_read(scope["path"], scope["query_string"])
             if read is not None:
-                await self._bearer_read(read, authorization, token, scope, receive, send)
+                await self._plain_read(read, signed, authorization, token, scope, receive, send)
                 return
         try:
             if signed:
@@ -141,11 +144,6 @@ class NativeEndpoint:
             await refuse(exc, scope, receive, send)
             return
         scope["rotor.identity"] = identity
-        if scope["method"] == "GET":
-            read = plain_read(scope["path"], scope["query_string"])
-            if read is not None:
-                await self._read(read, identity, scope, receive, send)
-                return
         if scope["method"] == "POST" and (name := plain_write(scope, headers)) is not None:
             await self._write(name, identity, body, scope, receive, send)
             return
@@ -159,25 +157,49 @@ class NativeEndpoint:
             return work(*args)
         return await asyncio.to_thread(work, *args)
 
-    async def _bearer_read(
+    async def _plain_read(
         self,
         read: secret_reads.Read,
+        signed: bool,
         authorization: str | None,
         token: str | None,
         scope: Scope,
         receive: Receive,
         send: Send,
     ) -> None:
+        """A plain read, authenticated and read together (:func:`secret_reads.read_folded`):
+        a bearer one where reads of the store go (:meth:`_store_work`), a signed one in a
+        thread (its nonce's claim waits for its transaction), claiming its nonce once."""
+        authenticate: Callable[[bool], Identity]
+        if signed:
+            body = await read_body(scope, receive, send, self.max_body)
+            if body is None:
+                return  # refused as too large, or the client went away
+            once: nonces.ClaimOnce[dt.datetime] = nonces.ClaimOnce(self.authenticator.nonces.claim)
+
+            def authenticate(cached: bool) -> Identity:
+                return self.verifier.authenticate(
+                    authorization=authorization or "",
+                    method="GET",
+                    path=_raw_path(scope),
+                    query=scope["query_string"].decode("latin-1"),
+                    body=body,
+                    security_token=token,
+                    cached=cached,
+                    claim_nonce=once.claim,
+                )
+        else:
+
+            def authenticate(cached: bool) -> Identity:
+                return self.authenticator.authenticate_bearer(authorization, token, cached=cached)
+
         audit: dict[str, object] = {}
         scope["rotor.audit"] = audit
-
-        def authenticate(cached: bool) -> Identity:
-            return self.authenticator.authenticate_bearer(authorization, token, cached=cached)
-
+        work = functools.partial(
+            secret_reads.read_folded, self.store, self.settings, authenticate, read, audit
+        )
         try:
-            outcome = await self._store_work(
-                secret_reads.read_folded, self.store, self.settings, authenticate, read, audit
-            )
+            outcome = await (asyncio.to_thread(work) if signed else self._store_work(work))
         except Exception as exc:  # the store is unavailable, or a bug
             await _refuse_read(exc, scope, receive, send)
             return
@@ -193,25 +215,6 @@ class NativeEndpoint:
             await _refuse_read(outcome.error, scope, receive, send)
             return
         await self._answer(outcome.value, scope, send)
-
-    async def _read(
-        self,
-        read: secret_reads.Read,
-        identity: Identity,
-        scope: Scope,
-        receive: Receive,
-        send: Send,
-    ) -> None:
-        audit: dict[str, object] = {}
-        scope["rotor.audit"] = audit
-        try:
-            value = await self._store_work(
-                secret_reads.read, self.store, self.settings, identity, read, audit
-            )
-        except Exception as exc:
-            await _refuse_read(exc, scope, receive, send)
-            return
-        await self._answer(value, scope, send)
 
     async def _write(
         self,

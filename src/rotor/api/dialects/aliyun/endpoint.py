@@ -26,6 +26,7 @@ from starlette.types import Receive, Scope, Send
 from rotor import errors
 from rotor.access import aliyun_signature
 from rotor.access.keys import Authenticator, Identity
+from rotor.api import secret_reads
 from rotor.api.bodies import ClientGone, read_capped
 from rotor.api.dialects.aliyun import actions, wire
 from rotor.api.dialects.aliyun.call import Call
@@ -39,6 +40,8 @@ log = logging.getLogger("rotor.api.dialects.aliyun")
 
 #: Parameters every action takes besides its own (the V1 SDK always sends RegionId).
 COMMON_PARAMETERS = frozenset({"RegionId"})
+#: The action whose calls are authenticated from the credential cache (:meth:`KmsEndpoint._read`).
+READ = "GetSecretValue"
 _JSON = b"application/json;charset=utf-8"
 
 
@@ -84,14 +87,17 @@ class KmsEndpoint:
         self.scheduler = scheduler
         self.max_body = max_body
         self.on_auth_failure = on_auth_failure
+        self.nonces = StoredNonces(authenticator.nonces)
         self.verifier = aliyun_signature.Verifier(
-            self._signing_key, nonces=StoredNonces(authenticator.nonces), check_tokens=False
+            self._signing_key, nonces=self.nonces, check_tokens=False
         )
 
-    def _signing_key(self, key_id: str) -> aliyun_signature.SigningKey | None:
+    def _signing_key(
+        self, key_id: str, *, cached: bool = False
+    ) -> aliyun_signature.SigningKey | None:
         if len(key_id) > 64:
             return None
-        secret = self.authenticator.key_secret(key_id)
+        secret = self.authenticator.key_secret(key_id, cached=cached)
         return (
             None
             if secret is None
@@ -150,7 +156,10 @@ class KmsEndpoint:
         self, request: aliyun_signature.SignedRequest, scope: Scope, audit: dict[str, Any]
     ) -> dict[str, Any] | errors.RotorError:
         """The call's answer, or the error that refused its credentials (returned, so the
-        caller backs off before raising it); a store outage is raised, with no back-off."""
+        caller backs off before raising it); a store outage is raised, with no back-off.
+        A ``GetSecretValue`` is :meth:`_read`."""
+        if audit["action"] == f"kms:{READ}":
+            return self._read(request, scope, audit)
         signed = self.authenticator.identify_signed(
             functools.partial(self.verifier.verify, request)
         )
@@ -160,6 +169,40 @@ class KmsEndpoint:
         scope["rotor.identity"] = identity
         audit["action"] = f"kms:{verified.action}"[:128]
         return self._dispatch(verified, identity, audit)
+
+    def _read(
+        self, request: aliyun_signature.SignedRequest, scope: Scope, audit: dict[str, Any]
+    ) -> dict[str, Any] | errors.RotorError:
+        """A call named ``GetSecretValue`` before its verification, authenticated and run
+        together (:func:`secret_reads.folded`): from the credential cache first, its nonce
+        claimed once. Only a verified ``GetSecretValue`` runs under the cache; any other
+        action the request turns out to name runs once, checked against the store."""
+        once: nonces.ClaimOnce[float] = nonces.ClaimOnce(self.nonces.claim)
+        verified: list[aliyun_signature.VerifiedRequest] = []
+        from_cache: list[bool] = []
+
+        def authenticate(cached: bool) -> Identity:
+            from_cache[:] = [cached]
+            verifier = aliyun_signature.Verifier(
+                functools.partial(self._signing_key, cached=cached),
+                nonces=once,
+                check_tokens=False,
+            )
+            signed = self.authenticator.identify_signed(functools.partial(verifier.verify, request))
+            if isinstance(signed, errors.RotorError):
+                raise signed
+            verified[:] = [signed[0]]
+            return signed[1]
+
+        def run(identity: Identity) -> dict[str, Any]:
+            scope["rotor.identity"] = identity
+            call = verified[0]
+            audit["action"] = f"kms:{call.action}"[:128]
+            if call.action != READ and from_cache[0]:
+                raise secret_reads.GenerationMoved()  # checked against the store, then run
+            return self._dispatch(call, identity, audit)
+
+        return secret_reads.refused_or_answered(secret_reads.folded(authenticate, run, audit))
 
     def _dispatch(
         self, verified: aliyun_signature.VerifiedRequest, identity: Identity, audit: dict[str, Any]

@@ -24,6 +24,7 @@ from starlette.types import Receive, Scope, Send
 from rotor import errors
 from rotor.access import aws_signature
 from rotor.access.keys import Authenticator, Identity
+from rotor.api import secret_reads
 from rotor.api.bodies import ClientGone, read_capped
 from rotor.api.dialects.aws import operations, wire
 from rotor.api.dialects.aws.call import Call
@@ -35,6 +36,8 @@ from rotor.store.database import Store
 log = logging.getLogger("rotor.api.dialects.aws")
 
 TARGET_PREFIX = "secretsmanager."
+#: The operation authenticated from the credential cache (:func:`secret_reads.folded`).
+READ = "GetSecretValue"
 
 
 def _target(scope: Scope) -> str | None:
@@ -72,7 +75,11 @@ class AwsEndpoint:
         self.authenticator = authenticator
         self.max_body = max_body
         self.on_auth_failure = on_auth_failure
+        #: Checked against the store, and (for a read) from the credential cache.
         self.verifier = aws_signature.Verifier(authenticator.key_secret)
+        self.cached_verifier = aws_signature.Verifier(
+            functools.partial(authenticator.key_secret, cached=True)
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         rid: str = scope["rotor.request_id"]
@@ -131,15 +138,31 @@ class AwsEndpoint:
         audit: dict[str, Any],
     ) -> dict[str, Any] | errors.RotorError:
         """The call's answer, or the error that refused its credentials (returned, so the
-        caller backs off before raising it); a store outage is raised, with no back-off."""
-        signed = self.authenticator.identify_signed(
-            functools.partial(self.verifier.verify, request)
-        )
-        if isinstance(signed, errors.RotorError):
-            return signed
-        _, identity = signed
-        scope["rotor.identity"] = identity
-        return self._dispatch(operation, request.body, identity, audit)
+        caller backs off before raising it); a store outage is raised, with no back-off.
+        A ``GetSecretValue`` is authenticated and run together
+        (:func:`secret_reads.folded`), from the credential cache first (SigV4 has no nonce:
+        verifying again claims nothing)."""
+        if operation != READ:
+            signed = self.authenticator.identify_signed(
+                functools.partial(self.verifier.verify, request)
+            )
+            if isinstance(signed, errors.RotorError):
+                return signed
+            scope["rotor.identity"] = signed[1]
+            return self._dispatch(operation, request.body, signed[1], audit)
+
+        def authenticate(cached: bool) -> Identity:
+            verifier = self.cached_verifier if cached else self.verifier
+            signed = self.authenticator.identify_signed(functools.partial(verifier.verify, request))
+            if isinstance(signed, errors.RotorError):
+                raise signed
+            return signed[1]
+
+        def run(identity: Identity) -> dict[str, Any]:
+            scope["rotor.identity"] = identity
+            return self._dispatch(operation, request.body, identity, audit)
+
+        return secret_reads.refused_or_answered(secret_reads.folded(authenticate, run, audit))
 
     def _dispatch(
         self, operation: str, body: bytes, identity: Identity, audit: dict[str, Any]
