@@ -4,7 +4,8 @@ on a running ``rotor serve``, run by its own scheduler.
 The secrets and their daily rotations are written through the store functions (from this
 process, on the server's store), not yet due; the bearer read's p99 is measured idle;
 then one UPDATE makes every one due two days ago, and wrk reads in runs of ``--seconds``
-until the last rotation has finished (polled in the store every 0.2 s). Figures: the
+until the last rotation has finished (polled in the store every 0.2 s; a burst in
+which none finishes for STALL_SECONDS is reported with its unfinished count). Figures: the
 seconds from the UPDATE to the last finish, the rate, the idle p99 and the worst p99 of
 the runs during the burst.
 """
@@ -31,6 +32,8 @@ from rotor.store import tables as t
 from rotor.store.database import Store
 
 GENERATED = "generated-password"
+#: A burst in which no rotation finishes for this long is stuck (a failing rotation).
+STALL_SECONDS = 120
 
 
 def seed(store: Store, count: int) -> None:
@@ -94,12 +97,20 @@ def burst(rotor: tuple[str, str, str], work: Path, args: argparse.Namespace) -> 
             )
         due = time.monotonic()
         finished = threading.Event()
-        end = [0.0]
+        end, unfinished = [0.0], [0]
 
         def poll() -> None:
-            while left(store):
+            """Until none is left, or none has finished for STALL_SECONDS (then it is
+            stuck: what is left is reported unfinished, and the rate counts the rest)."""
+            last, changed = args.burst, time.monotonic()
+            while remaining := left(store):
+                if remaining != last:
+                    last, changed = remaining, time.monotonic()
+                elif time.monotonic() - changed > STALL_SECONDS:
+                    unfinished[0] = remaining
+                    break
                 time.sleep(0.2)
-            end[0] = time.monotonic()
+            end[0] = changed if unfinished[0] else time.monotonic()
             finished.set()
 
         poller = threading.Thread(target=poll, daemon=True)
@@ -111,11 +122,14 @@ def burst(rotor: tuple[str, str, str], work: Path, args: argparse.Namespace) -> 
     finally:
         store.close()
     seconds = end[0] - due
+    if unfinished[0]:
+        print(f"burst {name}: {unfinished[0]} rotations still not done {STALL_SECONDS} s on")
     return {
         "rotations": args.burst,
+        "unfinished": unfinished[0],
         "seed_seconds": seeded,
         "seconds": seconds,
-        "rate": args.burst / seconds,
+        "rate": (args.burst - unfinished[0]) / seconds,
         "idle_p99_ms": idle,
         "burst_p99_ms": during,
         "worst_p99_ms": max(during),
