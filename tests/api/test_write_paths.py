@@ -10,6 +10,7 @@ route's model refuses is always the route's to answer.
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import uuid
 from typing import Any
@@ -195,3 +196,21 @@ def test_only_a_plain_write_is_answered_by_the_endpoint(
     headers = {} if media is None else {b"content-type": media}
     scope = {"path": path, "query_string": query}
     assert plain_write(scope, headers) == ("a/b" if taken else None)
+
+
+def test_concurrent_plain_writes_each_make_a_version_and_move_current_once(
+    rotor_server: RunningServer, admin: rotor.client.Client
+) -> None:
+    name = _secret(admin)
+    key = _user(admin, ["kms:PutSecretValue"], name)
+    bodies = [json.dumps({"value": f"v-{i}"}).encode() for i in range(16)]
+    with concurrent.futures.ThreadPoolExecutor(16) as pool:
+        answers = list(pool.map(lambda b: write(rotor_server, "bearer", key, name, b), bodies))
+    assert [status for status, _, _ in answers] == [201] * 16
+    written = {body["version_id"] for _, body, _ in answers}
+    assert len(written) == 16
+    listed = [v.version_id for v in admin.list_versions(name, page_size=50).items]
+    assert set(listed) >= written
+    # The newest is Current and the one before it Previous: each write moved them once.
+    assert admin.get_value(name).version_id == listed[0]
+    assert admin.get_value(name, stage="Previous").version_id == listed[1]

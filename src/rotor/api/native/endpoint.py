@@ -237,8 +237,8 @@ class NativeEndpoint:
         audit: dict[str, object] = {}
         scope["rotor.audit"] = audit
         try:
-            answer, status = await asyncio.to_thread(
-                secret_routes.write_value, self.store, self.settings, identity, name, parsed, audit
+            answer, status = await secret_routes.write_value_off_loop(
+                self.store, self.settings, identity, name, parsed, audit
             )
         except Exception as exc:
             await _refuse_read(exc, scope, receive, send)
