@@ -64,7 +64,7 @@ from compare_rotations import rotation_figures
 from compare_scale import scale_figures
 from compare_signed import SIGNED, Signer
 from compare_signed import run_signed as signed_run
-from read_path import cpu_seconds, request, run_wrk, server_env, start_server
+from read_path import Wrk, cpu_seconds, request, run_wrk, server_env, start_server
 from tests.services.postgres import run_postgres_server, temporary_database
 from write_path import durability
 
@@ -122,41 +122,33 @@ class Key:
 
 def measure(target: Target, path: str, args: argparse.Namespace, last: Run | None) -> Run:
     route, extra = target.routes[path]
-    before = cpu_seconds(target.pid)
+    cpu = [0.0]
+
+    def timed(extra: list[str], script_args: list[str], fatal: bool) -> Wrk:
+        """One wrk run, and the server's CPU time over it (of the last run, when a signed
+        path runs again with more requests)."""
+        before = cpu_seconds(target.pid)
+        done = run_wrk(
+            target.url, target.token, route, args.connections, args.seconds, extra,
+            fatal=fatal, script_args=script_args,
+        )  # fmt: skip
+        cpu[0] = cpu_seconds(target.pid) - before
+        return done
+
     if path in SIGNED:
         assert target.signer is not None
-        signer = target.signer
-        wrk = signed_run(
-            signer,
-            path,
-            args.work,
-            args.seconds,
-            last.rps if last else 3000.0,
-            min(2, args.connections),  # run_wrk's -t
-            lambda extra, script_args, fatal: run_wrk(
-                target.url,
-                target.token,
-                route,
-                args.connections,
-                args.seconds,
-                extra,
-                fatal=fatal,
-                script_args=script_args,
-            ),
-        )
+        guess = last.rps if last else 3000.0
+        threads = min(2, args.connections)  # run_wrk's -t
+        wrk = signed_run(target.signer, path, args.work, args.seconds, guess, threads, timed)
     else:
-        wrk = run_wrk(
-            target.url, target.token, route, args.connections, args.seconds, extra,
-            fatal=target.fatal,
-        )  # fmt: skip
-    cpu = cpu_seconds(target.pid) - before
+        wrk = timed(extra, [], target.fatal)
     if wrk.failures:
         print(f"{target.name} {path}: {wrk.failures} failed requests (not fatal: a reference)")
     return Run(
         rps=wrk.rate,
         p50_ms=to_ms(wrk.p50),
         p99_ms=to_ms(wrk.p99),
-        cpu_us=cpu / max(wrk.requests, 1) * 1e6,
+        cpu_us=cpu[0] / max(wrk.requests, 1) * 1e6,
         failures=wrk.failures,
     )
 
