@@ -267,3 +267,34 @@ def test_named_config_file_must_exist(tmp_path: Path, no_default_dir: dict[str, 
     env = {**no_default_dir, "ROTOR_CONFIG": str(tmp_path / "missing.json")}
     with pytest.raises(errors.InvalidParameter, match="does not exist"):
         rotor.client.resolve_config(environ=env)
+
+
+@pytest.mark.parametrize(
+    ("env", "url", "expected"),
+    [
+        ({}, "https://rotor.example", None),
+        (
+            {"https_proxy": "proxy.example:3128"},
+            "https://rotor.example",
+            "http://proxy.example:3128",
+        ),
+        ({"https_proxy": "http://p:1"}, "http://rotor.example", None),
+        ({"http_proxy": "http://p:1"}, "http://rotor.example:8200", "http://p:1"),
+        ({"all_proxy": "socks5://p:1"}, "https://rotor.example", "socks5://p:1"),
+        ({"https_proxy": "http://p:1", "no_proxy": "rotor.example"}, "https://rotor.example", None),
+        (
+            {"http_proxy": "http://p:1", "no_proxy": "other.example"},
+            "http://rotor.example",
+            "http://p:1",
+        ),
+    ],
+)
+def test_proxy_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], url: str, expected: str | None
+) -> None:
+    for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert _connection.proxy(url) == expected

@@ -270,3 +270,29 @@ def test_requests_carry_the_timeouts() -> None:
     assert plain == timeout.as_dict()
     # A long poll's read timeout is longer by the time the server may hold the answer back.
     assert held == {**timeout.as_dict(), "read": 23.0}
+
+
+def test_headers_kept_per_client_stay_each_requests_own() -> None:
+    script = Script(
+        httpx.Response(200, json=SECRET),
+        httpx.Response(200, json=SECRET),
+        httpx.Response(200, json={"status": "ok"}),
+    )
+    client = rotor.client.Client(
+        "http://rotor.test:8200",
+        access_key_id="RKID",
+        access_key_secret="keysecret",
+        signing="hmac",
+        transport=httpx.MockTransport(script),
+    )
+    with client:
+        client.describe_secret("app/db")
+        client.describe_secret("app/db")
+        client.healthz()
+    first, second, health = script.requests
+    signed = [request.headers.get_list("authorization") for request in (first, second)]
+    assert [len(values) for values in signed] == [1, 1]
+    assert signed[0] != signed[1]  # a fresh nonce each, not the first request's header
+    assert "authorization" not in health.headers
+    assert {request.headers["host"] for request in script.requests} == {"rotor.test:8200"}
+    assert first.headers["user-agent"] == "rotor-client"
