@@ -5,8 +5,8 @@ ROTOR_DATABASE_URL is set), creates one 64-byte secret, then, in ``--rounds``
 interleaved rounds, times ``--calls`` reads of it each way, one at a time on one
 keep-alive connection: ``Client.get_value`` (bearer key) and an ``http.client``
 GET of the same URL with the same ``Authorization`` header, whose JSON body is
-decoded and nothing more, and a plain ``httpx.Client.get`` (the floor of a client
-built on httpx). Prints the best round's mean per call, wall and this process's CPU, and the ratios;
+decoded and nothing more, and a plain ``httpx.Client.get`` (what an httpx.Client adds: the
+client sends through its httpx transport without one). Prints the best round's mean per call, wall and this process's CPU, and the ratios;
 the difference is the client's own work. ``--profile`` prints a cProfile of the
 client's calls instead.
 
