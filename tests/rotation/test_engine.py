@@ -378,3 +378,38 @@ def test_a_write_between_attempts_abandons_at_the_next_attempt_without_recording
         "abandoned",
     ]
     assert versions.get_value(engine.store, account).version_id == "manual"
+
+
+class _Crash(BaseException):
+    """The process dying at a chosen point (not an Exception: nothing handles it)."""
+
+
+def test_a_crash_after_a_task_before_its_success_is_recorded_runs_it_again_on_resume(
+    store: Store, engine: Engine, account: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A task's success is recorded with the next task's first attempt: dying between
+    # them leaves the task unfinished, and the resumed rotation runs it again (new finds
+    # its version written and keeps it).
+    real = rotation_steps.start_step
+
+    def dies_recording_new(*args: object, **kwargs: object) -> object:
+        if kwargs.get("after") is not None:
+            raise _Crash
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(rotation_steps, "start_step", dies_recording_new)
+    rotation, _ = engine.start(account, started_by="test")
+    with pytest.raises(_Crash):
+        engine.run(rotation.id)
+    monkeypatch.undo()
+    left = rotations.get_rotation(store, rotation.id)
+    assert (left.status, left.step_index) == (Status.RUNNING, 0)
+    assert left.steps[0].attempts == 1 and left.steps[0].finished_at is None
+    written = versions.get_value(store, account, version_id=rotation.version_id).value
+    assert rotation_steps.claim(store, rotation.id, "test-runner", -1)  # its lease runs out
+    done = Engine(store, engine.settings, owner="another-runner").run(rotation.id)
+    assert done.status is Status.SUCCEEDED
+    assert [s.attempts for s in done.steps] == [2, 1, 1, 1]
+    assert versions.get_value(store, account).value == written
+    kinds = [e.kind for e in rotations.list_events(store, rotation.id)]
+    assert kinds == ["started", "resumed"] + ["step_succeeded"] * 4 + ["succeeded"]

@@ -363,6 +363,10 @@ class Engine:
         """Run the flow's tasks from the rotation's next one; False when the rotation
         ended before its last (failed, abandoned, cancelled, no longer ours)."""
         rotation, flow = run.rotation, run.flow
+        # A task's success is recorded with the next task's first attempt (one transaction),
+        # or alone after the last: a crash between them runs the task again, as a crash
+        # before its success was recorded always did.
+        done: rotation_steps.Done | None = None
         for index in range(rotation.step_index, len(flow.tasks)):
             task = flow.tasks[index]
             label = f"{task.name} ({task.step})"
@@ -378,7 +382,8 @@ class Engine:
                 event.setdefault("VersionId", rotation.version_id)
             if run.dry_run:
                 event["DryRun"] = True
-            output = self._attempt(run, index, label, task, event)
+            output = self._attempt(run, index, label, task, event, done)
+            done = None
             if output is _Stop.DONE:
                 break
             if output is _Stop.ENDED:
@@ -387,16 +392,25 @@ class Engine:
             if run.dry_run:
                 run.ran.append(label)
             else:
-                rotation_steps.step_succeeded(self.store, rotation.id, index, label, run.local)
+                done = rotation_steps.Done(index=index, label=label, local=dict(run.local))
                 self.outcomes.step(rotation, task.step, "succeeded")
+        if done is not None:
+            rotation_steps.step_succeeded(self.store, rotation.id, done)
         return True
 
     def _attempt(
-        self, run: _Pass, index: int, label: str, task: flows.Task, event: dict[str, Any]
+        self,
+        run: _Pass,
+        index: int,
+        label: str,
+        task: flows.Task,
+        event: dict[str, Any],
+        after: rotation_steps.Done | None,
     ) -> dict[str, Any] | _Stop:
         """Call the task's function until it succeeds; DONE when the stages say the
         rotation is done before an attempt, ENDED when it ended instead. Each attempt starts
         with the check of the stages (:func:`_verdict`), in the transaction that records it.
+        ``after``: the task before's success, recorded with the first attempt.
         A dry run calls it once, and raises InvalidParameter if it fails."""
         rotation, access = run.rotation, run.access
         function_name = self._task_function(task, rotation.function)
@@ -415,7 +429,9 @@ class Engine:
                 self.owner,
                 index,
                 lambda standing: _verdict(standing, rotation, task.step).go,
+                after=after,
             )
+            after = None
             if started is None:
                 return _Stop.ENDED
             if started.attempt is None:

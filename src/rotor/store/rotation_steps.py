@@ -148,14 +148,33 @@ class Started:
     attempt: int | None
 
 
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class Done:
+    """A task that succeeded, to record (:func:`step_succeeded`)."""
+
+    index: int
+    label: str
+    #: The rotation's local state after it.
+    local: dict[str, Any]
+
+
 def start_step(
-    store: Store, rotation_id: str, owner: str, index: int, check: Callable[[Standing], bool]
+    store: Store,
+    rotation_id: str,
+    owner: str,
+    index: int,
+    check: Callable[[Standing], bool],
+    *,
+    after: Done | None = None,
 ) -> Started | None:
     """Read where the rotation's secret stands and, if ``check`` passes it, record an
     attempt of task ``index``, in one transaction; None if the rotation is no longer ours
-    to run (nothing recorded)."""
+    to run (no attempt recorded). ``after``: the task before, which succeeded, recorded
+    first in the same transaction (whatever the check says)."""
     now = utcnow()
     with store.write() as conn:
+        if after is not None:
+            _succeeded(conn, store, rotation_id, after)
         found, row = _standing(conn, rotation_id)
         ours = row.status == Status.RUNNING and row.lease_owner == owner
         if not ours or row.step_index != index:
@@ -190,25 +209,28 @@ def start_step(
         return Started(standing=found, attempt=int(attempt))
 
 
-def step_succeeded(
-    store: Store, rotation_id: str, index: int, step_label: str, local: dict[str, Any]
-) -> None:
-    now = utcnow()
+def step_succeeded(store: Store, rotation_id: str, done: Done) -> None:
+    """Record that a task succeeded: the rotation moves on to the next one."""
     with store.write() as conn:
-        conn.execute(
-            t.rotations.update()
-            .where(t.rotations.c.id == rotation_id, t.rotations.c.step_index == index)
-            .values(step_index=index + 1, attempts=0, local=json.dumps(local), updated_at=now)
+        _succeeded(conn, store, rotation_id, done)
+
+
+def _succeeded(conn: sa.Connection, store: Store, rotation_id: str, done: Done) -> None:
+    now = utcnow()
+    conn.execute(
+        t.rotations.update()
+        .where(t.rotations.c.id == rotation_id, t.rotations.c.step_index == done.index)
+        .values(step_index=done.index + 1, attempts=0, local=json.dumps(done.local), updated_at=now)
+    )
+    conn.execute(
+        t.rotation_steps.update()
+        .where(
+            t.rotation_steps.c.rotation_id == rotation_id,
+            t.rotation_steps.c.step_index == done.index,
         )
-        conn.execute(
-            t.rotation_steps.update()
-            .where(
-                t.rotation_steps.c.rotation_id == rotation_id,
-                t.rotation_steps.c.step_index == index,
-            )
-            .values(finished_at=now, error=None)
-        )
-        insert_event(conn, store, rotation_id, EventKind.STEP_SUCCEEDED, step_label, None)
+        .values(finished_at=now, error=None)
+    )
+    insert_event(conn, store, rotation_id, EventKind.STEP_SUCCEEDED, done.label, None)
 
 
 def step_failed(store: Store, rotation_id: str, index: int, step_label: str, message: str) -> None:
