@@ -404,7 +404,7 @@ def test_a_crash_after_a_task_before_its_success_is_recorded_runs_it_again_on_re
     monkeypatch.undo()
     left = rotations.get_rotation(store, rotation.id)
     assert (left.status, left.step_index) == (Status.RUNNING, 0)
-    assert left.steps[0].attempts == 1 and left.steps[0].finished_at is None
+    assert (left.steps[0].attempts, left.steps[0].finished_at) == (1, None)
     written = versions.get_value(store, account, version_id=rotation.version_id).value
     assert rotation_steps.claim(store, rotation.id, "test-runner", -1)  # its lease runs out
     done = Engine(store, engine.settings, owner="another-runner").run(rotation.id)
