@@ -25,7 +25,7 @@ def test_reopening_an_existing_store_keeps_its_data(settings: Settings) -> None:
     again.migrate()
     assert versions.get_value(again, "kept").value == "v"
     with again.engine.connect() as conn:
-        assert MigrationContext.configure(conn).get_current_revision() == "0008"
+        assert MigrationContext.configure(conn).get_current_revision() == "0009"
     again.close()
 
 
@@ -48,7 +48,7 @@ def test_a_store_made_by_an_older_release_upgrades_in_place(settings: Settings) 
     upgraded = Store.open(settings)
     assert versions.get_value(upgraded, "from/v1").value == "old value"
     with upgraded.engine.connect() as conn:
-        assert MigrationContext.configure(conn).get_current_revision() == "0008"
+        assert MigrationContext.configure(conn).get_current_revision() == "0009"
     rotation_configs.put_config(
         upgraded,
         "from/v1",

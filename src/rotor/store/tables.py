@@ -90,6 +90,8 @@ versions = sa.Table(
     sa.Column("master_key_id", sa.String(32), nullable=False, index=True),
     sa.Column("data_key", sa.LargeBinary(), nullable=False),
     sa.Column("ciphertext", sa.LargeBinary(), nullable=False),
+    # A secret's versions newest first, as a write's prune of unstaged versions reads them.
+    sa.Index("ix_versions_secret_created", "secret_id", "created_at", "version_id"),
 )
 
 stages = sa.Table(
