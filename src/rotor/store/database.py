@@ -123,8 +123,12 @@ _TIME_BINDERS: dict[str, Callable[[Any], Any]] = {}
 class WriterLock:
     """One SQLite writer at a time among rotor's threads and processes: a thread lock,
     then an exclusive ``flock`` of ``path`` (the kernel wakes the next waiter when it is
-    released). Re-entrant in a thread, as a nested write would be; a wait longer than
-    SQLite's busy timeout fails as the busy timeout would have."""
+    released). Re-entrant in a thread, as a nested write would be. A thread that waits
+    longer than SQLite's busy timeout for another thread of its process fails as the busy
+    timeout would have; the wait for another process's ``flock`` has no timeout (the
+    kernel releases a process's lock when it exits, and rotor holds it only around one
+    transaction), so a process stopped inside a write transaction (``SIGSTOP``, a
+    debugger) makes the others' writers wait where they failed after 30 s before."""
 
     def __init__(self, path: Path | None) -> None:
         self.path = path
