@@ -34,6 +34,7 @@ from rotor.client._access_models import (
 )
 from rotor.client._calls import Call, Pages, page_of
 from rotor.client._models import Page
+from rotor.protocol import FunctionKind
 
 _NAME = re.compile(r"[A-Za-z0-9_.@+=-]{1,128}")
 _FUNCTION = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
@@ -126,7 +127,7 @@ def delete_principal(name: str) -> Call[Principal]:
 def register_function(
     name: str,
     *,
-    kind: Literal["python-handler", "lambda-handler", "http-function"],
+    kind: FunctionKind,
     handler: str | None = None,
     python: str | None = None,
     python_path: tuple[str, ...] | list[str] = (),
