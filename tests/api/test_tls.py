@@ -11,7 +11,6 @@ import socket
 import ssl
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -24,26 +23,6 @@ from rotor.store import audit
 from rotor.store.database import Store
 from tests.services import tls
 from tests.services.server import RunningServer, start_server, stop_server
-
-
-@pytest.fixture(scope="module")
-def certificates(tmp_path_factory: pytest.TempPathFactory) -> tls.Certificates:
-    return tls.issue(tmp_path_factory.mktemp("tls"))
-
-
-@pytest.fixture(scope="module")
-def tls_server(
-    tmp_path_factory: pytest.TempPathFactory, certificates: tls.Certificates
-) -> Iterator[RunningServer]:
-    server = start_server(
-        tmp_path_factory.mktemp("tls-server") / "data",
-        extra_args=["--tls-cert", str(certificates.cert), "--tls-key", str(certificates.key)],
-        ca_bundle=certificates.ca,
-    )
-    try:
-        yield server
-    finally:
-        stop_server(server)
 
 
 def unique(prefix: str) -> str:

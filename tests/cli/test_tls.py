@@ -16,12 +16,7 @@ from tests.services.server import RunningServer, server_env, start_server, stop_
 
 
 @pytest.fixture(scope="module")
-def certificates(tmp_path_factory: pytest.TempPathFactory) -> tls.Certificates:
-    return tls.issue(tmp_path_factory.mktemp("cli-tls"))
-
-
-@pytest.fixture(scope="module")
-def tls_server(
+def tls_server(  # the shared one's, given its files by the environment instead of flags
     tmp_path_factory: pytest.TempPathFactory, certificates: tls.Certificates
 ) -> Iterator[RunningServer]:
     server = start_server(

@@ -14,7 +14,7 @@ import json
 import socket
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar, assert_type
 
@@ -26,7 +26,7 @@ from rotor import errors
 from rotor.client.client import AsyncClient, Client
 from tests.client.test_transport import FAST, NOW, SECRET, Script, error_body
 from tests.services import tls
-from tests.services.server import RunningServer, start_server, stop_server
+from tests.services.server import RunningServer
 from tests.services.unreachable import register_unreachable
 
 T = TypeVar("T")
@@ -349,26 +349,6 @@ def test_unreachable_server_after_retries() -> None:
     started = time.monotonic()
     asyncio.run(main())
     assert 0.05 <= time.monotonic() - started < 5  # two backoffs: 0.025-0.05 s, 0.05-0.1 s
-
-
-@pytest.fixture(scope="module")
-def certificates(tmp_path_factory: pytest.TempPathFactory) -> tls.Certificates:
-    return tls.issue(tmp_path_factory.mktemp("async-tls"))
-
-
-@pytest.fixture(scope="module")
-def tls_server(
-    tmp_path_factory: pytest.TempPathFactory, certificates: tls.Certificates
-) -> Iterator[RunningServer]:
-    server = start_server(
-        tmp_path_factory.mktemp("async-tls-server") / "data",
-        extra_args=["--tls-cert", str(certificates.cert), "--tls-key", str(certificates.key)],
-        ca_bundle=certificates.ca,
-    )
-    try:
-        yield server
-    finally:
-        stop_server(server)
 
 
 def test_tls_verified_by_default(tls_server: RunningServer, certificates: tls.Certificates) -> None:

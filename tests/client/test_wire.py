@@ -20,7 +20,7 @@ import rotor.client
 from rotor import errors
 from tests.client.test_transport import FAST, SECRET, error_body
 from tests.services import tls
-from tests.services.server import RunningServer, start_server, stop_server
+from tests.services.server import RunningServer
 
 Answer = tuple[int, dict[str, object]]
 
@@ -129,26 +129,6 @@ def test_a_read_is_retried_after_a_503_on_the_same_connection(wire: _Wire) -> No
     with _client(wire.url) as client:
         assert client.describe_secret("app/db").name == "app/db"
     assert [(c, m) for c, m, _ in wire.requests] == [(1, "GET"), (1, "GET")]
-
-
-@pytest.fixture(scope="module")
-def certificates(tmp_path_factory: pytest.TempPathFactory) -> tls.Certificates:
-    return tls.issue(tmp_path_factory.mktemp("wire-tls"))
-
-
-@pytest.fixture(scope="module")
-def tls_server(
-    tmp_path_factory: pytest.TempPathFactory, certificates: tls.Certificates
-) -> Iterator[RunningServer]:
-    server = start_server(
-        tmp_path_factory.mktemp("wire-tls-server") / "data",
-        extra_args=["--tls-cert", str(certificates.cert), "--tls-key", str(certificates.key)],
-        ca_bundle=certificates.ca,
-    )
-    try:
-        yield server
-    finally:
-        stop_server(server)
 
 
 def test_tls_with_the_configured_ca(

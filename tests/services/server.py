@@ -36,6 +36,7 @@ import pytest
 import sqlalchemy as sa
 
 import rotor.client
+from tests.services import tls
 
 # Generous: a loaded machine starting several workers (each imports rotor) is slow.
 START_TIMEOUT = 120.0
@@ -255,6 +256,28 @@ def rotor_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSe
             stop_server(server)
     leaks = secret_values_leaked(server)
     assert leaks == [], f"secret values in the audit log or server log: {len(leaks)} found"
+
+
+@pytest.fixture(scope="module")
+def certificates(tmp_path_factory: pytest.TempPathFactory) -> tls.Certificates:
+    """A CA and a certificate for 127.0.0.1 it signed, for a test module's TLS server."""
+    return tls.issue(tmp_path_factory.mktemp("tls"))
+
+
+@pytest.fixture(scope="module")
+def tls_server(
+    tmp_path_factory: pytest.TempPathFactory, certificates: tls.Certificates
+) -> Iterator[RunningServer]:
+    """A ``rotor serve --tls-cert --tls-key`` of the test module's own, its client given the CA."""
+    server = start_server(
+        tmp_path_factory.mktemp("tls-server") / "data",
+        extra_args=["--tls-cert", str(certificates.cert), "--tls-key", str(certificates.key)],
+        ca_bundle=certificates.ca,
+    )
+    try:
+        yield server
+    finally:
+        stop_server(server)
 
 
 def secret_values_leaked(server: RunningServer) -> list[str]:
