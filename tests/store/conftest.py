@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from rotor.store import rotation_configs
+from rotor.store import rotation_configs, rotations, secrets
 from rotor.store.database import Store
 
 
@@ -26,3 +26,19 @@ def put_daily_rotation(
         configured_by=None,
         delegated_secrets=None,
     )
+
+
+def running_rotation(store: Store) -> rotations.Rotation:
+    """A running generated-password rotation of a new secret app/db (Current v1) to v2."""
+    secrets.create_secret(store, name="app/db", value="one", version_id="v1")
+    rotation, _ = rotations.create_rotation(
+        store,
+        "app/db",
+        version_id="v2",
+        function="generated-password",
+        parameters={},
+        flow="default",
+        tasks=[("new", "new")],
+        started_by="test",
+    )
+    return rotation

@@ -3,24 +3,15 @@ transaction that takes the lease, and whether it was taken."""
 
 from __future__ import annotations
 
-from rotor.store import rotation_steps, rotations, secrets
+from rotor.store import rotation_steps, rotations
 from rotor.store.database import Store
+from tests.store.conftest import running_rotation
 
 
 def test_take_answers_the_rotation_before_the_claim_and_whether_it_is_ours(
     store: Store,
 ) -> None:
-    secrets.create_secret(store, name="app/db", value="one", version_id="v1")
-    rotation, _ = rotations.create_rotation(
-        store,
-        "app/db",
-        version_id="v2",
-        function="generated-password",
-        parameters={},
-        flow="default",
-        tasks=[("new", "new")],
-        started_by="test",
-    )
+    rotation = running_rotation(store)
     first = rotation_steps.take(store, rotation.id, "runner-a", 60)
     assert first.taken
     assert first.before.lease_owner is None

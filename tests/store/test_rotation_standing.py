@@ -6,22 +6,13 @@ from __future__ import annotations
 import pytest
 
 from rotor import errors
-from rotor.store import rotation_steps, rotations, secrets, stages, versions
+from rotor.store import rotation_steps, stages, versions
 from rotor.store.database import Store
+from tests.store.conftest import running_rotation
 
 
 def test_the_stages_and_whether_the_version_exists(store: Store) -> None:
-    secrets.create_secret(store, name="app/db", value="one", version_id="v1")
-    rotation, _ = rotations.create_rotation(
-        store,
-        "app/db",
-        version_id="v2",
-        function="generated-password",
-        parameters={},
-        flow="default",
-        tasks=[("new", "new")],
-        started_by="test",
-    )
+    rotation = running_rotation(store)
     before = rotation_steps.standing(store, rotation.id)
     assert before == rotation_steps.Standing(stages={stages.CURRENT: "v1"}, version_exists=False)
     versions.put_value(store, "app/db", "two", version_id="v2", stages=[stages.PENDING])
