@@ -122,23 +122,10 @@ def update_stage(
                 f"stage {stage!r} is not on version {remove_from_version!r} of secret {name!r}"
             )
         if move_to_version is not None:
-            found = conn.execute(
-                sa.select(t.versions.c.version_id).where(
-                    t.versions.c.secret_id == row.id, t.versions.c.version_id == move_to_version
-                )
-            ).first()
-            if found is None:
-                raise errors.NotFound(f"version {move_to_version!r} of secret {name!r} not found")
-            after = moved(before, stage, move_to_version)
-            write_moves(conn, row.id, before, after)
+            after = _move(conn, row.id, name, before, stage, move_to_version)
         else:
-            conn.execute(
-                t.stages.delete().where(t.stages.c.secret_id == row.id, t.stages.c.stage == stage)
-            )
-            after = {s: v for s, v in before.items() if s != stage}
-        conn.execute(t.secrets.update().where(t.secrets.c.id == row.id).values(updated_at=utcnow()))
-        # Pruning deletes only unstaged versions: ``after`` is what was written, under the lock.
-        prune_unstaged(conn, row.id, store.settings.max_unstaged_versions)
+            after = _remove(conn, row.id, before, stage)
+        _touch(conn, store, row.id)
         if after != before:
             changed = {"version_id": move_to_version or remove_from_version, "stages": after}
             events.record(conn, store, events.SECRET_CHANGED, name, changed)
@@ -164,28 +151,54 @@ def make_current(
                 raise errors.InvalidParameter(
                     f"stage {CURRENT!r} is not on version {expected_current!r} of secret {name!r}"
                 )
-            found = conn.execute(
-                sa.select(t.versions.c.version_id).where(
-                    t.versions.c.secret_id == row.id, t.versions.c.version_id == version_id
-                )
-            ).first()
-            if found is None:
-                raise errors.NotFound(f"version {version_id!r} of secret {name!r} not found")
-            after = moved(before, CURRENT, version_id)
-            write_moves(conn, row.id, before, after)
+            after = _move(conn, row.id, name, before, CURRENT, version_id)
         if after.get(PENDING) == version_id:
-            conn.execute(
-                t.stages.delete().where(t.stages.c.secret_id == row.id, t.stages.c.stage == PENDING)
-            )
-            after = {s: v for s, v in after.items() if s != PENDING}
+            after = _remove(conn, row.id, after, PENDING)
         if after == before:
             return after
-        conn.execute(t.secrets.update().where(t.secrets.c.id == row.id).values(updated_at=utcnow()))
-        prune_unstaged(conn, row.id, store.settings.max_unstaged_versions)
+        _touch(conn, store, row.id)
         events.record(
             conn, store, events.SECRET_CHANGED, name, {"version_id": version_id, "stages": after}
         )
         return after
+
+
+def _move(
+    conn: sa.Connection,
+    secret_id: str,
+    name: str,
+    before: dict[str, str],
+    stage: str,
+    version_id: str,
+) -> dict[str, str]:
+    """Move ``stage`` onto ``version_id``, which must exist; the stages afterwards."""
+    found = conn.execute(
+        sa.select(t.versions.c.version_id).where(
+            t.versions.c.secret_id == secret_id, t.versions.c.version_id == version_id
+        )
+    ).first()
+    if found is None:
+        raise errors.NotFound(f"version {version_id!r} of secret {name!r} not found")
+    after = moved(before, stage, version_id)
+    write_moves(conn, secret_id, before, after)
+    return after
+
+
+def _remove(
+    conn: sa.Connection, secret_id: str, before: dict[str, str], stage: str
+) -> dict[str, str]:
+    """Take ``stage`` off the secret; the stages afterwards."""
+    conn.execute(
+        t.stages.delete().where(t.stages.c.secret_id == secret_id, t.stages.c.stage == stage)
+    )
+    return {s: v for s, v in before.items() if s != stage}
+
+
+def _touch(conn: sa.Connection, store: Store, secret_id: str) -> None:
+    """A stage change's bookkeeping: the secret's updated_at, and the unstaged versions
+    beyond the newest N pruned (only unstaged ones: the stages just written stay)."""
+    conn.execute(t.secrets.update().where(t.secrets.c.id == secret_id).values(updated_at=utcnow()))
+    prune_unstaged(conn, secret_id, store.settings.max_unstaged_versions)
 
 
 # The unstaged versions beyond the newest N, deleted in one statement. SQLite needs a
