@@ -34,6 +34,8 @@ from urllib.parse import urlsplit
 import httpx
 from client_cache import start_server
 
+from rotor.client import Client
+
 
 def mean_us(function: Callable[[], object], calls: int) -> tuple[float, float]:
     """Wall and this process's CPU µs per call (the server runs in another process)."""
@@ -42,6 +44,27 @@ def mean_us(function: Callable[[], object], calls: int) -> tuple[float, float]:
         function()
     wall, used = time.perf_counter() - start, time.process_time() - cpu
     return wall / calls * 1e6, used / calls * 1e6
+
+
+class BareReader:
+    """A read of a secret as a bare ``http.client`` GET on one kept-alive connection, with
+    a client's bearer key, its JSON body decoded and nothing more."""
+
+    def __init__(self, client: Client, url: str, name: str) -> None:
+        credentials = client.config.credentials
+        assert credentials is not None
+        split = urlsplit(url)
+        self.connection = http.client.HTTPConnection(split.hostname or "", split.port)
+        self.path = f"/v1/secrets/{name}:value"
+        self.headers = {"Authorization": credentials.authorization, "Accept": "application/json"}
+
+    def get(self) -> object:
+        self.connection.request("GET", self.path, headers=self.headers)
+        response = self.connection.getresponse()
+        body = json.loads(response.read())
+        if response.status != 200:
+            raise SystemExit(f"bare GET {self.path}: HTTP {response.status}")
+        return body
 
 
 def main() -> None:
@@ -58,21 +81,8 @@ def main() -> None:
     name = f"bench/http-{uuid.uuid4().hex[:8]}"
     try:
         client.create_secret(name, value="x" * 64)
-        credentials = client.config.credentials
-        assert credentials is not None
-        split = urlsplit(client.url)
-        bare = http.client.HTTPConnection(split.hostname or "", split.port)
-        path = f"/v1/secrets/{name}:value"
-        headers = {"Authorization": credentials.authorization, "Accept": "application/json"}
-
-        def bare_get() -> object:
-            bare.request("GET", path, headers=headers)
-            response = bare.getresponse()
-            body = json.loads(response.read())
-            if response.status != 200:
-                raise SystemExit(f"bare GET {path}: HTTP {response.status}")
-            return body
-
+        bare = BareReader(client, client.url, name)
+        path, headers = bare.path, bare.headers
         plain = httpx.Client(base_url=client.url, headers=headers)
 
         def httpx_get() -> object:
@@ -86,7 +96,7 @@ def main() -> None:
         contenders = {
             "Client.get_value": client_get,
             "httpx.Client.get": httpx_get,
-            "http.client": bare_get,
+            "http.client": bare.get,
         }
         for function in contenders.values():
             function()
@@ -99,12 +109,12 @@ def main() -> None:
         cpu = dict.fromkeys(contenders, float("inf"))
         for _ in range(args.rounds):
             for label, function in contenders.items():
-                bare.close()  # the server closes idle keep-alive connections after 5 s
+                bare.connection.close()  # the server closes idle keep-alive connections after 5 s
                 function()
                 round_wall, round_cpu = mean_us(function, args.calls)
                 wall[label] = min(wall[label], round_wall)
                 cpu[label] = min(cpu[label], round_cpu)
-        bare.close()
+        bare.connection.close()
         plain.close()
         load = os.getloadavg()[0]
         print(

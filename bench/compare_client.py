@@ -6,13 +6,11 @@ with the same header, one keep-alive connection each, interleaved, best of the r
 
 from __future__ import annotations
 
-import http.client
 import json
 from typing import Any
-from urllib.parse import urlsplit
 
 from client_cache import DATABASE_SECRET, batch_ns
-from client_http import mean_us
+from client_http import BareReader, mean_us
 
 from rotor.client import Client
 from rotor.client.cache import SecretCache
@@ -31,29 +29,15 @@ def client_figures(url: str, token: str, smoke: bool) -> dict[str, Any]:
         value_ns = batch_ns(lambda: cache.get_value(name), hits)
         json_ns = batch_ns(lambda: cache.get_json(json_name), hits)
 
-        split = urlsplit(url)
-        bare = http.client.HTTPConnection(split.hostname or "", split.port)
-        path = f"/v1/secrets/{name}:value"
-        credentials = client.config.credentials
-        assert credentials is not None
-        headers = {"Authorization": credentials.authorization, "Accept": "application/json"}
-
-        def bare_get() -> object:
-            bare.request("GET", path, headers=headers)
-            response = bare.getresponse()
-            body = json.loads(response.read())
-            if response.status != 200:
-                raise SystemExit(f"bare GET {path}: HTTP {response.status}")
-            return body
-
-        contenders = {"Client.get_value": lambda: client.get_value(name), "http.client": bare_get}
+        bare = BareReader(client, url, name)
+        contenders = {"Client.get_value": lambda: client.get_value(name), "http.client": bare.get}
         wall = dict.fromkeys(contenders, float("inf"))
         for _ in range(rounds):
             for label, function in contenders.items():
-                bare.close()  # the server closes idle keep-alive connections after 5 s
+                bare.connection.close()  # the server closes idle keep-alive connections after 5 s
                 function()
                 wall[label] = min(wall[label], mean_us(function, calls)[0])
-        bare.close()
+        bare.connection.close()
     return {
         "cache_get_value_us": value_ns / 1000,
         "cache_get_json_us": json_ns / 1000,
