@@ -43,13 +43,21 @@ def _native(
         params = {**params, "trace": "1"}
     with httpx.Client(base_url=server.url, timeout=30) as http:
         request = http.build_request("GET", f"/v1/secrets/{name}:value", params=params)
-        if path == "signed":
-            request.headers["Authorization"] = _signing.authorization(
-                request, access_key_id=key[0], access_key_secret=key[1]
-            )
-        else:
-            request.headers["Authorization"] = f"Bearer {key[0]}.{key[1]}"
-        response = http.send(request)
+        return sent(http, request, signed=path == "signed", key=key)
+
+
+def sent(
+    http: httpx.Client, request: httpx.Request, *, signed: bool, key: tuple[str, str]
+) -> tuple[int, dict[str, Any], str]:
+    """(status, JSON body, request id) of ``request`` sent with ``key``: signed
+    (ROTOR-HMAC-SHA256) or as a bearer key."""
+    if signed:
+        request.headers["Authorization"] = _signing.authorization(
+            request, access_key_id=key[0], access_key_secret=key[1]
+        )
+    else:
+        request.headers["Authorization"] = f"Bearer {key[0]}.{key[1]}"
+    response = http.send(request)
     return response.status_code, response.json(), response.headers["x-request-id"]
 
 

@@ -20,8 +20,7 @@ import pytest
 
 import rotor.client
 from rotor.api.native.endpoint import plain_write
-from rotor.client import _signing
-from tests.api.test_read_paths import _user, audit_event
+from tests.api.test_read_paths import _user, audit_event, sent
 from tests.services.server import RunningServer
 
 PATHS = ("bearer", "signed", "route")
@@ -36,14 +35,7 @@ def write(
         request = http.build_request(
             "POST", f"/v1/secrets/{name}:versions", content=body, headers={"Content-Type": media}
         )
-        if path == "signed":
-            request.headers["Authorization"] = _signing.authorization(
-                request, access_key_id=key[0], access_key_secret=key[1]
-            )
-        else:
-            request.headers["Authorization"] = f"Bearer {key[0]}.{key[1]}"
-        response = http.send(request)
-    return response.status_code, response.json(), response.headers["x-request-id"]
+        return sent(http, request, signed=path == "signed", key=key)
 
 
 @pytest.fixture
