@@ -201,7 +201,7 @@ class NativeEndpoint:
         try:
             outcome = await (asyncio.to_thread(work) if signed else self._store_work(work))
         except Exception as exc:  # the store is unavailable, or a bug
-            await _refuse_read(exc, scope, receive, send)
+            await _refuse_plain(exc, scope, receive, send)
             return
         if outcome.identity is None:
             scope.pop("rotor.audit")  # refused before any read, as on every other route
@@ -212,7 +212,7 @@ class NativeEndpoint:
         scope["rotor.identity"] = outcome.identity
         if outcome.value is None:
             assert outcome.error is not None
-            await _refuse_read(outcome.error, scope, receive, send)
+            await _refuse_plain(outcome.error, scope, receive, send)
             return
         await self._answer(outcome.value, scope, send)
 
@@ -241,7 +241,7 @@ class NativeEndpoint:
                 self.store, self.settings, identity, name, parsed, audit
             )
         except Exception as exc:
-            await _refuse_read(exc, scope, receive, send)
+            await _refuse_plain(exc, scope, receive, send)
             return
         response = JSONResponse(answer, status_code=status)
         response.headers["X-Request-Id"] = scope["rotor.request_id"]
@@ -263,8 +263,8 @@ class NativeEndpoint:
         await send({"type": "http.response.body", "body": body})
 
 
-async def _refuse_read(exc: Exception, scope: Scope, receive: Receive, send: Send) -> None:
-    """Answer a read's or write's error; a server's fault is logged, and a bug answers
+async def _refuse_plain(exc: Exception, scope: Scope, receive: Receive, send: Send) -> None:
+    """Answer a plain read's or write's error; a server's fault is logged, and a bug answers
     InternalError."""
     if not isinstance(exc, errors.RotorError):
         log.error("unexpected error on %s %s", scope["method"], scope["path"], exc_info=exc)
