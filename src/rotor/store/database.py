@@ -71,7 +71,11 @@ def create_engine(url: str, pool_size: int = 20) -> sa.Engine:
         @event.listens_for(engine, "begin")
         def _on_begin(conn: sa.Connection) -> None:
             write = conn.get_execution_options().get("rotor_write", False)
-            conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+            # On the driver's connection: SQLAlchemy's execution layer costs more than a
+            # BEGIN, and every transaction pays it.
+            driver = conn.connection.driver_connection
+            assert driver is not None  # a checked-out connection has one
+            driver.execute("BEGIN IMMEDIATE" if write else "BEGIN")
 
         return engine
     # pre-ping: a connection the database dropped (a restart, a failover) is replaced
