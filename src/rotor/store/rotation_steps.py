@@ -210,7 +210,7 @@ def _succeeded(conn: sa.Connection, store: Store, rotation_id: str, done: Done) 
 
 
 # The bookkeeping of every step, on the driver: SQLAlchemy's statement building and
-# execution cost several times the statements themselves, four times per rotation.
+# execution cost several times the statements themselves, on every step of every rotation.
 _ATTEMPT_SQL = (
     "UPDATE rotations SET attempts = attempts + 1, updated_at = ? "
     "WHERE id = ? AND status = ? AND lease_owner = ? AND step_index = ? RETURNING attempts"
